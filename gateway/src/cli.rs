@@ -1,0 +1,72 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// vmgw: an S3-compatible object gateway for virtualization hosts.
+///
+/// Guests and host tools talk S3 to it; it keeps objects on local and remote storage tiers.
+/// `vmgw serve` with no arguments listens on 127.0.0.1:9000 and keeps everything under
+/// $XDG_DATA_HOME/vmgw (or ~/.local/share/vmgw).
+#[derive(Debug, Parser)]
+#[command(name = "vmgw", version, about, long_about)]
+pub struct Cli {
+    /// Log level: error, warn, info, debug (one line per request) or trace; or a tracing
+    /// filter such as "vmgw_gateway=debug,info".
+    #[arg(long, global = true, env = "VMGW_LOG", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, global = true, env = "VMGW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file. Flags and environment variables override its values.
+    #[arg(long, short, env = "VMGW_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on, IP:PORT (repeatable). Default: 127.0.0.1:9000.
+    #[arg(long, env = "VMGW_LISTEN", value_delimiter = ',')]
+    pub listen: Vec<String>,
+
+    /// Directory for metadata, data tiers and generated credentials.
+    /// Default: $XDG_DATA_HOME/vmgw, else ~/.local/share/vmgw.
+    #[arg(long, env = "VMGW_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Access key clients sign with (needs --secret-key). Without any configured key, a pair
+    /// is generated on first start, printed once and stored in the data directory.
+    #[arg(long, env = "VMGW_ACCESS_KEY")]
+    pub access_key: Option<String>,
+
+    /// Secret key for --access-key.
+    #[arg(long, env = "VMGW_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Region reported to clients. Default: us-east-1.
+    #[arg(long, env = "VMGW_REGION")]
+    pub region: Option<String>,
+
+    /// Domain for virtual-host-style requests, e.g. s3.local for bucket.s3.local
+    /// (repeatable).
+    #[arg(long = "domain", env = "VMGW_DOMAINS", value_delimiter = ',')]
+    pub domains: Vec<String>,
+}

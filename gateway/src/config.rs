@@ -1,0 +1,429 @@
+//! The gateway's configuration: a TOML file (`--config`), overridden by flags and
+//! environment variables, with defaults that need no file at all.
+//!
+//! Every field is optional in the file; unknown fields are errors, so a typo never goes
+//! unnoticed. Validation messages name the field and the offending value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the gateway listens when nothing else is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value for {field}: {value:?}: {reason}")]
+    Invalid {
+        field: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(field: &str, value: impl std::fmt::Display, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        value: value.to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The config file, as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Vec<String>>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    /// Domains for virtual-host-style requests (`bucket.s3.example.com`).
+    pub domains: Option<Vec<String>>,
+    pub credentials: Option<Vec<CredentialConfig>>,
+    pub tiers: Option<Vec<TierConfig>>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub name: String,
+    /// Directory of a local tier; relative paths are under `data_dir`.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Objects up to this many bytes are kept inside the metadata store.
+    pub inline_threshold: usize,
+    /// Page cache of the metadata store, in MiB.
+    pub metadata_cache_mib: usize,
+    /// Sync data and metadata before acknowledging writes. Only benchmarks of the cost of
+    /// durability turn this off.
+    pub fsync: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            inline_threshold: crate::objects::Limits::default().inline_threshold,
+            metadata_cache_mib: 32,
+            fsync: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// How long a shutdown waits for requests in flight, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Most simultaneous connections per listener.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_grace_secs: 30,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Overrides from flags and environment variables; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub domains: Vec<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+}
+
+/// A local tier, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierSettings {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// The validated configuration the gateway runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: Vec<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub domains: Vec<String>,
+    /// Explicit credentials; when empty, the gateway uses (or creates) its stored pair.
+    pub credentials: Vec<CredentialConfig>,
+    pub tiers: Vec<TierSettings>,
+    pub storage: StorageConfig,
+    pub server: ServerConfig,
+}
+
+/// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
+/// `$HOME/.local/share/vmgw`, else `./vmgw-data`.
+#[must_use]
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("vmgw");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/vmgw");
+    }
+    PathBuf::from("vmgw-data")
+}
+
+impl Settings {
+    /// Resolves the file (if any) and the overrides into validated settings.
+    pub fn resolve(file: FileConfig, overrides: Overrides) -> Result<Self, ConfigError> {
+        let listen_text = if overrides.listen.is_empty() {
+            file.listen
+                .clone()
+                .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_owned()])
+        } else {
+            overrides.listen.clone()
+        };
+        if listen_text.is_empty() {
+            return Err(invalid("listen", "[]", "at least one address is needed"));
+        }
+        let listen = listen_text
+            .iter()
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .map_err(|_| invalid("listen", a, "expected IP:PORT, e.g. 127.0.0.1:9000"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "", "must not be empty"));
+        }
+
+        let region = overrides
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let region_ok = !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return Err(invalid(
+                "region",
+                &region,
+                "use lowercase letters, digits and '-', e.g. us-east-1",
+            ));
+        }
+
+        let domains = if overrides.domains.is_empty() {
+            file.domains.unwrap_or_default()
+        } else {
+            overrides.domains
+        };
+        for domain in &domains {
+            if s3s::host::SingleDomain::new(domain).is_err() {
+                return Err(invalid("domains", domain, "not a valid domain name"));
+            }
+        }
+
+        let credentials = match (overrides.access_key, overrides.secret_key) {
+            (Some(access_key), Some(secret_key)) => vec![CredentialConfig {
+                access_key,
+                secret_key,
+            }],
+            (Some(_), None) => {
+                return Err(invalid(
+                    "secret_key",
+                    "",
+                    "an access key was given without a secret key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "access_key",
+                    "",
+                    "a secret key was given without an access key",
+                ));
+            }
+            (None, None) => file.credentials.unwrap_or_default(),
+        };
+        for c in &credentials {
+            crate::credentials::validate_pair(&c.access_key, &c.secret_key)?;
+        }
+
+        let tiers = match file.tiers {
+            Some(tiers) => tiers,
+            None => vec![
+                TierConfig {
+                    name: "ssd".into(),
+                    path: "tiers/ssd".into(),
+                },
+                TierConfig {
+                    name: "hdd".into(),
+                    path: "tiers/hdd".into(),
+                },
+            ],
+        };
+        if tiers.is_empty() {
+            return Err(invalid("tiers", "[]", "at least one tier is needed"));
+        }
+        let mut resolved_tiers: Vec<TierSettings> = Vec::new();
+        for tier in tiers {
+            let name_ok = !tier.name.is_empty()
+                && tier
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                return Err(invalid(
+                    "tiers.name",
+                    &tier.name,
+                    "use letters, digits, '-' and '_'",
+                ));
+            }
+            if resolved_tiers.iter().any(|t| t.name == tier.name) {
+                return Err(invalid(
+                    "tiers.name",
+                    &tier.name,
+                    "tier names must be unique",
+                ));
+            }
+            let path = if tier.path.is_absolute() {
+                tier.path
+            } else {
+                data_dir.join(tier.path)
+            };
+            resolved_tiers.push(TierSettings {
+                name: tier.name,
+                path,
+            });
+        }
+
+        if file.storage.inline_threshold > 1 << 20 {
+            return Err(invalid(
+                "storage.inline_threshold",
+                file.storage.inline_threshold,
+                "at most 1048576 bytes",
+            ));
+        }
+        if file.storage.metadata_cache_mib == 0 {
+            return Err(invalid(
+                "storage.metadata_cache_mib",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if file.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", 0, "must be at least 1"));
+        }
+
+        Ok(Self {
+            listen,
+            data_dir,
+            region,
+            domains,
+            credentials,
+            tiers: resolved_tiers,
+            storage: file.storage,
+            server: file.server,
+        })
+    }
+
+    /// The metadata store's file.
+    #[must_use]
+    pub fn metadata_path(&self) -> PathBuf {
+        self.data_dir.join("meta").join("vmgw.redb")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "test".into(),
+            message: e.to_string(),
+        })?;
+        Settings::resolve(file, Overrides::default())
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(s.listen, vec!["127.0.0.1:9000".parse().unwrap()]);
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(
+            s.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["ssd", "hdd"]
+        );
+        assert!(s.tiers[0].path.starts_with(&s.data_dir));
+        assert!(s.storage.fsync);
+    }
+
+    #[test]
+    fn file_values_and_overrides() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = ["127.0.0.1:1234", "[::1]:1234"]
+            data_dir = "/srv/vmgw"
+            region = "eu-west-1"
+            [[credentials]]
+            access_key = "AKIAEXAMPLE1"
+            secret_key = "secretsecretsecret"
+            [[tiers]]
+            name = "fast"
+            path = "/mnt/nvme"
+            "#,
+        )
+        .unwrap();
+        let s = Settings::resolve(file.clone(), Overrides::default()).unwrap();
+        assert_eq!(s.listen.len(), 2);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/vmgw"));
+        assert_eq!(
+            s.tiers,
+            vec![TierSettings {
+                name: "fast".into(),
+                path: "/mnt/nvme".into()
+            }]
+        );
+        assert_eq!(s.credentials.len(), 1);
+        let s = Settings::resolve(
+            file,
+            Overrides {
+                listen: vec!["0.0.0.0:9999".into()],
+                region: Some("us-west-2".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen, vec!["0.0.0.0:9999".parse().unwrap()]);
+        assert_eq!(s.region, "us-west-2");
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let err = parse(r#"listen = ["localhost"]"#).unwrap_err().to_string();
+        assert!(err.contains("listen") && err.contains("localhost"), "{err}");
+        let err = parse(r#"region = "US EAST""#).unwrap_err().to_string();
+        assert!(err.contains("region") && err.contains("US EAST"), "{err}");
+        let err = parse("lisen = []").unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let err = parse(
+            r#"
+            [[tiers]]
+            name = "a"
+            path = "x"
+            [[tiers]]
+            name = "a"
+            path = "y"
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tiers.name") && err.contains("\"a\""), "{err}");
+        let err = parse("[storage]\ninline_threshold = 99999999")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("storage.inline_threshold"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The vmgw gateway: S3 front end, object service and metadata.
+//!
+//! - [`s3`]: the thin `impl s3s::S3`, the one place that speaks S3 DTOs and error codes.
+//! - [`objects`]: the object service (S3 semantics over metadata and tiers).
+//! - [`meta`]: the metadata store seam and its embedded implementation.
+//! - [`server`], [`app`]: listeners, request logging, assembly, shutdown.
+
+pub mod access;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod meta;
+pub mod objects;
+pub mod s3;
+pub mod server;

@@ -1,0 +1,98 @@
+//! The `vmgw` binary: argument parsing, logging and the runtime. Everything else lives in
+//! the library.
+
+use anyhow::Context;
+use clap::Parser;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+use vmgw_gateway::cli::{Cli, Command, LogFormat, ServeArgs};
+use vmgw_gateway::config::{FileConfig, Overrides, Settings};
+
+/// A bare level applies to vmgw's own crates; other crates log warnings only. s3s logs
+/// every S3 error response (a 404 included) at error level and dumps request headers at
+/// debug level, so it stays silent unless a full filter asks for it.
+fn log_filter(level: &str) -> String {
+    const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+    if LEVELS.contains(&level) {
+        format!(
+            "warn,s3s=off,vmgw={level},vmgw_gateway={level},vmgw_tiering={level},vmgw_lifecycle={level}"
+        )
+    } else {
+        level.to_owned()
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(log_filter(level))
+        .with_context(|| format!("invalid --log-level {level:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        region: args.region,
+        domains: args.domains,
+        access_key: args.access_key,
+        secret_key: args.secret_key,
+    };
+    Ok(Settings::resolve(file, overrides)?)
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = settings(args)?;
+    let running = vmgw_gateway::app::start(&settings).await?;
+    if let Some(pair) = &running.generated_credentials {
+        // Shown once; afterwards they are only in the credentials file.
+        eprintln!(
+            "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: {}",
+            vmgw_gateway::credentials::stored_path(&settings.data_dir).display(),
+            pair.access_key,
+            pair.secret_key
+        );
+    }
+    for addr in &running.addrs {
+        info!(%addr, data_dir = %settings.data_dir.display(), "vmgw listening on http://{addr}");
+    }
+    let signal = wait_for_signal().await?;
+    info!(signal, "shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vmgw")
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}

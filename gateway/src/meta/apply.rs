@@ -1,0 +1,363 @@
+//! Applying [`WriteOp`]s inside a write transaction.
+//!
+//! Every op validates first and mutates after, so a rejected op leaves the shared
+//! transaction exactly as it found it and the other ops of the batch still commit.
+
+use std::collections::HashSet;
+
+use redb::{ReadableTable, Table, WriteTransaction};
+use vmgw_tiering::DataId;
+
+use super::keys;
+use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
+use super::redb_store::tables;
+use super::{MetaError, Precondition, UploadId, WriteOp, WriteOutcome};
+
+/// Why an op did not apply.
+pub(super) enum ApplyError {
+    /// The op was refused before it changed anything.
+    Rejected(MetaError),
+    /// Storage failed part-way: the whole batch must be abandoned.
+    Fatal(MetaError),
+}
+
+impl From<redb::StorageError> for ApplyError {
+    fn from(e: redb::StorageError) -> Self {
+        Self::Fatal(MetaError::Storage(e.to_string()))
+    }
+}
+
+fn corrupt(e: rmp_serde::decode::Error) -> ApplyError {
+    ApplyError::Fatal(MetaError::Corrupt(e.to_string()))
+}
+
+use ApplyError::Rejected;
+
+pub(super) struct Tables<'txn> {
+    buckets: Table<'txn, &'static str, &'static [u8]>,
+    objects: Table<'txn, &'static [u8], &'static [u8]>,
+    layouts: Table<'txn, u128, &'static [u8]>,
+    uploads: Table<'txn, &'static [u8], &'static [u8]>,
+    uploads_by_key: Table<'txn, &'static [u8], ()>,
+    parts: Table<'txn, &'static [u8], &'static [u8]>,
+    blobs: Table<'txn, &'static [u8], &'static str>,
+    reclaim: Table<'txn, &'static [u8], &'static str>,
+    sys: Table<'txn, &'static str, u64>,
+    /// Whether this batch queued blobs for reclamation.
+    pub reclaim_added: bool,
+}
+
+impl<'txn> Tables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::TableError> {
+        Ok(Self {
+            buckets: txn.open_table(tables::BUCKETS)?,
+            objects: txn.open_table(tables::OBJECTS)?,
+            layouts: txn.open_table(tables::LAYOUTS)?,
+            uploads: txn.open_table(tables::UPLOADS)?,
+            uploads_by_key: txn.open_table(tables::UPLOADS_BY_KEY)?,
+            parts: txn.open_table(tables::PARTS)?,
+            blobs: txn.open_table(tables::BLOBS)?,
+            reclaim: txn.open_table(tables::RECLAIM)?,
+            sys: txn.open_table(tables::SYS)?,
+            reclaim_added: false,
+        })
+    }
+
+    pub fn apply(&mut self, op: WriteOp) -> Result<WriteOutcome, ApplyError> {
+        match op {
+            WriteOp::CreateBucket { record } => self.create_bucket(record),
+            WriteOp::DeleteBucket { name } => self.delete_bucket(&name),
+            WriteOp::PutObject {
+                bucket,
+                bucket_id,
+                key,
+                record,
+                layout,
+                precondition,
+            } => {
+                self.require_bucket(&bucket, bucket_id)?;
+                self.put_object(bucket_id, &key, record, &layout, &precondition)
+            }
+            WriteOp::DeleteObject { bucket_id, key } => self.delete_object(bucket_id, &key),
+            WriteOp::CreateUpload {
+                bucket,
+                upload_id,
+                record,
+            } => self.create_upload(&bucket, &upload_id, &record),
+            WriteOp::PutPart {
+                upload_id,
+                number,
+                part,
+            } => self.put_part(&upload_id, number, &part),
+            WriteOp::CompleteUpload {
+                bucket,
+                upload_id,
+                parts,
+                record,
+                layout,
+                precondition,
+            } => self.complete_upload(&bucket, &upload_id, &parts, record, &layout, &precondition),
+            WriteOp::AbortUpload { upload_id } => {
+                let upload = self.upload(&upload_id)?;
+                self.drop_upload(&upload_id, &upload, &HashSet::new())?;
+                Ok(WriteOutcome::Done)
+            }
+            WriteOp::ForgetBlobs { ids } => {
+                for id in ids {
+                    self.reclaim.remove(id.to_bytes().as_slice())?;
+                    self.blobs.remove(id.to_bytes().as_slice())?;
+                }
+                Ok(WriteOutcome::Done)
+            }
+        }
+    }
+
+    fn bucket_by_name(&self, name: &str) -> Result<Option<BucketRecord>, ApplyError> {
+        match self.buckets.get(name)? {
+            Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn require_bucket(&self, name: &str, id: u64) -> Result<(), ApplyError> {
+        match self.bucket_by_name(name)? {
+            Some(bucket) if bucket.id == id => Ok(()),
+            _ => Err(Rejected(MetaError::NoSuchBucket)),
+        }
+    }
+
+    fn create_bucket(&mut self, mut record: BucketRecord) -> Result<WriteOutcome, ApplyError> {
+        if let Some(existing) = self.bucket_by_name(&record.name)? {
+            return Err(Rejected(MetaError::BucketExists {
+                owner: existing.owner,
+            }));
+        }
+        let id = self.sys.get("next_bucket_id")?.map_or(1, |v| v.value());
+        record.id = id;
+        self.sys.insert("next_bucket_id", id + 1)?;
+        self.buckets
+            .insert(record.name.as_str(), records::encode(&record).as_slice())?;
+        Ok(WriteOutcome::BucketCreated(record))
+    }
+
+    fn delete_bucket(&mut self, name: &str) -> Result<WriteOutcome, ApplyError> {
+        let bucket = self
+            .bucket_by_name(name)?
+            .ok_or(Rejected(MetaError::NoSuchBucket))?;
+        let start = keys::object(bucket.id, "");
+        let end = keys::bucket_end(bucket.id);
+        if self
+            .objects
+            .range(start.as_slice()..end.as_slice())?
+            .next()
+            .is_some()
+        {
+            return Err(Rejected(MetaError::BucketNotEmpty));
+        }
+        // Uploads in progress do not keep a bucket alive (nothing visible is lost); their
+        // parts are reclaimed with the bucket.
+        let mut upload_ids = Vec::new();
+        for entry in self
+            .uploads_by_key
+            .range(start.as_slice()..end.as_slice())?
+        {
+            let (raw, _) = entry?;
+            let raw = raw.value().to_vec();
+            if let Some((_, id)) = keys::split_upload_index(&raw) {
+                upload_ids.push(id);
+            }
+        }
+        for id in upload_ids {
+            if let Ok(upload) = self.upload(&id) {
+                self.drop_upload(&id, &upload, &HashSet::new())?;
+            }
+        }
+        self.buckets.remove(name)?;
+        Ok(WriteOutcome::Done)
+    }
+
+    fn current(&self, okey: &[u8]) -> Result<Option<ObjectRecord>, ApplyError> {
+        match self.objects.get(okey)? {
+            Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn check(
+        precondition: &Precondition,
+        current: Option<&ObjectRecord>,
+    ) -> Result<(), ApplyError> {
+        let ok = match (precondition, current) {
+            (Precondition::None, _) => true,
+            (Precondition::IfAbsent, current) => current.is_none(),
+            (Precondition::IfEtag(etag), Some(current)) => current.etag == *etag,
+            (Precondition::IfVersion(version), Some(current)) => current.version == *version,
+            (Precondition::IfEtag(_) | Precondition::IfVersion(_), None) => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Rejected(MetaError::PreconditionFailed))
+        }
+    }
+
+    fn put_object(
+        &mut self,
+        bucket_id: u64,
+        key: &str,
+        record: ObjectRecord,
+        layout: &Layout,
+        precondition: &Precondition,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let okey = keys::object(bucket_id, key);
+        let replaced = self.current(&okey)?;
+        Self::check(precondition, replaced.as_ref())?;
+
+        self.objects
+            .insert(okey.as_slice(), records::encode(&record).as_slice())?;
+        self.layouts
+            .insert(record.version, records::encode(layout).as_slice())?;
+        for blob in layout.blobs() {
+            self.blobs
+                .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
+        }
+        if let Some(old) = &replaced {
+            // A metadata-only self copy hands the old blobs to the new version: keep those.
+            let kept: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
+            self.retire_layout(old.version, &kept)?;
+        }
+        Ok(WriteOutcome::ObjectPut { replaced })
+    }
+
+    /// Removes a version's layout and queues its blobs, except `kept`, for reclamation.
+    fn retire_layout(&mut self, version: u128, kept: &HashSet<DataId>) -> Result<(), ApplyError> {
+        let Some(raw) = self.layouts.remove(version)? else {
+            return Ok(());
+        };
+        let layout: Layout = records::decode(raw.value()).map_err(corrupt)?;
+        drop(raw);
+        for blob in layout.blobs().filter(|b| !kept.contains(&b.id)) {
+            self.reclaim
+                .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
+            self.reclaim_added = true;
+        }
+        Ok(())
+    }
+
+    fn delete_object(&mut self, bucket_id: u64, key: &str) -> Result<WriteOutcome, ApplyError> {
+        let okey = keys::object(bucket_id, key);
+        let Some(raw) = self.objects.remove(okey.as_slice())? else {
+            return Ok(WriteOutcome::ObjectDeleted { existed: false });
+        };
+        let old: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
+        drop(raw);
+        self.retire_layout(old.version, &HashSet::new())?;
+        Ok(WriteOutcome::ObjectDeleted { existed: true })
+    }
+
+    fn upload(&self, upload_id: &UploadId) -> Result<UploadRecord, ApplyError> {
+        let raw = self
+            .uploads
+            .get(upload_id.as_slice())?
+            .ok_or(Rejected(MetaError::NoSuchUpload))?;
+        records::decode(raw.value()).map_err(corrupt)
+    }
+
+    fn create_upload(
+        &mut self,
+        bucket: &str,
+        upload_id: &UploadId,
+        record: &UploadRecord,
+    ) -> Result<WriteOutcome, ApplyError> {
+        self.require_bucket(bucket, record.bucket_id)?;
+        self.uploads
+            .insert(upload_id.as_slice(), records::encode(record).as_slice())?;
+        let index = keys::upload_index(record.bucket_id, &record.key, upload_id);
+        self.uploads_by_key.insert(index.as_slice(), ())?;
+        Ok(WriteOutcome::Done)
+    }
+
+    fn put_part(
+        &mut self,
+        upload_id: &UploadId,
+        number: u32,
+        part: &PartRecord,
+    ) -> Result<WriteOutcome, ApplyError> {
+        self.upload(upload_id)?;
+        let pkey = keys::part(upload_id, number);
+        let old = self
+            .parts
+            .insert(pkey.as_slice(), records::encode(part).as_slice())?;
+        let old: Option<PartRecord> = match old {
+            Some(raw) => Some(records::decode(raw.value()).map_err(corrupt)?),
+            None => None,
+        };
+        self.blobs
+            .insert(part.blob.id.to_bytes().as_slice(), part.blob.tier.as_str())?;
+        if let Some(old) = old
+            && old.blob.id != part.blob.id
+        {
+            self.reclaim
+                .insert(old.blob.id.to_bytes().as_slice(), old.blob.tier.as_str())?;
+            self.reclaim_added = true;
+        }
+        Ok(WriteOutcome::Done)
+    }
+
+    fn complete_upload(
+        &mut self,
+        bucket: &str,
+        upload_id: &UploadId,
+        chosen: &[(u32, DataId)],
+        record: ObjectRecord,
+        layout: &Layout,
+        precondition: &Precondition,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let upload = self.upload(upload_id)?;
+        self.require_bucket(bucket, upload.bucket_id)?;
+        for &(number, id) in chosen {
+            let raw = self.parts.get(keys::part(upload_id, number).as_slice())?;
+            let part: PartRecord = match raw {
+                Some(raw) => records::decode(raw.value()).map_err(corrupt)?,
+                None => return Err(Rejected(MetaError::PartsChanged)),
+            };
+            if part.blob.id != id {
+                return Err(Rejected(MetaError::PartsChanged));
+            }
+        }
+        let outcome =
+            self.put_object(upload.bucket_id, &upload.key, record, layout, precondition)?;
+        let used: HashSet<DataId> = chosen.iter().map(|&(_, id)| id).collect();
+        self.drop_upload(upload_id, &upload, &used)?;
+        Ok(outcome)
+    }
+
+    /// Removes an upload and its parts, queueing the blobs of parts not in `used`.
+    fn drop_upload(
+        &mut self,
+        upload_id: &UploadId,
+        upload: &UploadRecord,
+        used: &HashSet<DataId>,
+    ) -> Result<(), ApplyError> {
+        let start = keys::part(upload_id, 0);
+        let end = keys::part(upload_id, u32::MAX);
+        let mut part_keys = Vec::new();
+        for entry in self.parts.range(start.as_slice()..=end.as_slice())? {
+            let (k, v) = entry?;
+            let part: PartRecord = records::decode(v.value()).map_err(corrupt)?;
+            part_keys.push(k.value().to_vec());
+            if !used.contains(&part.blob.id) {
+                self.reclaim
+                    .insert(part.blob.id.to_bytes().as_slice(), part.blob.tier.as_str())?;
+                self.reclaim_added = true;
+            }
+        }
+        for k in part_keys {
+            self.parts.remove(k.as_slice())?;
+        }
+        self.uploads.remove(upload_id.as_slice())?;
+        let index = keys::upload_index(upload.bucket_id, &upload.key, upload_id);
+        self.uploads_by_key.remove(index.as_slice())?;
+        Ok(())
+    }
+}

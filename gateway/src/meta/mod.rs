@@ -1,0 +1,206 @@
+//! The metadata store: buckets, objects, multipart uploads and blob bookkeeping.
+//!
+//! [`MetaStore`] is the seam; [`RedbStore`] is the embedded implementation. Reads are
+//! synchronous point lookups and range scans on an MVCC snapshot. Writes are [`WriteOp`]s
+//! that each validate and then mutate inside a transaction shared with other concurrent
+//! writes (group commit), so every write is durable when `apply` returns while many small
+//! writes share one `fsync`.
+//!
+//! Tables and keys (see [`keys`]):
+//! - `buckets`: name → [`BucketRecord`]
+//! - `objects`: bucket id + key → [`ObjectRecord`] of the current version, the only table a
+//!   listing reads. Noncurrent versions (versioning) will live in their own table so that
+//!   listings never wade through them and this table needs no migration.
+//! - `layouts`: version → [`Layout`], read only when bytes are needed.
+//! - `uploads`: upload id → [`UploadRecord`]; `uploads_by_key`: bucket + key + upload id;
+//!   `parts`: upload id + part number → [`PartRecord`].
+//! - `blobs`: every blob that exists or may exist → tier name. A file on a tier whose id
+//!   is not here is an orphan (a write that crashed before its commit).
+//! - `reclaim`: blobs no longer referenced, to delete from their tier → tier name.
+
+mod apply;
+pub mod keys;
+mod list;
+pub mod records;
+mod redb_store;
+
+use async_trait::async_trait;
+use vmgw_tiering::DataId;
+
+pub use records::*;
+pub use redb_store::{RedbOptions, RedbStore};
+
+/// An upload id: 8 bytes of initiation time (so uploads of one key list in initiation
+/// order) and 8 random bytes.
+pub type UploadId = [u8; 16];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("bucket already exists (owner {owner})")]
+    BucketExists { owner: String },
+    #[error("bucket is not empty")]
+    BucketNotEmpty,
+    #[error("no such upload")]
+    NoSuchUpload,
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A part named in a completion was replaced or removed while it was being completed.
+    #[error("parts of the upload changed during completion")]
+    PartsChanged,
+    #[error("metadata storage error: {0}")]
+    Storage(String),
+    #[error("metadata record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("metadata store is shut down")]
+    Closed,
+}
+
+/// A condition checked atomically with a write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Precondition {
+    #[default]
+    None,
+    /// `If-None-Match: *`: only create.
+    IfAbsent,
+    /// `If-Match`: only replace the object whose ETag is this.
+    IfEtag(String),
+    /// Only replace this exact version (metadata-only self copies).
+    IfVersion(u128),
+}
+
+/// A mutation, validated and applied atomically inside a group commit.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    CreateBucket {
+        record: BucketRecord,
+    },
+    DeleteBucket {
+        name: String,
+    },
+    PutObject {
+        bucket: String,
+        bucket_id: u64,
+        key: String,
+        record: ObjectRecord,
+        layout: Layout,
+        precondition: Precondition,
+    },
+    DeleteObject {
+        bucket_id: u64,
+        key: String,
+    },
+    CreateUpload {
+        bucket: String,
+        upload_id: UploadId,
+        record: UploadRecord,
+    },
+    PutPart {
+        upload_id: UploadId,
+        number: u32,
+        part: PartRecord,
+    },
+    /// Turns an upload into an object. `parts` names the chosen parts and the blobs they
+    /// had when the caller built `layout`; a mismatch fails with [`MetaError::PartsChanged`].
+    CompleteUpload {
+        bucket: String,
+        upload_id: UploadId,
+        parts: Vec<(u32, DataId)>,
+        record: ObjectRecord,
+        layout: Layout,
+        precondition: Precondition,
+    },
+    AbortUpload {
+        upload_id: UploadId,
+    },
+    /// Blobs deleted from their tiers: drop them from `reclaim` and `blobs`.
+    ForgetBlobs {
+        ids: Vec<DataId>,
+    },
+}
+
+/// What a successful [`WriteOp`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    BucketCreated(BucketRecord),
+    Done,
+    /// An object was written; `replaced` is the version it replaced, if any.
+    ObjectPut {
+        replaced: Option<ObjectRecord>,
+    },
+    ObjectDeleted {
+        existed: bool,
+    },
+}
+
+/// A listing request over the `objects` table.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub bucket_id: u64,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Resume strictly after this key or common prefix.
+    pub start_after: Option<String>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<(String, ListedObject)>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    /// The last key or common prefix returned, to resume after.
+    pub last: Option<String>,
+}
+
+/// A listing request over multipart uploads.
+#[derive(Debug, Clone, Default)]
+pub struct UploadQuery {
+    pub bucket_id: u64,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub upload_id_marker: Option<UploadId>,
+    pub max_uploads: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UploadPage {
+    pub uploads: Vec<(String, UploadId, UploadRecord)>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+}
+
+/// The metadata seam. Reads run on the caller's thread against a snapshot; writes are
+/// queued for the group committer.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError>;
+    fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError>;
+    fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError>;
+    fn object_with_layout(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, Layout)>, MetaError>;
+    fn list_objects(&self, query: &ListQuery) -> Result<ListPage, MetaError>;
+    fn upload(&self, upload_id: &UploadId) -> Result<Option<UploadRecord>, MetaError>;
+    /// Parts with numbers greater than `after`, at most `limit`.
+    fn parts(
+        &self,
+        upload_id: &UploadId,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<(u32, PartRecord)>, MetaError>;
+    fn list_uploads(&self, query: &UploadQuery) -> Result<UploadPage, MetaError>;
+    /// Up to `limit` blobs waiting to be deleted, with their tiers.
+    fn reclaimable(&self, limit: usize) -> Result<Vec<(DataId, String)>, MetaError>;
+    /// Whether `id` is a known (referenced or reclaimable) blob.
+    fn blob_known(&self, id: DataId) -> Result<bool, MetaError>;
+
+    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError>;
+
+    /// Stops the committer after the queued writes; later writes fail with `Closed`.
+    async fn close(&self);
+}

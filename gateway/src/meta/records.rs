@@ -1,0 +1,260 @@
+//! What the metadata store keeps, encoded as MessagePack maps with named fields so that
+//! later versions can add fields (with `#[serde(default)]`) without migrating records.
+
+use serde::{Deserialize, Serialize};
+use vmgw_tiering::DataId;
+
+/// A bucket. Objects refer to buckets by `id`, never by name, so a bucket deleted and
+/// created again under the same name can never see the old bucket's records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub id: u64,
+    pub name: String,
+    pub created_ms: i64,
+    pub region: String,
+    /// The access key (later: tenant) that created the bucket.
+    pub owner: String,
+}
+
+/// Standard HTTP representation headers S3 stores with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContentHeaders {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// `Expires`, in milliseconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website_redirect_location: Option<String>,
+}
+
+/// S3 additional-checksum algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+/// Whether a checksum covers the whole object or is a checksum of part checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChecksumKind {
+    FullObject,
+    Composite,
+}
+
+/// An additional checksum as S3 reports it: base64 of the digest, plus `-N` for composite
+/// multipart checksums.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub kind: ChecksumKind,
+    pub value: String,
+}
+
+/// The current version of an object: everything HEAD and LIST need. The bytes are
+/// described separately by a [`Layout`] keyed by `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Unique per write; keys the layout and becomes the S3 version id once versioning
+    /// exists.
+    pub version: u128,
+    pub size: u64,
+    /// Hex MD5 of the body, or `md5-of-part-md5s-N` for multipart objects (no quotes).
+    pub etag: String,
+    pub modified_ms: i64,
+    #[serde(default)]
+    pub content: ContentHeaders,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_meta: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
+    /// Number of parts for objects completed from a multipart upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
+    pub owner: String,
+}
+
+/// The fields a listing needs; decoding into this skips the rest of the record cheaply.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedObject {
+    pub size: u64,
+    pub etag: String,
+    pub modified_ms: i64,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    pub owner: String,
+}
+
+/// One stored blob that holds (part of) an object's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRef {
+    #[serde(with = "data_id_bytes")]
+    pub id: DataId,
+    pub tier: String,
+    pub size: u64,
+}
+
+/// One part of a multipart object, as completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartLayout {
+    pub number: u32,
+    pub blob: BlobRef,
+    /// Hex MD5 of the part.
+    pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+/// Where an object's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// Small objects live in the metadata store itself: one commit makes them durable, no
+    /// file is opened or synced. `crc32c` guards the bytes like a chunk checksum does.
+    Inline {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        crc32c: u32,
+    },
+    /// A single blob written by one PutObject or CopyObject.
+    Blob(BlobRef),
+    /// The parts of a completed multipart upload, in order.
+    Parts(Vec<PartLayout>),
+}
+
+impl Layout {
+    /// Every blob this layout references.
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
+        let (single, parts) = match self {
+            Self::Inline { .. } => (None, &[][..]),
+            Self::Blob(blob) => (Some(blob), &[][..]),
+            Self::Parts(parts) => (None, parts.as_slice()),
+        };
+        single.into_iter().chain(parts.iter().map(|p| &p.blob))
+    }
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket_id: u64,
+    pub key: String,
+    pub initiated_ms: i64,
+    #[serde(default)]
+    pub content: ContentHeaders,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_meta: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_kind: Option<ChecksumKind>,
+    pub owner: String,
+}
+
+/// One uploaded part of an upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub blob: BlobRef,
+    pub etag: String,
+    pub modified_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+mod data_id_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use vmgw_tiering::DataId;
+
+    pub fn serialize<S: Serializer>(id: &DataId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&id.to_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DataId, D::Error> {
+        let bytes: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
+        let array: [u8; 16] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"16 bytes"))?;
+        Ok(DataId::from_bytes(array))
+    }
+}
+
+/// Encodes a record for storage.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("records always serialize")
+}
+
+/// Decodes a stored record.
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ObjectRecord {
+        ObjectRecord {
+            version: 7,
+            size: 42,
+            etag: "abc".into(),
+            modified_ms: 1_700_000_000_000,
+            content: ContentHeaders {
+                content_type: Some("text/plain".into()),
+                ..ContentHeaders::default()
+            },
+            user_meta: vec![("k".into(), "v".into())],
+            storage_class: None,
+            checksum: Some(StoredChecksum {
+                algorithm: ChecksumAlgorithm::Crc32,
+                kind: ChecksumKind::FullObject,
+                value: "AAAAAA==".into(),
+            }),
+            parts: None,
+            owner: "me".into(),
+        }
+    }
+
+    #[test]
+    fn object_record_round_trips_and_lists() {
+        let record = sample();
+        let bytes = encode(&record);
+        assert_eq!(decode::<ObjectRecord>(&bytes).unwrap(), record);
+        let listed: ListedObject = decode(&bytes).unwrap();
+        assert_eq!(
+            (listed.size, listed.etag.as_str(), listed.owner.as_str()),
+            (42, "abc", "me")
+        );
+    }
+
+    #[test]
+    fn layout_round_trips() {
+        let layout = Layout::Parts(vec![PartLayout {
+            number: 1,
+            blob: BlobRef {
+                id: DataId(99),
+                tier: "ssd".into(),
+                size: 5,
+            },
+            etag: "e".into(),
+            checksum: None,
+        }]);
+        assert_eq!(decode::<Layout>(&encode(&layout)).unwrap(), layout);
+        assert_eq!(layout.blobs().count(), 1);
+    }
+}

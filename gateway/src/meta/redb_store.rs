@@ -1,0 +1,353 @@
+//! [`MetaStore`] on `redb`: an embedded, ordered, copy-on-write B-tree with MVCC reads and
+//! checksummed, crash-safe commits.
+//!
+//! redb allows one writer at a time and each durable commit costs at least one `fsync`.
+//! A dedicated committer thread therefore takes every queued [`WriteOp`], applies them all in
+//! one transaction and commits once (group commit): under load, N concurrent writers share
+//! one `fsync` instead of queueing behind N of them. Readers never wait for the committer.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::{debug, error, info};
+use vmgw_tiering::DataId;
+
+use super::apply::{ApplyError, Tables};
+use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
+use super::{
+    ListPage, ListQuery, MetaError, MetaStore, UploadId, UploadPage, UploadQuery, WriteOp,
+    WriteOutcome, keys, list,
+};
+
+pub(super) mod tables {
+    use super::TableDefinition;
+
+    pub const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+    pub const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+    pub const LAYOUTS: TableDefinition<u128, &[u8]> = TableDefinition::new("layouts");
+    pub const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
+    pub const UPLOADS_BY_KEY: TableDefinition<&[u8], ()> = TableDefinition::new("uploads_by_key");
+    pub const PARTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("parts");
+    pub const BLOBS: TableDefinition<&[u8], &str> = TableDefinition::new("blobs");
+    pub const RECLAIM: TableDefinition<&[u8], &str> = TableDefinition::new("reclaim");
+    pub const SYS: TableDefinition<&str, u64> = TableDefinition::new("sys");
+}
+
+/// Tunables of the embedded store.
+#[derive(Debug, Clone)]
+pub struct RedbOptions {
+    /// redb's page cache. Its default (1 GiB) would dwarf the gateway's own footprint.
+    pub cache_bytes: usize,
+    /// Most ops committed together; bounds the latency one commit adds to its first op.
+    pub max_batch: usize,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 32 << 20,
+            max_batch: 512,
+        }
+    }
+}
+
+struct Job {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<WriteOutcome, MetaError>>,
+}
+
+enum Msg {
+    Job(Job),
+    Shutdown,
+}
+
+pub struct RedbStore {
+    db: Arc<Database>,
+    queue: mpsc::Sender<Msg>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+    reclaim_ready: Arc<Notify>,
+}
+
+fn storage(e: impl std::fmt::Display) -> MetaError {
+    MetaError::Storage(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> MetaError {
+    MetaError::Corrupt(e.to_string())
+}
+
+impl RedbStore {
+    /// Opens or creates the store at `path`.
+    pub fn open(path: &Path, options: &RedbOptions) -> Result<Self, MetaError> {
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .set_repair_callback(|session| {
+                info!(
+                    progress = session.progress(),
+                    "repairing metadata store after an unclean shutdown"
+                );
+            })
+            .create(path)
+            .map_err(storage)?;
+        {
+            let txn = db.begin_write().map_err(storage)?;
+            // Creating every table up front lets readers open them without special cases.
+            Tables::open(&txn).map_err(storage)?;
+            txn.commit().map_err(storage)?;
+        }
+        let db = Arc::new(db);
+        let (queue, rx) = mpsc::channel(4 * options.max_batch);
+        let reclaim_ready = Arc::new(Notify::new());
+        let committer = {
+            let db = Arc::clone(&db);
+            let notify = Arc::clone(&reclaim_ready);
+            let max_batch = options.max_batch;
+            std::thread::Builder::new()
+                .name("vmgw-meta-commit".into())
+                .spawn(move || run_committer(&db, rx, &notify, max_batch))
+                .map_err(storage)?
+        };
+        Ok(Self {
+            db,
+            queue,
+            committer: Mutex::new(Some(committer)),
+            reclaim_ready,
+        })
+    }
+
+    /// Notified after a commit queued blobs for reclamation.
+    #[must_use]
+    pub fn reclaim_ready(&self) -> Arc<Notify> {
+        Arc::clone(&self.reclaim_ready)
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, MetaError> {
+        self.db.begin_read().map_err(storage)
+    }
+}
+
+fn run_committer(
+    db: &Database,
+    mut rx: mpsc::Receiver<Msg>,
+    reclaim_ready: &Notify,
+    max_batch: usize,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = Vec::new();
+        let mut shutdown = false;
+        match first {
+            Msg::Job(job) => batch.push(job),
+            Msg::Shutdown => shutdown = true,
+        }
+        while !shutdown && batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Shutdown) => shutdown = true,
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(db, batch, reclaim_ready);
+        }
+        if shutdown {
+            // Writes queued behind the shutdown are answered `Closed` when `rx` drops.
+            break;
+        }
+    }
+    debug!("metadata committer stopped");
+}
+
+fn commit_batch(db: &Database, batch: Vec<Job>, reclaim_ready: &Notify) {
+    let size = batch.len();
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
+        batch.into_iter().map(|job| (job.op, job.reply)).unzip();
+    let fail_all = |replies: Vec<oneshot::Sender<_>>, err: &MetaError| {
+        error!(error = %err, ops = size, "metadata commit failed");
+        for reply in replies {
+            let _ = reply.send(Err(MetaError::Storage(err.to_string())));
+        }
+    };
+    let txn = match db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => return fail_all(replies, &storage(e)),
+    };
+    let mut outcomes = Vec::with_capacity(size);
+    let reclaim_added;
+    {
+        let mut tables = match Tables::open(&txn) {
+            Ok(tables) => tables,
+            Err(e) => return fail_all(replies, &storage(e)),
+        };
+        for op in ops {
+            match tables.apply(op) {
+                Ok(outcome) => outcomes.push(Ok(outcome)),
+                Err(ApplyError::Rejected(e)) => outcomes.push(Err(e)),
+                Err(ApplyError::Fatal(e)) => {
+                    drop(tables);
+                    let _ = txn.abort();
+                    return fail_all(replies, &e);
+                }
+            }
+        }
+        reclaim_added = tables.reclaim_added;
+    }
+    if let Err(e) = txn.commit() {
+        return fail_all(replies, &storage(e));
+    }
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        let _ = reply.send(outcome);
+    }
+    if reclaim_added {
+        reclaim_ready.notify_one();
+    }
+}
+
+#[async_trait]
+impl MetaStore for RedbStore {
+    fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::BUCKETS).map_err(storage)?;
+        match table.get(name).map_err(storage)? {
+            Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::BUCKETS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, raw) = entry.map_err(storage)?;
+            out.push(records::decode(raw.value()).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        match table
+            .get(keys::object(bucket_id, key).as_slice())
+            .map_err(storage)?
+        {
+            Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn object_with_layout(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, Layout)>, MetaError> {
+        let txn = self.read()?;
+        let objects = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        let Some(raw) = objects
+            .get(keys::object(bucket_id, key).as_slice())
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let record: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
+        let layouts = txn.open_table(tables::LAYOUTS).map_err(storage)?;
+        let raw = layouts
+            .get(record.version)
+            .map_err(storage)?
+            .ok_or_else(|| MetaError::Corrupt(format!("object {key:?} has no layout")))?;
+        let layout = records::decode(raw.value()).map_err(corrupt)?;
+        Ok(Some((record, layout)))
+    }
+
+    fn list_objects(&self, query: &ListQuery) -> Result<ListPage, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        list::list_objects(&table, query)
+    }
+
+    fn upload(&self, upload_id: &UploadId) -> Result<Option<UploadRecord>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::UPLOADS).map_err(storage)?;
+        match table.get(upload_id.as_slice()).map_err(storage)? {
+            Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn parts(
+        &self,
+        upload_id: &UploadId,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<(u32, PartRecord)>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::PARTS).map_err(storage)?;
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let start = keys::part(upload_id, first);
+        let end = keys::part(upload_id, u32::MAX);
+        let mut out = Vec::new();
+        for entry in table
+            .range(start.as_slice()..=end.as_slice())
+            .map_err(storage)?
+        {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = entry.map_err(storage)?;
+            let number = u32::from_be_bytes(k.value()[16..20].try_into().map_err(corrupt)?);
+            out.push((number, records::decode(v.value()).map_err(corrupt)?));
+        }
+        Ok(out)
+    }
+
+    fn list_uploads(&self, query: &UploadQuery) -> Result<UploadPage, MetaError> {
+        let txn = self.read()?;
+        let index = txn.open_table(tables::UPLOADS_BY_KEY).map_err(storage)?;
+        let uploads = txn.open_table(tables::UPLOADS).map_err(storage)?;
+        list::list_uploads(&index, &uploads, query)
+    }
+
+    fn reclaimable(&self, limit: usize) -> Result<Vec<(DataId, String)>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::RECLAIM).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)?.take(limit) {
+            let (k, v) = entry.map_err(storage)?;
+            let id: [u8; 16] = k.value().try_into().map_err(corrupt)?;
+            out.push((DataId::from_bytes(id), v.value().to_owned()));
+        }
+        Ok(out)
+    }
+
+    fn blob_known(&self, id: DataId) -> Result<bool, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::BLOBS).map_err(storage)?;
+        Ok(table
+            .get(id.to_bytes().as_slice())
+            .map_err(storage)?
+            .is_some())
+    }
+
+    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Msg::Job(Job { op, reply }))
+            .await
+            .map_err(|_| MetaError::Closed)?;
+        answer.await.map_err(|_| MetaError::Closed)?
+    }
+
+    async fn close(&self) {
+        let _ = self.queue.send(Msg::Shutdown).await;
+        let handle = self.committer.lock().expect("committer lock").take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Turning a request body into stored bytes: hashed once while it streams, written to a
+//! tier (or kept inline when small), durable before the caller commits metadata.
+//!
+//! The async side only moves buffers: it gathers body frames into chunk-sized buffers and
+//! hands them over a small bounded channel to a blocking worker that computes MD5 (the ETag)
+//! and the requested additional checksum and writes to the tier. Receiving the next buffer
+//! from the network thus overlaps hashing and writing the previous one, the reactor never
+//! runs a hash over megabytes, and at most a few buffers per upload are in memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use tokio::sync::mpsc;
+use vmgw_tiering::{DataId, Tier, TierError, format::DEFAULT_CHUNK_SIZE};
+
+use super::checksum::Hasher;
+use super::error::{BodyError, ObjectError, ObjectResult};
+use crate::meta::{BlobRef, ChecksumAlgorithm};
+
+/// A request or response body.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send + Sync>>;
+
+/// Buffers handed to the worker are one tier chunk, so the tier writes them without copying.
+const BATCH: usize = DEFAULT_CHUNK_SIZE as usize;
+
+/// What to compute and enforce while ingesting.
+#[derive(Debug, Clone)]
+pub struct IngestSpec {
+    /// The declared length (Content-Length, or the decoded length of aws-chunked bodies).
+    pub expected_len: Option<u64>,
+    /// Largest body accepted (5 GiB for objects and parts).
+    pub max_len: u64,
+    pub checksum: Option<ChecksumAlgorithm>,
+    /// Bodies up to this size are kept in memory and stored inline in metadata.
+    pub inline_limit: usize,
+}
+
+#[derive(Debug)]
+pub enum IngestedData {
+    Inline(Vec<u8>),
+    Blob(BlobRef),
+}
+
+#[derive(Debug)]
+pub struct Ingested {
+    pub data: IngestedData,
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// Base64 digest of `IngestSpec::checksum`, when one was requested.
+    pub checksum: Option<String>,
+}
+
+enum Msg {
+    Data(Bytes),
+    End,
+}
+
+/// Reads `body` to its end and stores it on `tier` (or inline).
+pub async fn ingest(
+    tier: &Arc<dyn Tier>,
+    mut body: ByteStream,
+    spec: &IngestSpec,
+) -> ObjectResult<Ingested> {
+    if spec.expected_len.is_some_and(|n| n > spec.max_len) {
+        return Err(ObjectError::EntityTooLarge);
+    }
+    match spec.expected_len {
+        Some(len) if len <= spec.inline_limit as u64 => ingest_inline(&mut body, spec).await,
+        _ => ingest_blob(tier, body, spec).await,
+    }
+}
+
+async fn ingest_inline(body: &mut ByteStream, spec: &IngestSpec) -> ObjectResult<Ingested> {
+    let expected = spec.expected_len.unwrap_or(0);
+    let mut data = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(frame) = body.next().await {
+        let frame = frame?;
+        if (data.len() + frame.len()) as u64 > expected {
+            return Err(ObjectError::IncompleteBody);
+        }
+        data.extend_from_slice(&frame);
+    }
+    if data.len() as u64 != expected {
+        return Err(ObjectError::IncompleteBody);
+    }
+    // Small enough (at most the inline limit) to hash right here.
+    let md5: [u8; 16] = Md5::digest(&data).into();
+    let checksum = spec.checksum.map(|algorithm| {
+        let mut hasher = Hasher::new(algorithm);
+        hasher.update(&data);
+        hasher.finish()
+    });
+    Ok(Ingested {
+        size: data.len() as u64,
+        data: IngestedData::Inline(data),
+        md5,
+        checksum,
+    })
+}
+
+struct WorkerOutput {
+    size: u64,
+    md5: [u8; 16],
+    checksum: Option<String>,
+}
+
+#[derive(Debug)]
+enum WorkerError {
+    Tier(TierError),
+    /// The body ended without `Msg::End`: the upload failed and the blob was discarded.
+    Abandoned,
+}
+
+fn run_worker(
+    tier: &dyn Tier,
+    id: DataId,
+    algorithm: Option<ChecksumAlgorithm>,
+    rx: &mut mpsc::Receiver<Msg>,
+) -> Result<WorkerOutput, WorkerError> {
+    let mut writer = tier.create(id).map_err(WorkerError::Tier)?;
+    let mut md5 = Md5::new();
+    let mut checksum = algorithm.map(Hasher::new);
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Data(buf) => {
+                md5.update(&buf);
+                if let Some(hasher) = &mut checksum {
+                    hasher.update(&buf);
+                }
+                writer.write(&buf).map_err(WorkerError::Tier)?;
+            }
+            Msg::End => {
+                let size = writer.finish().map_err(WorkerError::Tier)?;
+                return Ok(WorkerOutput {
+                    size,
+                    md5: md5.finalize().into(),
+                    checksum: checksum.map(Hasher::finish),
+                });
+            }
+        }
+    }
+    // Dropping the unfinished writer discards the partial blob.
+    Err(WorkerError::Abandoned)
+}
+
+async fn ingest_blob(
+    tier: &Arc<dyn Tier>,
+    mut body: ByteStream,
+    spec: &IngestSpec,
+) -> ObjectResult<Ingested> {
+    let id = DataId::random();
+    let (tx, mut rx) = mpsc::channel::<Msg>(2);
+    let worker = {
+        let tier = Arc::clone(tier);
+        let algorithm = spec.checksum;
+        tokio::task::spawn_blocking(move || run_worker(tier.as_ref(), id, algorithm, &mut rx))
+    };
+
+    let feed = async {
+        let mut pending = BytesMut::new();
+        let mut total = 0u64;
+        while let Some(frame) = body.next().await {
+            let frame = frame?;
+            total += frame.len() as u64;
+            if total > spec.max_len {
+                return Err(ObjectError::EntityTooLarge);
+            }
+            if spec.expected_len.is_some_and(|n| total > n) {
+                return Err(ObjectError::IncompleteBody);
+            }
+            if pending.is_empty() && frame.len() >= BATCH {
+                send(&tx, frame).await?;
+                continue;
+            }
+            if pending.capacity() == 0 {
+                pending.reserve(BATCH);
+            }
+            pending.extend_from_slice(&frame);
+            if pending.len() >= BATCH {
+                send(&tx, pending.split().freeze()).await?;
+            }
+        }
+        if !pending.is_empty() {
+            send(&tx, pending.split().freeze()).await?;
+        }
+        if spec.expected_len.is_some_and(|n| n != total) {
+            return Err(ObjectError::IncompleteBody);
+        }
+        tx.send(Msg::End).await.map_err(|_| worker_gone())?;
+        Ok(())
+    }
+    .await;
+    drop(tx);
+
+    let worker_result = worker
+        .await
+        .map_err(|e| ObjectError::Internal(format!("ingest worker failed: {e}")))?;
+    // A body error explains an abandoned worker better than the worker can.
+    feed?;
+    let output = match worker_result {
+        Ok(output) => output,
+        Err(WorkerError::Tier(e)) => return Err(e.into()),
+        Err(WorkerError::Abandoned) => return Err(worker_gone()),
+    };
+    Ok(Ingested {
+        data: IngestedData::Blob(BlobRef {
+            id,
+            tier: tier.name().to_owned(),
+            size: output.size,
+        }),
+        size: output.size,
+        md5: output.md5,
+        checksum: output.checksum,
+    })
+}
+
+async fn send(tx: &mpsc::Sender<Msg>, buf: Bytes) -> ObjectResult<()> {
+    tx.send(Msg::Data(buf)).await.map_err(|_| worker_gone())
+}
+
+fn worker_gone() -> ObjectError {
+    // The worker only stops early on a tier error, which the caller reports instead.
+    ObjectError::Internal("ingest worker stopped".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmgw_tiering::MemTier;
+
+    fn stream(pieces: Vec<Result<Bytes, BodyError>>) -> ByteStream {
+        Box::pin(futures::stream::iter(pieces))
+    }
+
+    fn spec(len: u64, inline_limit: usize) -> IngestSpec {
+        IngestSpec {
+            expected_len: Some(len),
+            max_len: 1 << 30,
+            checksum: Some(ChecksumAlgorithm::Crc32),
+            inline_limit,
+        }
+    }
+
+    #[tokio::test]
+    async fn blob_ingest_hashes_and_stores() {
+        let mem = MemTier::new("ssd");
+        let tier: Arc<dyn Tier> = Arc::new(mem.clone());
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let pieces = data
+            .chunks(70_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let out = ingest(&tier, stream(pieces), &spec(data.len() as u64, 0))
+            .await
+            .unwrap();
+        assert_eq!(out.size, data.len() as u64);
+        assert_eq!(out.md5, <[u8; 16]>::from(Md5::digest(&data)));
+        let IngestedData::Blob(blob) = out.data else {
+            panic!("expected a blob")
+        };
+        let stored =
+            vmgw_tiering::conformance::read_range(tier.as_ref(), blob.id, 0, data.len()).unwrap();
+        assert_eq!(stored, data);
+        let mut crc = Hasher::new(ChecksumAlgorithm::Crc32);
+        crc.update(&data);
+        assert_eq!(out.checksum.unwrap(), crc.finish());
+    }
+
+    #[tokio::test]
+    async fn small_bodies_stay_inline() {
+        let tier: Arc<dyn Tier> = Arc::new(MemTier::new("ssd"));
+        let out = ingest(
+            &tier,
+            stream(vec![Ok(Bytes::from_static(b"hello"))]),
+            &spec(5, 1024),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(out.data, IngestedData::Inline(ref d) if d == b"hello"));
+    }
+
+    #[tokio::test]
+    async fn failed_or_short_bodies_leave_nothing() {
+        let mem = MemTier::new("ssd");
+        let tier: Arc<dyn Tier> = Arc::new(mem.clone());
+        let err = ingest(
+            &tier,
+            stream(vec![
+                Ok(Bytes::from(vec![1u8; 2_000_000])),
+                Err(BodyError::Sha256Mismatch),
+            ]),
+            &spec(4_000_000, 0),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ObjectError::ContentSha256Mismatch), "{err}");
+        let err = ingest(
+            &tier,
+            stream(vec![Ok(Bytes::from(vec![1u8; 10]))]),
+            &spec(20, 0),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ObjectError::IncompleteBody), "{err}");
+        let err = ingest(
+            &tier,
+            stream(vec![Ok(Bytes::from(vec![1u8; 30]))]),
+            &spec(20, 0),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ObjectError::IncompleteBody), "{err}");
+        assert!(mem.is_empty(), "a failed upload left a blob");
+    }
+}

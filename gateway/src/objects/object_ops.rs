@@ -1,0 +1,456 @@
+//! PutObject, GetObject, HeadObject, DeleteObject and CopyObject.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use vmgw_tiering::Tier;
+
+use super::conditions::{ByteRange, Conditions};
+use super::error::{ObjectError, ObjectResult};
+use super::ingest::{ByteStream, IngestSpec, Ingested, IngestedData, ingest};
+use super::read::stream_range;
+use super::{ObjectService, hex, new_version, now_ms};
+use crate::meta::{
+    ChecksumAlgorithm, ChecksumKind, ContentHeaders, Layout, ObjectRecord, Precondition,
+    StoredChecksum, WriteOp, WriteOutcome,
+};
+
+/// Where checksum trailers of a streamed body can be read once the body has ended.
+pub trait TrailerSource: Send + Sync {
+    /// The value of trailer `name`, if it was sent.
+    fn trailer(&self, name: &str) -> Option<String>;
+}
+
+/// What the client declared about the additional checksum of a body.
+#[derive(Default)]
+pub struct ChecksumInput {
+    /// The algorithm to compute, from `x-amz-checksum-*`, `x-amz-sdk-checksum-algorithm`
+    /// or `x-amz-trailer`.
+    pub algorithm: Option<ChecksumAlgorithm>,
+    /// The value sent as a header, if any.
+    pub value: Option<String>,
+    /// Trailers of an aws-chunked body, read after the body ends.
+    pub trailers: Option<Box<dyn TrailerSource>>,
+}
+
+impl ChecksumInput {
+    /// The value the client claims, from a header or a trailer.
+    fn claimed(&self) -> Option<String> {
+        let algorithm = self.algorithm?;
+        self.value.clone().or_else(|| {
+            self.trailers
+                .as_ref()
+                .and_then(|t| t.trailer(algorithm.header()))
+        })
+    }
+}
+
+/// Metadata supplied for a new object.
+#[derive(Debug, Clone, Default)]
+pub struct NewObjectMeta {
+    pub content: ContentHeaders,
+    pub user_meta: Vec<(String, String)>,
+    pub storage_class: Option<String>,
+}
+
+pub struct PutObject {
+    pub bucket: String,
+    pub key: String,
+    pub body: ByteStream,
+    pub content_length: Option<u64>,
+    /// `Content-MD5` as sent (base64).
+    pub content_md5: Option<String>,
+    pub checksum: ChecksumInput,
+    pub meta: NewObjectMeta,
+    pub owner: String,
+    pub precondition: Precondition,
+}
+
+pub struct GetObject {
+    pub bucket: String,
+    pub key: String,
+    pub conditions: Conditions,
+    pub range: Option<ByteRange>,
+    pub part_number: Option<u32>,
+}
+
+pub struct GetOutcome {
+    pub record: ObjectRecord,
+    /// The bytes returned, when less than the whole object was asked for.
+    pub range: Option<Range<u64>>,
+    pub body: ByteStream,
+}
+
+#[derive(Debug, Clone)]
+pub enum MetadataDirective {
+    Copy,
+    Replace(NewObjectMeta),
+}
+
+pub struct CopyObject {
+    pub src_bucket: String,
+    pub src_key: String,
+    pub dst_bucket: String,
+    pub dst_key: String,
+    pub conditions: Conditions,
+    pub directive: MetadataDirective,
+    /// Storage class for the copy; `None` means STANDARD.
+    pub storage_class: Option<String>,
+    pub owner: String,
+}
+
+/// Decodes `Content-MD5`: base64 of exactly 16 bytes, else `InvalidDigest`.
+pub(super) fn parse_content_md5(value: Option<&str>) -> ObjectResult<Option<[u8; 16]>> {
+    let Some(value) = value else { return Ok(None) };
+    let raw = base64_simd::STANDARD
+        .decode_to_vec(value.trim())
+        .map_err(|_| ObjectError::InvalidDigest)?;
+    raw.try_into()
+        .map(Some)
+        .map_err(|_| ObjectError::InvalidDigest)
+}
+
+/// Checks what was received against what the client declared.
+pub(super) fn verify(
+    ingested: &Ingested,
+    content_md5: Option<[u8; 16]>,
+    checksum: &ChecksumInput,
+) -> ObjectResult<()> {
+    if content_md5.is_some_and(|md5| md5 != ingested.md5) {
+        return Err(ObjectError::BadDigest);
+    }
+    if let (Some(algorithm), Some(claimed)) = (checksum.algorithm, checksum.claimed())
+        && ingested.checksum.as_deref() != Some(claimed.trim())
+    {
+        return Err(ObjectError::ChecksumMismatch {
+            algorithm: algorithm.name(),
+        });
+    }
+    Ok(())
+}
+
+impl ObjectService {
+    pub(super) fn validate_meta(&self, meta: &NewObjectMeta) -> ObjectResult<()> {
+        let size: usize = meta.user_meta.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > self.limits.max_user_metadata {
+            return Err(ObjectError::MetadataTooLarge);
+        }
+        if let Some(class) = &meta.storage_class {
+            validate_storage_class(class)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn ingest_spec(
+        &self,
+        expected_len: Option<u64>,
+        checksum: Option<ChecksumAlgorithm>,
+        inline: bool,
+    ) -> IngestSpec {
+        IngestSpec {
+            expected_len,
+            max_len: self.limits.max_put_size,
+            checksum,
+            inline_limit: if inline {
+                self.limits.inline_threshold
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Throws away the stored bytes of an ingest that will not be committed.
+    pub(super) async fn discard_ingested(&self, ingested: &Ingested) {
+        if let IngestedData::Blob(blob) = &ingested.data
+            && let Some(tier) = self.tiers.get(&blob.tier)
+        {
+            self.discard(&tier, blob.id).await;
+        }
+    }
+
+    pub async fn put_object(&self, put: PutObject) -> ObjectResult<ObjectRecord> {
+        self.validate_meta(&put.meta)?;
+        let content_md5 = parse_content_md5(put.content_md5.as_deref())?;
+        let bucket = self.bucket(&put.bucket)?;
+        if put.precondition == Precondition::IfAbsent
+            && self.meta.object(bucket.id, &put.key)?.is_some()
+        {
+            // Checked again atomically at commit; failing here saves receiving the body.
+            return Err(ObjectError::PreconditionFailed);
+        }
+        let tier: Arc<dyn Tier> = Arc::clone(self.tiers.write_tier());
+        let spec = self.ingest_spec(put.content_length, put.checksum.algorithm, true);
+        let ingested = ingest(&tier, put.body, &spec).await?;
+        if let Err(e) = verify(&ingested, content_md5, &put.checksum) {
+            self.discard_ingested(&ingested).await;
+            return Err(e);
+        }
+        let checksum =
+            put.checksum
+                .algorithm
+                .zip(ingested.checksum.clone())
+                .map(|(algorithm, value)| StoredChecksum {
+                    algorithm,
+                    kind: ChecksumKind::FullObject,
+                    value,
+                });
+        let record = ObjectRecord {
+            version: new_version(),
+            size: ingested.size,
+            etag: hex(&ingested.md5),
+            modified_ms: now_ms(),
+            content: put.meta.content,
+            user_meta: put.meta.user_meta,
+            storage_class: put.meta.storage_class,
+            checksum,
+            parts: None,
+            owner: put.owner,
+        };
+        self.commit_single(
+            &put.bucket,
+            bucket.id,
+            &put.key,
+            record,
+            ingested,
+            put.precondition,
+        )
+        .await
+    }
+
+    /// Commits a freshly ingested single-blob (or inline) object.
+    async fn commit_single(
+        &self,
+        bucket: &str,
+        bucket_id: u64,
+        key: &str,
+        record: ObjectRecord,
+        ingested: Ingested,
+        precondition: Precondition,
+    ) -> ObjectResult<ObjectRecord> {
+        let layout = match &ingested.data {
+            IngestedData::Inline(data) => Layout::Inline {
+                crc32c: crc_fast::crc32_iscsi(data),
+                data: data.clone(),
+            },
+            IngestedData::Blob(blob) => Layout::Blob(blob.clone()),
+        };
+        let op = WriteOp::PutObject {
+            bucket: bucket.to_owned(),
+            bucket_id,
+            key: key.to_owned(),
+            record: record.clone(),
+            layout,
+            precondition,
+        };
+        match self.meta.apply(op).await {
+            Ok(WriteOutcome::ObjectPut { .. }) => Ok(record),
+            Ok(other) => Err(ObjectError::Internal(format!(
+                "unexpected outcome {other:?}"
+            ))),
+            Err(e) => {
+                self.discard_ingested(&ingested).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The current record of an object, after its conditions; what HEAD answers.
+    pub fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        conditions: &Conditions,
+        part_number: Option<u32>,
+    ) -> ObjectResult<(ObjectRecord, Option<Range<u64>>)> {
+        let bucket = self.bucket(bucket)?;
+        let Some(part_number) = part_number else {
+            let record = self
+                .meta
+                .object(bucket.id, key)?
+                .ok_or(ObjectError::NoSuchKey)?;
+            conditions.check(&record, false)?;
+            return Ok((record, None));
+        };
+        let (record, layout) = self
+            .meta
+            .object_with_layout(bucket.id, key)?
+            .ok_or(ObjectError::NoSuchKey)?;
+        conditions.check(&record, false)?;
+        let range = part_range(&layout, record.size, part_number)?;
+        Ok((record, Some(range)))
+    }
+
+    pub async fn get_object(&self, get: GetObject) -> ObjectResult<GetOutcome> {
+        let bucket = self.bucket(&get.bucket)?;
+        let (record, layout, pins) = self.open_current(&bucket, &get.key)?;
+        get.conditions.check(&record, false)?;
+        let range = match (get.part_number, get.range) {
+            (Some(_), Some(_)) => {
+                return Err(ObjectError::InvalidRequest(
+                    "cannot specify both Range header and partNumber query parameter".into(),
+                ));
+            }
+            (Some(number), None) => Some(part_range(&layout, record.size, number)?),
+            (None, Some(range)) => Some(range.resolve(record.size)?),
+            (None, None) => None,
+        };
+        let body = stream_range(
+            &self.tiers,
+            layout,
+            range.clone().unwrap_or(0..record.size),
+            pins,
+        )
+        .await?;
+        Ok(GetOutcome {
+            record,
+            range,
+            body,
+        })
+    }
+
+    /// Deletes the current version; deleting an absent key succeeds, as in S3.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> ObjectResult<()> {
+        let bucket = self.bucket(bucket)?;
+        self.meta
+            .apply(WriteOp::DeleteObject {
+                bucket_id: bucket.id,
+                key: key.to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn copy_object(&self, copy: CopyObject) -> ObjectResult<ObjectRecord> {
+        if let MetadataDirective::Replace(meta) = &copy.directive {
+            self.validate_meta(meta)?;
+        }
+        if let Some(class) = &copy.storage_class {
+            validate_storage_class(class)?;
+        }
+        let src_bucket = self.bucket(&copy.src_bucket)?;
+        let dst_bucket = self.bucket(&copy.dst_bucket)?;
+        let same_object = src_bucket.id == dst_bucket.id && copy.src_key == copy.dst_key;
+        if same_object
+            && matches!(copy.directive, MetadataDirective::Copy)
+            && copy.storage_class.is_none()
+        {
+            return Err(ObjectError::InvalidCopyToSelf);
+        }
+        // A metadata-only copy onto itself can lose a race with a concurrent writer; then
+        // it starts over on the new version, as a fresh request would.
+        for _ in 0..8 {
+            let (src, layout, pins) = self.open_current(&src_bucket, &copy.src_key)?;
+            copy.conditions.check(&src, true)?;
+            let meta = match &copy.directive {
+                MetadataDirective::Copy => NewObjectMeta {
+                    content: src.content.clone(),
+                    user_meta: src.user_meta.clone(),
+                    storage_class: src.storage_class.clone(),
+                },
+                MetadataDirective::Replace(meta) => meta.clone(),
+            };
+            // As in S3, a copy is STANDARD unless the request names a class.
+            let storage_class = copy.storage_class.clone();
+            let mut record = ObjectRecord {
+                version: new_version(),
+                size: src.size,
+                etag: src.etag.clone(),
+                modified_ms: now_ms(),
+                content: meta.content,
+                user_meta: meta.user_meta,
+                storage_class,
+                checksum: src.checksum.clone(),
+                parts: src.parts,
+                owner: copy.owner.clone(),
+            };
+            if same_object {
+                // The bytes stay where they are; the new version takes over the old blobs.
+                let op = WriteOp::PutObject {
+                    bucket: copy.dst_bucket.clone(),
+                    bucket_id: dst_bucket.id,
+                    key: copy.dst_key.clone(),
+                    record: record.clone(),
+                    layout,
+                    precondition: Precondition::IfVersion(src.version),
+                };
+                drop(pins);
+                match self.meta.apply(op).await {
+                    Ok(_) => return Ok(record),
+                    Err(crate::meta::MetaError::PreconditionFailed) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let algorithm = src.checksum.as_ref().map(|c| c.algorithm);
+            let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
+            let tier = Arc::clone(self.tiers.write_tier());
+            let ingested = ingest(
+                &tier,
+                body,
+                &self.ingest_spec(Some(src.size), algorithm, true),
+            )
+            .await?;
+            // The copy is a single-part object: its ETag and checksum describe its bytes.
+            record.etag = hex(&ingested.md5);
+            record.parts = None;
+            record.checksum = algorithm
+                .zip(ingested.checksum.clone())
+                .map(|(algorithm, value)| StoredChecksum {
+                    algorithm,
+                    kind: ChecksumKind::FullObject,
+                    value,
+                });
+            return self
+                .commit_single(
+                    &copy.dst_bucket,
+                    dst_bucket.id,
+                    &copy.dst_key,
+                    record,
+                    ingested,
+                    Precondition::None,
+                )
+                .await;
+        }
+        Err(ObjectError::Internal(
+            "source object kept changing during the copy".into(),
+        ))
+    }
+}
+
+/// The byte range of part `number` of an object (S3's `partNumber`).
+pub(super) fn part_range(layout: &Layout, size: u64, number: u32) -> ObjectResult<Range<u64>> {
+    match layout {
+        Layout::Parts(parts) => {
+            let mut start = 0;
+            for part in parts {
+                if part.number == number {
+                    return Ok(start..start + part.blob.size);
+                }
+                start += part.blob.size;
+            }
+            Err(ObjectError::InvalidPartNumber)
+        }
+        _ if number == 1 => Ok(0..size),
+        _ => Err(ObjectError::InvalidPartNumber),
+    }
+}
+
+/// Storage classes S3 defines. vmgw stores all of them on its tiers; which tier each maps to
+/// is the tiering engine's business.
+pub(super) fn validate_storage_class(class: &str) -> ObjectResult<()> {
+    const KNOWN: &[&str] = &[
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "GLACIER_IR",
+        "DEEP_ARCHIVE",
+        "EXPRESS_ONEZONE",
+    ];
+    if KNOWN.contains(&class) {
+        Ok(())
+    } else {
+        Err(ObjectError::InvalidStorageClass)
+    }
+}

@@ -1,0 +1,467 @@
+//! Object operations: PUT, GET, HEAD, DELETE (single and batch), COPY.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::convert::{
+    self, blob, body_stream, checksum_fields, checksum_input, conditions, content_headers,
+    metadata_map, timestamp, user_meta,
+};
+use super::errors::to_s3;
+use super::{Gateway, identity};
+use crate::meta::{ObjectRecord, Precondition};
+use crate::objects::{self, MetadataDirective, NewObjectMeta};
+
+fn not_implemented(what: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NotImplemented,
+        format!("{what} is not supported yet"),
+    )
+}
+
+fn put_precondition(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+) -> S3Result<Precondition> {
+    match (if_match, if_none_match) {
+        (Some(_), Some(_)) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "If-Match and If-None-Match cannot be combined on a write",
+        )),
+        (None, Some(ETagCondition::Any)) => Ok(Precondition::IfAbsent),
+        (None, Some(ETagCondition::ETag(_))) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "If-None-Match on a write only supports *",
+        )),
+        (Some(ETagCondition::ETag(etag)), None) => {
+            Ok(Precondition::IfEtag(etag.value().to_owned()))
+        }
+        (Some(ETagCondition::Any), None) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "If-Match on a write needs an entity tag",
+        )),
+        (None, None) => Ok(Precondition::None),
+    }
+}
+
+fn storage_class_out(class: Option<&String>) -> Option<StorageClass> {
+    // S3 omits the header for STANDARD objects.
+    class
+        .filter(|c| c.as_str() != "STANDARD")
+        .map(|c| StorageClass::from(c.clone()))
+}
+
+fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
+    len.map(|n| {
+        u64::try_from(n).map_err(|_| {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, "negative Content-Length")
+        })
+    })
+    .transpose()
+}
+
+fn etag(record: &ObjectRecord) -> ETag {
+    ETag::Strong(record.etag.clone())
+}
+
+fn content_range(range: &std::ops::Range<u64>, size: u64) -> String {
+    format!(
+        "bytes {}-{}/{size}",
+        range.start,
+        range.end.saturating_sub(1)
+    )
+}
+
+fn expires(record: &ObjectRecord) -> Option<Timestamp> {
+    record.content.expires_ms.map(timestamp)
+}
+
+impl Gateway {
+    pub(super) async fn do_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let owner = identity(&req);
+        let input = req.input;
+        if input.tagging.is_some() {
+            return Err(not_implemented("object tagging"));
+        }
+        if input.write_offset_bytes.is_some() {
+            return Err(not_implemented("x-amz-write-offset-bytes"));
+        }
+        let checksum = checksum_input(
+            input.checksum_algorithm.as_ref(),
+            input.checksum_crc32,
+            input.checksum_crc32c,
+            input.checksum_crc64nvme,
+            input.checksum_sha1,
+            input.checksum_sha256,
+            &req.headers,
+            req.trailing_headers,
+        )?;
+        let put = objects::PutObject {
+            bucket: input.bucket,
+            key: input.key,
+            body: body_stream(input.body),
+            content_length: content_length(input.content_length)?,
+            content_md5: input.content_md5,
+            checksum,
+            meta: NewObjectMeta {
+                content: content_headers(
+                    input.content_type,
+                    input.content_encoding,
+                    input.content_disposition,
+                    input.content_language,
+                    input.cache_control,
+                    input.expires,
+                    input.website_redirect_location,
+                ),
+                user_meta: user_meta(input.metadata),
+                storage_class: input.storage_class.map(|c| c.as_str().to_owned()),
+            },
+            owner,
+            precondition: put_precondition(input.if_match, input.if_none_match)?,
+        };
+        let record = self.objects.put_object(put).await.map_err(to_s3)?;
+        let sums = checksum_fields(record.checksum.as_ref());
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&record)),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: sums.kind,
+            ..PutObjectOutput::default()
+        }))
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        if input.version_id.is_some() {
+            return Err(not_implemented("versionId"));
+        }
+        let part_number = input
+            .part_number
+            .map(|n| {
+                u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "partNumber must be a positive integer",
+                    )
+                })
+            })
+            .transpose()?;
+        let get = objects::GetObject {
+            bucket: input.bucket,
+            key: input.key,
+            conditions: conditions(
+                input.if_match,
+                input.if_none_match,
+                input.if_modified_since,
+                input.if_unmodified_since,
+            ),
+            range: convert::byte_range(input.range),
+            part_number,
+        };
+        let outcome = self.objects.get_object(get).await.map_err(to_s3)?;
+        let record = outcome.record;
+        let len = outcome
+            .range
+            .as_ref()
+            .map_or(record.size, |r| r.end - r.start);
+        let whole = outcome.range.is_none();
+        let checksum_enabled = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let sums = if checksum_enabled && whole {
+            checksum_fields(record.checksum.as_ref())
+        } else {
+            convert::ChecksumFields::default()
+        };
+        let c = record.content.clone();
+        let output = GetObjectOutput {
+            body: Some(blob(outcome.body, len)),
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+            content_range: outcome
+                .range
+                .as_ref()
+                .map(|r| content_range(r, record.size)),
+            e_tag: Some(etag(&record)),
+            last_modified: Some(timestamp(record.modified_ms)),
+            metadata: metadata_map(&record.user_meta),
+            content_type: input.response_content_type.or(c.content_type),
+            content_encoding: input.response_content_encoding.or(c.content_encoding),
+            content_disposition: input.response_content_disposition.or(c.content_disposition),
+            content_language: input.response_content_language.or(c.content_language),
+            cache_control: input.response_cache_control.or(c.cache_control),
+            expires: input.response_expires.or_else(|| expires(&record)),
+            website_redirect_location: c.website_redirect_location,
+            storage_class: storage_class_out(record.storage_class.as_ref()),
+            parts_count: part_number
+                .and(record.parts)
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: sums.kind,
+            ..GetObjectOutput::default()
+        };
+        let mut response = S3Response::new(output);
+        if outcome.range.is_some() {
+            response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(response)
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        if input.version_id.is_some() {
+            return Err(not_implemented("versionId"));
+        }
+        let part_number = input
+            .part_number
+            .map(|n| {
+                u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "partNumber must be a positive integer",
+                    )
+                })
+            })
+            .transpose()?;
+        let conds = conditions(
+            input.if_match,
+            input.if_none_match,
+            input.if_modified_since,
+            input.if_unmodified_since,
+        );
+        let (record, part) = self
+            .objects
+            .head_object(&input.bucket, &input.key, &conds, part_number)
+            .map_err(to_s3)?;
+        let range = match (part, convert::byte_range(input.range)) {
+            (Some(part), _) => Some(part),
+            (None, Some(range)) => Some(range.resolve(record.size).map_err(to_s3)?),
+            (None, None) => None,
+        };
+        let len = range.as_ref().map_or(record.size, |r| r.end - r.start);
+        let checksum_enabled = input
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let sums = if checksum_enabled && range.is_none() {
+            checksum_fields(record.checksum.as_ref())
+        } else {
+            convert::ChecksumFields::default()
+        };
+        let c = record.content.clone();
+        let output = HeadObjectOutput {
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+            content_range: range.as_ref().map(|r| content_range(r, record.size)),
+            e_tag: Some(etag(&record)),
+            last_modified: Some(timestamp(record.modified_ms)),
+            metadata: metadata_map(&record.user_meta),
+            content_type: input.response_content_type.or(c.content_type),
+            content_encoding: input.response_content_encoding.or(c.content_encoding),
+            content_disposition: input.response_content_disposition.or(c.content_disposition),
+            content_language: input.response_content_language.or(c.content_language),
+            cache_control: input.response_cache_control.or(c.cache_control),
+            expires: input.response_expires.or_else(|| expires(&record)),
+            website_redirect_location: c.website_redirect_location,
+            storage_class: storage_class_out(record.storage_class.as_ref()),
+            parts_count: part_number
+                .and(record.parts)
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_crc64nvme: sums.crc64nvme,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_type: sums.kind,
+            ..HeadObjectOutput::default()
+        };
+        let mut response = S3Response::new(output);
+        if range.is_some() {
+            response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(response)
+    }
+
+    pub(super) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        if input.version_id.is_some() {
+            return Err(not_implemented("versionId"));
+        }
+        if input.if_match.is_some()
+            || input.if_match_last_modified_time.is_some()
+            || input.if_match_size.is_some()
+        {
+            return Err(not_implemented("conditional delete"));
+        }
+        self.objects
+            .delete_object(&input.bucket, &input.key)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    pub(super) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        // S3's limit per request.
+        if input.delete.objects.len() > 1000 {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedXML,
+                "a DeleteObjects request may name at most 1000 keys",
+            ));
+        }
+        self.objects.bucket(&input.bucket).map_err(to_s3)?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            if object.version_id.is_some() {
+                errors.push(Error {
+                    code: Some("NotImplemented".to_owned()),
+                    key: Some(object.key),
+                    message: Some("versionId is not supported yet".to_owned()),
+                    version_id: object.version_id,
+                });
+                continue;
+            }
+            match self.objects.delete_object(&input.bucket, &object.key).await {
+                Ok(()) => {
+                    if !quiet {
+                        deleted.push(DeletedObject {
+                            key: Some(object.key),
+                            ..DeletedObject::default()
+                        });
+                    }
+                }
+                Err(e) => {
+                    let e = to_s3(e);
+                    errors.push(Error {
+                        code: Some(e.code().as_str().to_owned()),
+                        key: Some(object.key),
+                        message: e.message().map(str::to_owned),
+                        version_id: None,
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..DeleteObjectsOutput::default()
+        }))
+    }
+
+    pub(super) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let owner = identity(&req);
+        let input = req.input;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        if input.tagging.is_some()
+            || input
+                .tagging_directive
+                .as_ref()
+                .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE)
+        {
+            return Err(not_implemented("object tagging"));
+        }
+        let directive = match input
+            .metadata_directive
+            .as_ref()
+            .map(MetadataDirective_::as_str)
+        {
+            None | Some(MetadataDirective_::COPY) => MetadataDirective::Copy,
+            Some(MetadataDirective_::REPLACE) => MetadataDirective::Replace(NewObjectMeta {
+                content: content_headers(
+                    input.content_type,
+                    input.content_encoding,
+                    input.content_disposition,
+                    input.content_language,
+                    input.cache_control,
+                    input.expires,
+                    input.website_redirect_location,
+                ),
+                user_meta: user_meta(input.metadata),
+                storage_class: None,
+            }),
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown metadata directive {other:?}"),
+                ));
+            }
+        };
+        let copy = objects::CopyObject {
+            src_bucket,
+            src_key,
+            dst_bucket: input.bucket,
+            dst_key: input.key,
+            conditions: conditions(
+                input.copy_source_if_match,
+                input.copy_source_if_none_match,
+                input.copy_source_if_modified_since,
+                input.copy_source_if_unmodified_since,
+            ),
+            directive,
+            storage_class: input.storage_class.map(|c| c.as_str().to_owned()),
+            owner,
+        };
+        let record = self.objects.copy_object(copy).await.map_err(to_s3)?;
+        let sums = checksum_fields(record.checksum.as_ref());
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&record)),
+                last_modified: Some(timestamp(record.modified_ms)),
+                checksum_crc32: sums.crc32,
+                checksum_crc32c: sums.crc32c,
+                checksum_crc64nvme: sums.crc64nvme,
+                checksum_sha1: sums.sha1,
+                checksum_sha256: sums.sha256,
+                checksum_type: sums.kind,
+            }),
+            ..CopyObjectOutput::default()
+        }))
+    }
+}
+
+use s3s::dto::MetadataDirective as MetadataDirective_;
+
+/// The source bucket and key of a copy.
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            if version_id.is_some() {
+                return Err(not_implemented("copying a specific versionId"));
+            }
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(not_implemented("access point and outpost copy sources")),
+    }
+}

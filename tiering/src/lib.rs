@@ -1,0 +1,32 @@
+//! Storage tiers for vmgw.
+//!
+//! A *tier* stores immutable blobs of object data under internal [`DataId`]s. The gateway
+//! never names data by user keys: a blob is written once under a fresh id, made durable,
+//! and only then referenced from metadata. Overwrites are therefore atomic at the metadata
+//! level, and any key (unicode, `../`, 1024 bytes, trailing slashes) is safe on disk.
+//!
+//! The traits are blocking on purpose: the gateway drives them from its blocking pool so
+//! that hashing, checksumming and syscalls stay off the async reactor. A remote tier can
+//! still implement them by blocking on its own runtime handle.
+//!
+//! Every blob carries per-chunk CRC32C checksums (see [`format`]) that are verified on
+//! every read; corruption is reported as [`TierError::Corrupt`], never returned as bytes.
+
+mod error;
+pub mod format;
+mod id;
+mod local;
+mod tier;
+
+#[cfg(feature = "testing")]
+pub mod conformance;
+#[cfg(feature = "testing")]
+mod mem;
+
+pub use error::TierError;
+pub use id::DataId;
+pub use local::{LocalTier, LocalTierOptions};
+pub use tier::{DataReader, DataWriter, Tier};
+
+#[cfg(feature = "testing")]
+pub use mem::MemTier;

@@ -1,0 +1,53 @@
+//! The seam between the object service and where bytes live.
+
+use bytes::Bytes;
+
+use crate::{DataId, TierError};
+
+/// A place that stores immutable blobs under [`DataId`]s.
+///
+/// All methods block; call them from a blocking thread.
+pub trait Tier: Send + Sync + 'static {
+    /// The tier's configured name (`ssd`, `hdd`, ...).
+    fn name(&self) -> &str;
+
+    /// Starts writing a new blob. Nothing is visible under `id` until
+    /// [`DataWriter::finish`] returns; dropping the writer unfinished discards it.
+    fn create(&self, id: DataId) -> Result<Box<dyn DataWriter>, TierError>;
+
+    /// Opens a blob for verified reads.
+    fn open(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError>;
+
+    /// Removes a blob. Removing an absent blob succeeds, so deletion can be retried.
+    fn remove(&self, id: DataId) -> Result<(), TierError>;
+
+    /// Calls `visit` with every blob id present, including unfinished ones, for orphan sweeps.
+    fn for_each_id(&self, visit: &mut dyn FnMut(DataId)) -> Result<(), TierError>;
+
+    /// Bytes used on the tier's storage (at-rest size, including framing).
+    fn used_bytes(&self) -> Result<u64, TierError>;
+}
+
+/// Streaming writer of one blob.
+pub trait DataWriter: Send {
+    /// Appends bytes.
+    fn write(&mut self, data: &[u8]) -> Result<(), TierError>;
+
+    /// Completes the blob and makes it durable (data and directory entry) before returning.
+    /// Returns the number of payload bytes written.
+    fn finish(self: Box<Self>) -> Result<u64, TierError>;
+}
+
+/// Verified random-access reader of one blob.
+pub trait DataReader: Send {
+    /// Payload length in bytes.
+    fn len(&self) -> u64;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads verified bytes starting at `offset`, at most `max` of them. May return fewer
+    /// (it stops at an internal chunk boundary) but never zero unless `max` is zero.
+    fn read_at(&mut self, offset: u64, max: usize) -> Result<Bytes, TierError>;
+}
