@@ -1,0 +1,336 @@
+//! Harness for end-to-end tests: starts the real `vmgw` binary on a free loopback port with
+//! a fresh data directory, and hands out configured clients (aws-sdk-s3, and environments
+//! for CLI tools).
+//!
+//! The binary comes from `$VMGW_BIN`, else `target/release/vmgw`, else `target/debug/vmgw`
+//! (the README's test command builds it first). A missing binary or tool is a test failure,
+//! never a skip.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "vmgwtestkey";
+pub const SECRET_KEY: &str = "vmgwtestsecret0123456789";
+pub const REGION: &str = "us-east-1";
+
+/// The workspace root (the parent of this crate).
+#[must_use]
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Path of the `vmgw` binary under test.
+#[must_use]
+pub fn vmgw_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("VMGW_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    for profile in ["release", "debug"] {
+        let candidate = target.join(profile).join("vmgw");
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    panic!(
+        "vmgw binary not found: build it with `cargo build --release -p vmgw-gateway` or set VMGW_BIN"
+    );
+}
+
+/// The path of a tool the tests need; fails the test with a clear message when missing.
+#[must_use]
+pub fn require_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "required tool {name:?} is not installed; run scripts/install-test-deps (the README's test command does)"
+    );
+}
+
+/// Options for starting a gateway.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    /// Reuse this data directory (e.g. after a crash) instead of a fresh one.
+    pub data_dir: Option<PathBuf>,
+    /// Extra arguments after `vmgw serve`.
+    pub args: Vec<String>,
+    /// Listen on this exact address instead of an ephemeral port.
+    pub listen: Option<String>,
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    options: GatewayOptions,
+    _temp: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Gateway {
+    /// Starts a gateway with a fresh data directory.
+    #[must_use]
+    pub fn start() -> Self {
+        Self::start_with(GatewayOptions::default())
+    }
+
+    #[must_use]
+    pub fn start_with(options: GatewayOptions) -> Self {
+        let (temp, data_dir) = match &options.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("vmgw-test-")
+                    .tempdir()
+                    .expect("temp dir");
+                let dir = temp.path().join("data");
+                (Some(Arc::new(temp)), dir)
+            }
+        };
+        let log_dir = data_dir.parent().unwrap_or(&data_dir).to_path_buf();
+        let mut gateway = Self {
+            child: None,
+            endpoint: String::new(),
+            addr: String::new(),
+            log_path: log_dir.join(format!("vmgw-{}.log", std::process::id())),
+            data_dir,
+            options,
+            _temp: temp,
+        };
+        gateway.spawn();
+        gateway
+    }
+
+    fn spawn(&mut self) {
+        let listen = self
+            .options
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:0".to_owned());
+        let mut cmd = Command::new(vmgw_bin());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--access-key")
+            .arg(ACCESS_KEY)
+            .arg("--secret-key")
+            .arg(SECRET_KEY)
+            .args(&self.options.args)
+            .env(
+                "VMGW_LOG",
+                std::env::var("VMGW_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
+            .env_remove("VMGW_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", vmgw_bin().display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let log_path = self.log_path.clone();
+        // Keeps draining stderr for the life of the process so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut log = File::options()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .ok();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(log) = &mut log {
+                    let _ = writeln!(log, "{line}");
+                }
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "vmgw exited during start-up ({status}); log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vmgw did not start within 60 s; log:\n{}",
+                self.log()
+            );
+        };
+        self.endpoint = format!("http://{addr}");
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// The gateway's log so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: the process dies without any chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("gateway is running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "vmgw did not exit within 60 s of SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the process again on the same data directory. With `same_port`, it listens on
+    /// the address it had before (clients keep their endpoint).
+    pub fn restart(&mut self, same_port: bool) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        if same_port {
+            self.options.listen = Some(self.addr.clone());
+        }
+        self.spawn();
+    }
+
+    /// Environment for CLI clients (aws-cli, rclone, restic, s3cmd).
+    #[must_use]
+    pub fn client_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+            ("AWS_DEFAULT_REGION".into(), REGION.into()),
+            ("AWS_REGION".into(), REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+        ]
+    }
+
+    /// An aws-sdk-s3 client with default settings, path-style, pointed at this gateway.
+    #[must_use]
+    pub fn sdk(&self) -> aws_sdk_s3::Client {
+        sdk_client(&self.endpoint, ACCESS_KEY, SECRET_KEY)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An aws-sdk-s3 client for `endpoint` with the given keys (plain HTTP, path-style).
+#[must_use]
+pub fn sdk_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "vmgw-tests",
+        ))
+        .http_client(http)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Deterministic pseudo-random bytes.
+#[must_use]
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Hex MD5, as a non-multipart ETag.
+#[must_use]
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex_simd::encode_to_string(md5::Md5::digest(data), hex_simd::AsciiCase::Lower)
+}
+
+/// Shared lock for tests that must not run alongside others (heavy I/O, timing).
+pub static EXCLUSIVE: Mutex<()> = Mutex::new(());
