@@ -226,7 +226,9 @@ impl<'txn> Tables<'txn> {
             let kept: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
             self.retire_layout(old.version, &kept)?;
         }
-        Ok(WriteOutcome::ObjectPut { replaced })
+        Ok(WriteOutcome::ObjectPut {
+            replaced: replaced.map(Box::new),
+        })
     }
 
     /// Removes a version's layout and queues its blobs, except `kept`, for reclamation.

@@ -132,7 +132,7 @@ mod tests {
     fn upload_index_orders_by_key_and_round_trips() {
         let id_hi = [9u8; 16];
         let id_lo = [1u8; 16];
-        let mut keys = vec![
+        let mut keys = [
             upload_index(1, "ab", &id_lo),
             upload_index(1, "a\u{0}b", &id_lo),
             upload_index(1, "a", &id_hi),

@@ -127,7 +127,7 @@ pub enum WriteOutcome {
     Done,
     /// An object was written; `replaced` is the version it replaced, if any.
     ObjectPut {
-        replaced: Option<ObjectRecord>,
+        replaced: Option<Box<ObjectRecord>>,
     },
     ObjectDeleted {
         existed: bool,

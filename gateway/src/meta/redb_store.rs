@@ -61,7 +61,7 @@ struct Job {
 }
 
 enum Msg {
-    Job(Job),
+    Job(Box<Job>),
     Shutdown,
 }
 
@@ -140,12 +140,12 @@ fn run_committer(
         let mut batch = Vec::new();
         let mut shutdown = false;
         match first {
-            Msg::Job(job) => batch.push(job),
+            Msg::Job(job) => batch.push(*job),
             Msg::Shutdown => shutdown = true,
         }
         while !shutdown && batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Job(job)) => batch.push(*job),
                 Ok(Msg::Shutdown) => shutdown = true,
                 Err(_) => break,
             }
@@ -337,7 +337,7 @@ impl MetaStore for RedbStore {
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Msg::Job(Job { op, reply }))
+            .send(Msg::Job(Box::new(Job { op, reply })))
             .await
             .map_err(|_| MetaError::Closed)?;
         answer.await.map_err(|_| MetaError::Closed)?

@@ -84,7 +84,7 @@ pub struct GetOutcome {
 #[derive(Debug, Clone)]
 pub enum MetadataDirective {
     Copy,
-    Replace(NewObjectMeta),
+    Replace(Box<NewObjectMeta>),
 }
 
 pub struct CopyObject {
@@ -347,7 +347,7 @@ impl ObjectService {
                     user_meta: src.user_meta.clone(),
                     storage_class: src.storage_class.clone(),
                 },
-                MetadataDirective::Replace(meta) => meta.clone(),
+                MetadataDirective::Replace(meta) => (**meta).clone(),
             };
             // As in S3, a copy is STANDARD unless the request names a class.
             let storage_class = copy.storage_class.clone();

@@ -394,19 +394,21 @@ impl Gateway {
             .map(MetadataDirective_::as_str)
         {
             None | Some(MetadataDirective_::COPY) => MetadataDirective::Copy,
-            Some(MetadataDirective_::REPLACE) => MetadataDirective::Replace(NewObjectMeta {
-                content: content_headers(
-                    input.content_type,
-                    input.content_encoding,
-                    input.content_disposition,
-                    input.content_language,
-                    input.cache_control,
-                    input.expires,
-                    input.website_redirect_location,
-                ),
-                user_meta: user_meta(input.metadata),
-                storage_class: None,
-            }),
+            Some(MetadataDirective_::REPLACE) => {
+                MetadataDirective::Replace(Box::new(NewObjectMeta {
+                    content: content_headers(
+                        input.content_type,
+                        input.content_encoding,
+                        input.content_disposition,
+                        input.content_language,
+                        input.cache_control,
+                        input.expires,
+                        input.website_redirect_location,
+                    ),
+                    user_meta: user_meta(input.metadata),
+                    storage_class: None,
+                }))
+            }
             Some(other) => {
                 return Err(S3Error::with_message(
                     S3ErrorCode::InvalidArgument,

@@ -88,28 +88,28 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                 .headers
                 .get(http::header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
-            if parts.status.is_client_error() || parts.status.is_server_error() {
-                if is_xml
-                    && body
-                        .size_hint()
-                        .upper()
-                        .is_some_and(|n| n <= MAX_ERROR_BODY as u64)
-                {
-                    let collected = body
-                        .collect()
-                        .await
-                        .map(http_body_util::Collected::to_bytes);
-                    body = match collected {
-                        Ok(xml) => match with_request_id(&xml, &id) {
-                            Some(patched) => {
-                                parts.headers.remove(http::header::CONTENT_LENGTH);
-                                Body::from(patched)
-                            }
-                            None => Body::from(xml),
-                        },
-                        Err(_) => Body::empty(),
-                    };
-                }
+            let failed = parts.status.is_client_error() || parts.status.is_server_error();
+            if failed
+                && is_xml
+                && body
+                    .size_hint()
+                    .upper()
+                    .is_some_and(|n| n <= MAX_ERROR_BODY as u64)
+            {
+                let collected = body
+                    .collect()
+                    .await
+                    .map(http_body_util::Collected::to_bytes);
+                body = match collected {
+                    Ok(xml) => match with_request_id(&xml, &id) {
+                        Some(patched) => {
+                            parts.headers.remove(http::header::CONTENT_LENGTH);
+                            Body::from(patched)
+                        }
+                        None => Body::from(xml),
+                    },
+                    Err(_) => Body::empty(),
+                };
             }
             let mut record = record;
             record.status = parts.status.as_u16();
