@@ -1,0 +1,188 @@
+//! The pure evaluator: which action, if any, is due for an object.
+
+use crate::rule::{Filter, Rule, When};
+
+/// What the evaluator needs to know about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFacts {
+    pub key: String,
+    pub size: u64,
+    /// Creation (last write) time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    pub tags: Vec<(String, String)>,
+    /// The object's current storage class.
+    pub storage_class: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Expire {
+        rule_id: String,
+    },
+    Transition {
+        rule_id: String,
+        storage_class: String,
+    },
+}
+
+fn matches(filter: &Filter, object: &ObjectFacts) -> bool {
+    object.key.starts_with(&filter.prefix)
+        && filter.tags.iter().all(|tag| object.tags.contains(tag))
+        && filter.size_greater_than.is_none_or(|gt| object.size > gt)
+        && filter.size_less_than.is_none_or(|lt| object.size < lt)
+}
+
+/// The moment `when` is reached for an object created at `created_ms`: S3 rounds the
+/// creation time up to the next midnight, then adds the days.
+fn moment(when: When, created_ms: i64, day_ms: i64) -> i64 {
+    match when {
+        When::Days(days) => {
+            let next_midnight = (created_ms.div_euclid(day_ms) + 1) * day_ms;
+            next_midnight + (i64::from(days) - 1) * day_ms
+        }
+        When::Date(ms) => ms,
+    }
+}
+
+/// Every action the rules schedule for the object, with the moment it becomes due.
+#[must_use]
+pub fn due(rules: &[Rule], object: &ObjectFacts, day_ms: i64) -> Vec<(i64, Action)> {
+    let mut out = Vec::new();
+    for rule in rules
+        .iter()
+        .filter(|r| r.enabled && matches(&r.filter, object))
+    {
+        if let Some(when) = rule.expiration {
+            out.push((
+                moment(when, object.created_ms, day_ms),
+                Action::Expire {
+                    rule_id: rule.id.clone(),
+                },
+            ));
+        }
+        for t in &rule.transitions {
+            out.push((
+                moment(t.when, object.created_ms, day_ms),
+                Action::Transition {
+                    rule_id: rule.id.clone(),
+                    storage_class: t.storage_class.clone(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// The action to take now, if any. Expiration wins over transitions; among transitions the
+/// latest-scheduled due one wins (it is the coldest the object should be in by now), and a
+/// transition to the class the object already has is no action.
+#[must_use]
+pub fn evaluate(rules: &[Rule], object: &ObjectFacts, now_ms: i64, day_ms: i64) -> Option<Action> {
+    let mut candidates: Vec<(i64, Action)> = due(rules, object, day_ms)
+        .into_iter()
+        .filter(|(at, _)| *at <= now_ms)
+        .collect();
+    if let Some((_, expire)) = candidates
+        .iter()
+        .find(|(_, a)| matches!(a, Action::Expire { .. }))
+    {
+        return Some(expire.clone());
+    }
+    candidates.sort_by_key(|(at, _)| *at);
+    candidates
+        .pop()
+        .map(|(_, action)| action)
+        .filter(|action| !matches!(action, Action::Transition { storage_class, .. } if *storage_class == object.storage_class))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DAY_MS;
+    use crate::rule::Transition;
+
+    fn object(key: &str, created_ms: i64) -> ObjectFacts {
+        ObjectFacts {
+            key: key.into(),
+            size: 100,
+            created_ms,
+            tags: vec![],
+            storage_class: "STANDARD".into(),
+        }
+    }
+
+    fn rule(prefix: &str, expire_days: Option<u32>, transitions: &[(u32, &str)]) -> Rule {
+        Rule {
+            id: format!("r-{prefix}"),
+            enabled: true,
+            filter: Filter {
+                prefix: prefix.into(),
+                ..Filter::default()
+            },
+            expiration: expire_days.map(When::Days),
+            transitions: transitions
+                .iter()
+                .map(|(d, c)| Transition {
+                    when: When::Days(*d),
+                    storage_class: (*c).into(),
+                })
+                .collect(),
+            abort_incomplete_multipart_days: None,
+        }
+    }
+
+    #[test]
+    fn days_count_from_the_next_midnight() {
+        let noon_day0 = DAY_MS / 2;
+        let rules = [rule("", Some(1), &[])];
+        let o = object("k", noon_day0);
+        assert_eq!(evaluate(&rules, &o, DAY_MS - 1, DAY_MS), None);
+        assert_eq!(
+            evaluate(&rules, &o, DAY_MS, DAY_MS),
+            Some(Action::Expire {
+                rule_id: "r-".into()
+            })
+        );
+    }
+
+    #[test]
+    fn filters_select_objects() {
+        let rules = [rule("logs/", Some(1), &[])];
+        assert!(evaluate(&rules, &object("logs/a", 0), 10 * DAY_MS, DAY_MS).is_some());
+        assert!(evaluate(&rules, &object("data/a", 0), 10 * DAY_MS, DAY_MS).is_none());
+        let mut sized = rule("", Some(1), &[]);
+        sized.filter.size_greater_than = Some(100);
+        assert!(evaluate(&[sized], &object("a", 0), 10 * DAY_MS, DAY_MS).is_none());
+        let mut tagged = rule("", Some(1), &[]);
+        tagged.filter.tags = vec![("k".into(), "v".into())];
+        let mut o = object("a", 0);
+        assert!(evaluate(std::slice::from_ref(&tagged), &o, 10 * DAY_MS, DAY_MS).is_none());
+        o.tags.push(("k".into(), "v".into()));
+        assert!(evaluate(&[tagged], &o, 10 * DAY_MS, DAY_MS).is_some());
+    }
+
+    #[test]
+    fn transitions_walk_to_the_coldest_due_class_and_expiry_wins() {
+        let rules = [rule("", Some(10), &[(1, "STANDARD_IA"), (3, "GLACIER")])];
+        let o = object("k", 0);
+        let class_at = |day: i64| match evaluate(&rules, &o, day * DAY_MS, DAY_MS) {
+            Some(Action::Transition { storage_class, .. }) => storage_class,
+            Some(Action::Expire { .. }) => "EXPIRE".into(),
+            None => "-".into(),
+        };
+        assert_eq!(class_at(0), "-");
+        assert_eq!(class_at(1), "STANDARD_IA");
+        assert_eq!(class_at(3), "GLACIER");
+        assert_eq!(class_at(10), "EXPIRE");
+        let mut cold = o.clone();
+        cold.storage_class = "GLACIER".into();
+        assert_eq!(evaluate(&rules, &cold, 4 * DAY_MS, DAY_MS), None);
+    }
+
+    #[test]
+    fn disabled_rules_do_nothing() {
+        let mut r = rule("", Some(1), &[]);
+        r.enabled = false;
+        assert_eq!(evaluate(&[r], &object("k", 0), 100 * DAY_MS, DAY_MS), None);
+    }
+}
