@@ -15,7 +15,7 @@ use crate::config::{CredentialConfig, Settings};
 use crate::credentials::{self, KeyStore};
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
 use crate::objects::{Limits, ObjectService, Tiers, run_reclaimer, sweep_orphans};
-use crate::s3::Gateway;
+use crate::s3::{Gateway, VirtualHosts};
 
 /// Present only while the gateway is stopped after a clean shutdown; its absence at start
 /// means the last run may have left orphaned blobs behind.
@@ -47,8 +47,6 @@ pub enum AppError {
     },
     #[error("start-up sweep failed: {0}")]
     Sweep(String),
-    #[error("invalid virtual-host domain: {0}")]
-    Domain(String),
 }
 
 /// A gateway that is open and listening.
@@ -148,9 +146,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     builder.set_auth(KeyStore::new(&keys));
     builder.set_access(Access);
     if !settings.domains.is_empty() {
-        let host = s3s::host::MultiDomain::new(settings.domains.iter().map(String::as_str))
-            .map_err(|e| AppError::Domain(e.to_string()))?;
-        builder.set_host(host);
+        builder.set_host(VirtualHosts::new(&settings.domains));
     }
     let service = builder.build();
 

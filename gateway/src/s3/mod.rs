@@ -5,6 +5,7 @@
 mod buckets;
 mod convert;
 mod errors;
+mod host;
 mod listing;
 mod multipart;
 mod objects;
@@ -17,6 +18,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use crate::objects::ObjectService;
 
 pub use convert::http_date;
+pub use host::VirtualHosts;
 
 /// The S3 service of one gateway.
 pub struct Gateway {
