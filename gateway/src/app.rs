@@ -75,12 +75,17 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     ensure_dir(meta_path.parent().expect("metadata path has a parent"))?;
 
     let marker = settings.data_dir.join(CLEAN_MARKER);
-    let was_clean = marker.exists();
-    if was_clean {
-        std::fs::remove_file(&marker).map_err(|source| AppError::DataDir {
-            path: marker.display().to_string(),
-            source,
-        })?;
+    // A new data directory has nothing to sweep; otherwise only a recorded clean shutdown
+    // spares the sweep.
+    let was_clean = marker.exists() || !meta_path.exists();
+    if marker.exists() {
+        // Removed durably before serving: a crash from here on must be seen as unclean.
+        std::fs::remove_file(&marker)
+            .and_then(|()| std::fs::File::open(&settings.data_dir).and_then(|d| d.sync_all()))
+            .map_err(|source| AppError::DataDir {
+                path: marker.display().to_string(),
+                source,
+            })?;
     }
 
     let meta = Arc::new(RedbStore::open(
