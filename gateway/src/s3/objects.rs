@@ -336,6 +336,7 @@ impl Gateway {
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
+        let mut to_delete = Vec::new();
         for object in input.delete.objects {
             if object.version_id.is_some() {
                 errors.push(Error {
@@ -344,22 +345,31 @@ impl Gateway {
                     message: Some("versionId is not supported yet".to_owned()),
                     version_id: object.version_id,
                 });
-                continue;
+            } else {
+                to_delete.push(object.key);
             }
-            match self.objects.delete_object(&input.bucket, &object.key).await {
-                Ok(()) => {
-                    if !quiet {
-                        deleted.push(DeletedObject {
-                            key: Some(object.key),
-                            ..DeletedObject::default()
-                        });
-                    }
-                }
+        }
+        // Issued together so that the group committer folds them into a few transactions
+        // instead of one fsync per key.
+        let bucket = input.bucket.as_str();
+        let outcomes = futures::future::join_all(
+            to_delete
+                .iter()
+                .map(|key| self.objects.delete_object(bucket, key)),
+        )
+        .await;
+        for (key, outcome) in to_delete.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(key),
+                    ..DeletedObject::default()
+                }),
                 Err(e) => {
                     let e = to_s3(e);
                     errors.push(Error {
                         code: Some(e.code().as_str().to_owned()),
-                        key: Some(object.key),
+                        key: Some(key),
                         message: e.message().map(str::to_owned),
                         version_id: None,
                     });
