@@ -2,7 +2,7 @@
 //! a fresh data directory, and hands out configured clients (aws-sdk-s3, and environments
 //! for CLI tools).
 //!
-//! The binary comes from `$VMGW_BIN`, else `target/release/vmgw`, else `target/debug/vmgw`
+//! The binary comes from `$VMGW_BIN`, else `target/{ci,release,debug}/vmgw`
 //! (the README's test command builds it first). A missing binary or tool is a test failure,
 //! never a skip.
 
@@ -34,7 +34,7 @@ pub fn vmgw_bin() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    for profile in ["release", "debug"] {
+    for profile in ["ci", "release", "debug"] {
         let candidate = target.join(profile).join("vmgw");
         if candidate.exists() {
             return candidate;
@@ -334,3 +334,149 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// Shared lock for tests that must not run alongside others (heavy I/O, timing).
 pub static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+/// Runs a command with stdout and stderr captured, killing it and failing the test if it has
+/// not finished within `limit` (a hung client must fail the test, not hang the suite).
+/// Unlike [`run`], it does not check the exit status.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("stdout file"))
+        .stderr(File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {limit:?}:\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&std::fs::read(&out_path).unwrap_or_default()),
+                String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).expect("read stdout"),
+        stderr: std::fs::read(&err_path).expect("read stderr"),
+    }
+}
+
+/// [`output_within`] that also fails the test unless the command exits 0; returns stdout.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> String {
+    let output = output_within(cmd, limit);
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Writes `count` files of varied sizes (0 bytes to 256 KiB, content from `seed`) into
+/// nested directories under `root`, and returns their paths relative to `root` in `/` form.
+pub fn write_tree(root: &Path, count: usize, seed: u64) -> Vec<String> {
+    let mut names = Vec::with_capacity(count);
+    for i in 0..count {
+        let rel = match i % 4 {
+            0 => format!("top-{i:04}.bin"),
+            1 => format!("d{}/f-{i:04}.dat", i % 7),
+            2 => format!("d{}/e{}/f-{i:04}.txt", i % 7, i % 3),
+            _ => format!("d{}/e{}/g{}/f-{i:04}", i % 5, i % 3, i % 2),
+        };
+        let len = match i % 10 {
+            0 => 0,
+            1 => 256 << 10,
+            2..=4 => (i * 7919) % 65_536,
+            _ => (i * 131) % 4096,
+        };
+        let path = root.join(&rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create dirs");
+        std::fs::write(&path, pattern(len, seed.wrapping_mul(1_000_003) ^ i as u64))
+            .expect("write tree file");
+        names.push(rel);
+    }
+    names
+}
+
+/// The regular files under `root`, as `/`-separated paths relative to `root`, sorted.
+#[must_use]
+pub fn list_tree(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let entry = entry.expect("dir entry");
+            let kind = entry.file_type().expect("file type");
+            if kind.is_dir() {
+                walk(root, &entry.path(), out);
+            } else {
+                let rel = entry
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_owned();
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Asserts that two directory trees hold the same regular files with the same bytes.
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let want = list_tree(expected);
+    let got = list_tree(actual);
+    assert!(
+        want == got,
+        "file lists differ between {} ({} files) and {} ({} files): missing {:?}, extra {:?}",
+        expected.display(),
+        want.len(),
+        actual.display(),
+        got.len(),
+        want.iter()
+            .filter(|p| !got.contains(p))
+            .take(10)
+            .collect::<Vec<_>>(),
+        got.iter()
+            .filter(|p| !want.contains(p))
+            .take(10)
+            .collect::<Vec<_>>()
+    );
+    for rel in &want {
+        let a = std::fs::read(expected.join(rel)).expect("read expected file");
+        let b = std::fs::read(actual.join(rel)).expect("read actual file");
+        assert!(
+            a == b,
+            "{rel}: content differs ({} vs {} bytes, md5 {} vs {})",
+            a.len(),
+            b.len(),
+            md5_hex(&a),
+            md5_hex(&b)
+        );
+    }
+}
+
+/// The last `lines` lines of a gateway's log, for failure messages (the log file itself goes
+/// away with the gateway's temporary directory).
+#[must_use]
+pub fn log_tail(gw: &Gateway, lines: usize) -> String {
+    let log = gw.log();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -96,6 +96,10 @@ pub struct CopyObject {
     pub directive: MetadataDirective,
     /// Storage class for the copy; `None` means STANDARD.
     pub storage_class: Option<String>,
+    /// Checksum to compute for the copy; `None` keeps the source's algorithm.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// Condition on the destination (`If-None-Match: *`, `If-Match`).
+    pub precondition: Precondition,
     pub owner: String,
 }
 
@@ -341,6 +345,8 @@ impl ObjectService {
         for _ in 0..8 {
             let (src, layout, pins) = self.open_current(&src_bucket, &copy.src_key)?;
             copy.conditions.check(&src, true)?;
+            let src_algorithm = src.checksum.as_ref().map(|c| c.algorithm);
+            let algorithm = copy.checksum_algorithm.or(src_algorithm);
             let meta = match &copy.directive {
                 MetadataDirective::Copy => NewObjectMeta {
                     content: src.content.clone(),
@@ -364,6 +370,17 @@ impl ObjectService {
                 owner: copy.owner.clone(),
             };
             if same_object {
+                // The destination is the source, so its conditions are decided already.
+                let destination_ok = match &copy.precondition {
+                    Precondition::None | Precondition::IfVersion(_) => true,
+                    Precondition::IfAbsent => false,
+                    Precondition::IfEtag(etag) => *etag == src.etag,
+                };
+                if !destination_ok {
+                    return Err(ObjectError::PreconditionFailed);
+                }
+            }
+            if same_object && algorithm == src_algorithm {
                 // The bytes stay where they are; the new version takes over the old blobs.
                 let op = WriteOp::PutObject {
                     bucket: copy.dst_bucket.clone(),
@@ -380,7 +397,11 @@ impl ObjectService {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let algorithm = src.checksum.as_ref().map(|c| c.algorithm);
+            let precondition = if same_object {
+                Precondition::IfVersion(src.version)
+            } else {
+                copy.precondition.clone()
+            };
             let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
             let tier = Arc::clone(self.tiers.write_tier());
             let ingested = ingest(
@@ -406,7 +427,7 @@ impl ObjectService {
                     &copy.dst_key,
                     record,
                     ingested,
-                    Precondition::None,
+                    precondition,
                 )
                 .await;
         }

@@ -44,6 +44,11 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 headers.insert(http::header::CONTENT_RANGE, v);
             }
+            // These headers replace the response's own, so the XML body needs its type back.
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml"),
+            );
             err.set_headers(headers);
             err
         }

@@ -9,7 +9,7 @@ use super::convert::{
 };
 use super::errors::to_s3;
 use super::{Gateway, identity};
-use crate::meta::{ObjectRecord, Precondition};
+use crate::meta::{ChecksumAlgorithm, ObjectRecord, Precondition};
 use crate::objects::{self, MetadataDirective, NewObjectMeta};
 
 fn not_implemented(what: &str) -> S3Error {
@@ -251,7 +251,13 @@ impl Gateway {
             .head_object(&input.bucket, &input.key, &conds, part_number)
             .map_err(to_s3)?;
         let range = match (part, convert::byte_range(input.range)) {
-            (Some(part), _) => Some(part),
+            (Some(_), Some(_)) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter",
+                ));
+            }
+            (Some(part), None) => Some(part),
             (None, Some(range)) => Some(range.resolve(record.size).map_err(to_s3)?),
             (None, None) => None,
         };
@@ -390,6 +396,36 @@ impl Gateway {
         let owner = identity(&req);
         let input = req.input;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        // s3s does not surface the destination conditions of CopyObject; read the headers.
+        let header_condition = |name: http::HeaderName| -> S3Result<Option<ETagCondition>> {
+            req.headers
+                .get(name)
+                .map(|v| {
+                    v.to_str()
+                        .ok()
+                        .and_then(|text| ETagCondition::parse_http_header(text.as_bytes()).ok())
+                        .ok_or_else(|| {
+                            S3Error::with_message(
+                                S3ErrorCode::InvalidArgument,
+                                "invalid conditional header",
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let precondition = put_precondition(
+            header_condition(http::header::IF_MATCH)?,
+            header_condition(http::header::IF_NONE_MATCH)?,
+        )?;
+        let checksum_algorithm = match &input.checksum_algorithm {
+            Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    format!("Unsupported checksum algorithm {:?}", a.as_str()),
+                )
+            })?),
+            None => None,
+        };
         if input.tagging.is_some()
             || input
                 .tagging_directive
@@ -439,6 +475,8 @@ impl Gateway {
             ),
             directive,
             storage_class: input.storage_class.map(|c| c.as_str().to_owned()),
+            checksum_algorithm,
+            precondition,
             owner,
         };
         let record = self.objects.copy_object(copy).await.map_err(to_s3)?;

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -33,24 +34,6 @@ fn request_id() -> String {
     format!("{:016X}", rand::random::<u64>())
 }
 
-/// Adds `<RequestId>` to an S3 error document that lacks one (errors raised inside s3s
-/// before our code runs carry none).
-fn with_request_id(xml: &[u8], id: &str) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(xml).ok()?;
-    if text.contains("<RequestId>") {
-        return None;
-    }
-    let end = text.rfind("</Error>")?;
-    Some(
-        format!(
-            "{}<RequestId>{id}</RequestId>{}",
-            &text[..end],
-            &text[end..]
-        )
-        .into_bytes(),
-    )
-}
-
 impl hyper::service::Service<Request<Incoming>> for Logged {
     type Response = Response<LoggedBody>;
     type Error = HttpError;
@@ -59,7 +42,18 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let id = request_id();
         let info = Arc::new(RequestInfo::default());
-        let mut req = req.map(Body::from);
+        let has_body = request_has_body(&req);
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let body_done = Arc::new(AtomicBool::new(false));
+        let mut req = req.map(|body| {
+            Body::http_body_unsync(TrackedBody {
+                inner: body,
+                done: Arc::clone(&body_done),
+            })
+        });
         req.extensions_mut().insert(Arc::clone(&info));
         let record = LogRecord {
             id: id.clone(),
@@ -101,7 +95,7 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                     .await
                     .map(http_body_util::Collected::to_bytes);
                 body = match collected {
-                    Ok(xml) => match with_request_id(&xml, &id) {
+                    Ok(xml) => match super::error_doc::complete(&xml, &id) {
                         Some(patched) => {
                             parts.headers.remove(http::header::CONTENT_LENGTH);
                             Body::from(patched)
@@ -110,6 +104,18 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                     },
                     Err(_) => Body::empty(),
                 };
+            }
+            let body_unread = has_body && !body_done.load(Ordering::Acquire);
+            // An empty body never triggers hyper's `100 Continue`, and botocore (aws-cli v1
+            // and v2) then misreads the next response on that connection
+            // (boto/botocore#3755); a fresh connection avoids that.
+            let continue_never_sent = expects_continue && !has_body;
+            if body_unread || continue_never_sent {
+                // Answered before the body was read (an early error): the rest of the body
+                // is still on the wire, so the connection cannot carry another request.
+                parts
+                    .headers
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
             let mut record = record;
             record.status = parts.status.as_u16();
@@ -122,6 +128,46 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                 },
             ))
         })
+    }
+}
+
+fn request_has_body(req: &Request<Incoming>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+/// The request body, remembering whether it was read to its end.
+struct TrackedBody {
+    inner: Incoming,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpBody for TrackedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -204,22 +250,5 @@ impl Drop for LoggedBody {
         if let Some(record) = self.record.take() {
             record.emit(self.bytes_out, self.inner.is_end_stream());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_id_goes_into_error_documents_once() {
-        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>";
-        let patched = String::from_utf8(with_request_id(xml, "ABC").unwrap()).unwrap();
-        assert!(
-            patched.ends_with("<Code>NoSuchKey</Code><RequestId>ABC</RequestId></Error>"),
-            "{patched}"
-        );
-        assert!(with_request_id(patched.as_bytes(), "XYZ").is_none());
-        assert!(with_request_id(b"not xml", "A").is_none());
     }
 }

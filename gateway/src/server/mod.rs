@@ -4,6 +4,7 @@
 //! stop accepting, open connections finish the requests in flight (bounded by a grace
 //! period) and are then closed.
 
+mod error_doc;
 mod log;
 
 use std::sync::Arc;

@@ -1,0 +1,185 @@
+//! Command line, and the plan (sizes, counts, durations) it resolves to.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::client::ClientKind;
+use crate::server::ServerKind;
+
+/// Benchmarks S3 servers over loopback: starts each target with a fresh data directory, runs
+/// the same workloads against it and prints a Markdown table.
+#[derive(Debug, Parser)]
+#[command(name = "vmgw-bench", version)]
+pub struct Args {
+    /// Servers to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "vmgw,s3s-fs")]
+    pub target: Vec<ServerKind>,
+
+    /// The vmgw binary.
+    #[arg(long, default_value = "target/release/vmgw")]
+    pub vmgw: PathBuf,
+
+    /// The s3s-fs binary (default: found on PATH or in ~/.cargo/bin).
+    #[arg(long)]
+    pub s3s_fs: Option<PathBuf>,
+
+    /// Extra environment for the servers, KEY=VALUE (repeatable), e.g. MALLOC_ARENA_MAX=2.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub server_env: Vec<(String, String)>,
+
+    /// Run `cargo install s3s-fs --version 0.14.1 --features binary --locked` if it is missing.
+    #[arg(long)]
+    pub install_s3s_fs: bool,
+
+    /// Client for the hot-path requests (PUT/GET/HEAD): `raw` is hyper + aws-sigv4, `sdk` is
+    /// aws-sdk-s3 (listing and multipart always use aws-sdk-s3).
+    #[arg(long, value_enum, default_value = "raw")]
+    pub client: ClientKind,
+
+    /// Workloads to run, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "large,small,list,big")]
+    pub workloads: Vec<WorkloadKind>,
+
+    /// Small counts and short runs for a smoke test (under a minute for both targets).
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Directory for the servers' temporary data directories (default: the system temp dir).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+
+    /// Large-object size in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub large_mib: usize,
+
+    /// Large objects each client PUTs and then GETs [default: 16, quick: 2].
+    #[arg(long)]
+    pub large_objects: Option<u64>,
+
+    /// Client counts for the large-object runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub large_clients: Vec<usize>,
+
+    /// Small-object size in bytes.
+    #[arg(long, default_value_t = 4096)]
+    pub small_bytes: usize,
+
+    /// Seconds each small-object run (PUT, GET, HEAD × client count) lasts [default: 10,
+    /// quick: 1].
+    #[arg(long)]
+    pub small_secs: Option<f64>,
+
+    /// Client counts for the small-object runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub small_clients: Vec<usize>,
+
+    /// Keys in the flat listing [default: 20000, quick: 2000].
+    #[arg(long)]
+    pub list_keys: Option<u64>,
+
+    /// How many times the flat listing is walked [default: 3, quick: 1].
+    #[arg(long)]
+    pub list_walks: Option<u32>,
+
+    /// Top-level prefixes of the nested listing (dN/).
+    #[arg(long, default_value_t = 100)]
+    pub tree_dirs: u64,
+
+    /// Keys under each nested prefix (dN/fM) [default: 1000, quick: 10].
+    #[arg(long)]
+    pub tree_files: Option<u64>,
+
+    /// Concurrent clients that create the listing's keys.
+    #[arg(long, default_value_t = 16)]
+    pub populate_clients: usize,
+
+    /// Size of the multipart upload whose peak server RSS is measured, in MiB [default: 2048,
+    /// quick: 256].
+    #[arg(long)]
+    pub big_mib: Option<u64>,
+
+    /// Part size of that upload, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub big_part_mib: u64,
+
+    /// Parts of that upload in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub big_concurrency: usize,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// PUT and GET of large objects.
+    Large,
+    /// PUT, GET and HEAD of small objects.
+    Small,
+    /// ListObjectsV2 walks, flat and nested with a delimiter.
+    List,
+    /// One big multipart upload (peak server RSS).
+    Big,
+}
+
+/// Everything a run needs, defaults resolved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub client: ClientKind,
+    pub workloads: Vec<WorkloadKind>,
+    pub large_size: usize,
+    pub large_objects: u64,
+    pub large_clients: Vec<usize>,
+    pub small_size: usize,
+    pub small_duration: Duration,
+    pub small_clients: Vec<usize>,
+    pub list_keys: u64,
+    pub list_walks: u32,
+    pub tree_dirs: u64,
+    pub tree_files: u64,
+    pub populate_clients: usize,
+    pub big_size: u64,
+    pub big_part: u64,
+    pub big_concurrency: usize,
+}
+
+impl Args {
+    #[must_use]
+    pub fn plan(&self) -> Plan {
+        const MIB: u64 = 1024 * 1024;
+        let quick = self.quick;
+        fn pick<T>(quick: bool, full: T, smoke: T) -> T {
+            if quick { smoke } else { full }
+        }
+        Plan {
+            client: self.client,
+            workloads: self.workloads.clone(),
+            large_size: self.large_mib << 20,
+            large_objects: self.large_objects.unwrap_or(pick(quick, 16, 2)),
+            large_clients: self.large_clients.clone(),
+            small_size: self.small_bytes,
+            small_duration: Duration::from_secs_f64(
+                self.small_secs.unwrap_or(pick(quick, 10.0, 1.0)),
+            ),
+            small_clients: self.small_clients.clone(),
+            list_keys: self.list_keys.unwrap_or(pick(quick, 20_000, 2_000)),
+            list_walks: self.list_walks.unwrap_or(pick(quick, 3, 1)).max(1),
+            tree_dirs: self.tree_dirs,
+            tree_files: self.tree_files.unwrap_or(pick(quick, 1000, 10)),
+            populate_clients: self.populate_clients.max(1),
+            big_size: self.big_mib.unwrap_or(pick(quick, 2048, 256)) * MIB,
+            big_part: self.big_part_mib.max(5) * MIB,
+            big_concurrency: self.big_concurrency.max(1),
+        }
+    }
+}
