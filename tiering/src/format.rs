@@ -3,7 +3,7 @@
 //! ```text
 //! header (64 B)  magic "VMGWBLOB" | version u16 | flags u16 | chunk_size u32 | data id (16 B)
 //!                | reserved (28 B, zero) | crc32c of the previous 60 bytes
-//! chunk i        crc32c(data id | i | payload) u32 | payload (chunk_size bytes, last one shorter)
+//! chunk i        payload (chunk_size bytes, the last one shorter) | crc32c(data id | i | payload) u32
 //! footer (16 B)  payload length u64 | crc32c(data id | length) u32 | magic "VEND"
 //! ```
 //!
@@ -13,6 +13,8 @@
 //! - Each chunk's checksum covers the blob id and the chunk index as well as the payload, so
 //!   a chunk that was swapped with another one, or copied in from another blob, fails
 //!   verification exactly like a flipped bit does.
+//! - The checksum follows its chunk, so a writer streams bytes to the file as they arrive and
+//!   appends each checksum when its chunk is complete: no chunk is ever assembled in memory.
 //! - The footer is written last and records the payload length, so a file truncated at a
 //!   chunk boundary (a torn write the checksums alone cannot see) is rejected at open.
 //! - `flags` is reserved for compressed and sealed chunk encodings, which need an index;
@@ -109,15 +111,28 @@ fn footer_crc(id: DataId, payload_len: u64) -> u32 {
     crc_fast::crc32_iscsi(&buf)
 }
 
-/// Checksum of one chunk, bound to its blob and position.
+/// A running chunk checksum, already bound to its blob and position.
 #[must_use]
-pub fn chunk_crc(id: DataId, index: u64, payload: &[u8]) -> u32 {
+pub fn chunk_digest(id: DataId, index: u64) -> crc_fast::Digest {
     let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
     digest.update(&id.to_bytes());
     digest.update(&index.to_le_bytes());
-    digest.update(payload);
+    digest
+}
+
+/// The final value of a chunk digest.
+#[must_use]
+pub fn finish_chunk_digest(digest: &crc_fast::Digest) -> u32 {
     // The digest is 64-bit wide for every algorithm; CRC32C values fit in the low half.
     u32::try_from(digest.finalize()).expect("crc32 fits in u32")
+}
+
+/// Checksum of one chunk, bound to its blob and position.
+#[must_use]
+pub fn chunk_crc(id: DataId, index: u64, payload: &[u8]) -> u32 {
+    let mut digest = chunk_digest(id, index);
+    digest.update(payload);
+    finish_chunk_digest(&digest)
 }
 
 /// Where chunks of a blob sit in its stored form.
@@ -133,7 +148,7 @@ impl Geometry {
         self.payload_len.div_ceil(self.chunk_size)
     }
 
-    /// Offset of chunk `index`'s checksum in the stored file.
+    /// Offset of chunk `index` (its payload, followed by its checksum) in the stored file.
     #[must_use]
     pub fn chunk_offset(&self, index: u64) -> u64 {
         HEADER_LEN + index * (CHUNK_CRC_LEN + self.chunk_size)
@@ -214,5 +229,26 @@ mod tests {
         };
         assert_eq!(empty.chunk_count(), 0);
         assert_eq!(empty.stored_len(), HEADER_LEN + FOOTER_LEN);
+    }
+}
+#[cfg(test)]
+mod digest_tests {
+    #[test]
+    fn incremental_digest_matches_one_shot() {
+        let id = crate::DataId(5);
+        let data = vec![7u8; 10000];
+        let mut d = super::chunk_digest(id, 0);
+        d.update(&data[..3000]);
+        d.update(&data[3000..]);
+        assert_eq!(
+            super::finish_chunk_digest(&d),
+            super::chunk_crc(id, 0, &data)
+        );
+        let mut e = super::chunk_digest(id, 0);
+        e.update(&data);
+        assert_eq!(
+            super::finish_chunk_digest(&e),
+            super::chunk_crc(id, 0, &data)
+        );
     }
 }

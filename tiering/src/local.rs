@@ -116,8 +116,9 @@ impl Tier for LocalTier {
             file,
             dir: self.shard_dir(id),
             path,
-            chunk_size: self.options.chunk_size as usize,
-            pending: Vec::new(),
+            chunk_size: u64::from(self.options.chunk_size),
+            digest: format::chunk_digest(id, 0),
+            filled: 0,
             chunk_index: 0,
             payload_len: 0,
             fsync: self.options.fsync,
@@ -185,9 +186,10 @@ struct LocalWriter {
     file: File,
     path: PathBuf,
     dir: PathBuf,
-    chunk_size: usize,
-    /// Bytes of the current, not yet full chunk.
-    pending: Vec<u8>,
+    chunk_size: u64,
+    /// Checksum of the current chunk so far, and how many of its bytes are written.
+    digest: crc_fast::Digest,
+    filled: u64,
     chunk_index: u64,
     payload_len: u64,
     fsync: bool,
@@ -195,62 +197,50 @@ struct LocalWriter {
 }
 
 impl LocalWriter {
-    fn write_chunk(&mut self, payload: &[u8]) -> Result<(), TierError> {
-        let crc = format::chunk_crc(self.id, self.chunk_index, payload);
-        self.file
-            .write_all(&crc.to_le_bytes())
-            .and_then(|()| self.file.write_all(payload))
-            .map_err(|e| TierError::io(self.path.display(), e))?;
-        self.chunk_index += 1;
-        self.payload_len += payload.len() as u64;
-        Ok(())
+    fn io(&self, e: io::Error) -> TierError {
+        TierError::io(self.path.display(), e)
     }
 
-    fn flush_pending(&mut self) -> Result<(), TierError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let result = self.write_chunk(&pending);
-        self.pending = pending;
-        self.pending.clear();
-        result
+    /// Appends the current chunk's checksum and starts the next chunk.
+    fn end_chunk(&mut self) -> Result<(), TierError> {
+        let crc = format::finish_chunk_digest(&self.digest);
+        self.file
+            .write_all(&crc.to_le_bytes())
+            .map_err(|e| self.io(e))?;
+        self.chunk_index += 1;
+        self.filled = 0;
+        self.digest = format::chunk_digest(self.id, self.chunk_index);
+        Ok(())
     }
 }
 
 impl DataWriter for LocalWriter {
     fn write(&mut self, mut data: &[u8]) -> Result<(), TierError> {
         while !data.is_empty() {
-            if self.pending.is_empty() && data.len() >= self.chunk_size {
-                // Whole chunks go straight from the caller's buffer: no copy.
-                let (chunk, rest) = data.split_at(self.chunk_size);
-                self.write_chunk(chunk)?;
-                data = rest;
-                continue;
+            let room = usize::try_from(self.chunk_size - self.filled).unwrap_or(usize::MAX);
+            let (now, rest) = data.split_at(room.min(data.len()));
+            // Bytes go to the file straight from the caller's buffer, while still in cache
+            // from the hashing the caller just did.
+            self.file.write_all(now).map_err(|e| self.io(e))?;
+            self.digest.update(now);
+            self.filled += now.len() as u64;
+            self.payload_len += now.len() as u64;
+            if self.filled == self.chunk_size {
+                self.end_chunk()?;
             }
-            if self.pending.capacity() == 0 {
-                self.pending.reserve_exact(self.chunk_size);
-            }
-            let take = (self.chunk_size - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.pending.len() == self.chunk_size {
-                self.flush_pending()?;
-            }
+            data = rest;
         }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64, TierError> {
-        self.flush_pending()?;
+        if self.filled > 0 {
+            self.end_chunk()?;
+        }
         let footer = format::encode_footer(self.id, self.payload_len);
-        self.file
-            .write_all(&footer)
-            .map_err(|e| TierError::io(self.path.display(), e))?;
+        self.file.write_all(&footer).map_err(|e| self.io(e))?;
         if self.fsync {
-            self.file
-                .sync_data()
-                .map_err(|e| TierError::io(self.path.display(), e))?;
+            self.file.sync_data().map_err(|e| self.io(e))?;
             sync_dir(&self.dir)?;
         }
         self.finished = true;
@@ -338,14 +328,16 @@ impl DataReader for LocalReader {
         self.file
             .read_exact_at(&mut buf, self.geometry.chunk_offset(index))
             .map_err(|e| TierError::io(self.path.display(), e))?;
-        let stored_crc = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));
-        if format::chunk_crc(self.id, index, &buf[4..]) != stored_crc {
+        // The payload comes first, its checksum after it.
+        let payload_len = buf.len() - 4;
+        let stored_crc = u32::from_le_bytes(buf[payload_len..].try_into().expect("4 bytes"));
+        if format::chunk_crc(self.id, index, &buf[..payload_len]) != stored_crc {
             return Err(TierError::corrupt(
                 self.id,
                 format!("chunk {index} checksum mismatch"),
             ));
         }
-        let chunk = buf.freeze().slice(4..);
+        let chunk = buf.freeze().slice(..payload_len);
         let start = usize::try_from(offset - index * self.geometry.chunk_size)
             .expect("offset within chunk");
         let end = chunk.len().min(start.saturating_add(max));
@@ -366,7 +358,7 @@ mod tests {
             dir,
             LocalTierOptions {
                 chunk_size: CHUNK,
-                fsync: true,
+                ..LocalTierOptions::default()
             },
         )
         .unwrap()
@@ -394,8 +386,7 @@ mod tests {
         let id = put(&tier, &data);
         let path = tier.path_of(id);
         let mut raw = fs::read(&path).unwrap();
-        let in_second_chunk =
-            (HEADER_LEN + CHUNK_CRC_LEN + u64::from(CHUNK) + CHUNK_CRC_LEN + 100) as usize;
+        let in_second_chunk = (HEADER_LEN + CHUNK_CRC_LEN + u64::from(CHUNK) + 100) as usize;
         raw[in_second_chunk] ^= 0x40;
         fs::write(&path, &raw).unwrap();
 

@@ -1,20 +1,23 @@
 //! Turning a request body into stored bytes: hashed once while it streams, written to a
 //! tier (or kept inline when small), durable before the caller commits metadata.
 //!
-//! The async side only moves buffers: it gathers body frames into chunk-sized buffers and
-//! hands them over a small bounded channel to a blocking worker that computes MD5 (the ETag)
-//! and the requested additional checksum and writes to the tier. Receiving the next buffer
-//! from the network thus overlaps hashing and writing the previous one, the reactor never
-//! runs a hash over megabytes, and at most a few buffers per upload are in memory.
+//! The async side only moves buffers: it hands body frames, in batches of a few hundred KiB,
+//! over a small bounded channel to a blocking worker that computes MD5 (the ETag) and the
+//! requested additional checksum of each frame and writes that frame to the tier at once.
+//! Frames are never copied into bigger buffers: each is hashed and written while it is still
+//! in the CPU cache, which halves memory traffic compared with assembling chunks first.
+//! Receiving the next batch from the network overlaps hashing and writing the previous one,
+//! the reactor never runs a hash over megabytes, and at most a few batches per upload are
+//! in memory.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
-use vmgw_tiering::{DataId, Tier, TierError, format::DEFAULT_CHUNK_SIZE};
+use vmgw_tiering::{DataId, Tier, TierError};
 
 use super::checksum::Hasher;
 use super::error::{BodyError, ObjectError, ObjectResult};
@@ -23,8 +26,9 @@ use crate::meta::{BlobRef, ChecksumAlgorithm};
 /// A request or response body.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send + Sync>>;
 
-/// Buffers handed to the worker are one tier chunk, so the tier writes them without copying.
-const BATCH: usize = DEFAULT_CHUNK_SIZE as usize;
+/// Bytes of frames handed to the worker at a time: large enough that channel hand-offs are
+/// rare, small enough that a batch is still in cache when the worker reaches it.
+const BATCH: usize = 256 * 1024;
 
 /// What to compute and enforce while ingesting.
 #[derive(Debug, Clone)]
@@ -54,7 +58,7 @@ pub struct Ingested {
 }
 
 enum Msg {
-    Data(Bytes),
+    Data(Vec<Bytes>),
     End,
 }
 
@@ -125,12 +129,14 @@ fn run_worker(
     let mut checksum = algorithm.map(Hasher::new);
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            Msg::Data(buf) => {
-                md5.update(&buf);
-                if let Some(hasher) = &mut checksum {
-                    hasher.update(&buf);
+            Msg::Data(frames) => {
+                for frame in &frames {
+                    md5.update(frame);
+                    if let Some(hasher) = &mut checksum {
+                        hasher.update(frame);
+                    }
+                    writer.write(frame).map_err(WorkerError::Tier)?;
                 }
-                writer.write(&buf).map_err(WorkerError::Tier)?;
             }
             Msg::End => {
                 let size = writer.finish().map_err(WorkerError::Tier)?;
@@ -160,7 +166,8 @@ async fn ingest_blob(
     };
 
     let feed = async {
-        let mut pending = BytesMut::new();
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch_len = 0usize;
         let mut total = 0u64;
         while let Some(frame) = body.next().await {
             let frame = frame?;
@@ -171,20 +178,15 @@ async fn ingest_blob(
             if spec.expected_len.is_some_and(|n| total > n) {
                 return Err(ObjectError::IncompleteBody);
             }
-            if pending.is_empty() && frame.len() >= BATCH {
-                send(&tx, frame).await?;
-                continue;
-            }
-            if pending.capacity() == 0 {
-                pending.reserve(BATCH);
-            }
-            pending.extend_from_slice(&frame);
-            if pending.len() >= BATCH {
-                send(&tx, pending.split().freeze()).await?;
+            batch_len += frame.len();
+            batch.push(frame);
+            if batch_len >= BATCH {
+                batch_len = 0;
+                send(&tx, std::mem::take(&mut batch)).await?;
             }
         }
-        if !pending.is_empty() {
-            send(&tx, pending.split().freeze()).await?;
+        if !batch.is_empty() {
+            send(&tx, batch).await?;
         }
         if spec.expected_len.is_some_and(|n| n != total) {
             return Err(ObjectError::IncompleteBody);
@@ -217,8 +219,8 @@ async fn ingest_blob(
     })
 }
 
-async fn send(tx: &mpsc::Sender<Msg>, buf: Bytes) -> ObjectResult<()> {
-    tx.send(Msg::Data(buf)).await.map_err(|_| worker_gone())
+async fn send(tx: &mpsc::Sender<Msg>, frames: Vec<Bytes>) -> ObjectResult<()> {
+    tx.send(Msg::Data(frames)).await.map_err(|_| worker_gone())
 }
 
 fn worker_gone() -> ObjectError {
