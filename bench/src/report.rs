@@ -154,11 +154,11 @@ impl Report<'_> {
             let _ = writeln!(
                 out,
                 "| Workload | Result | Requests | Wall s | p50 ms | p99 ms | Server CPU s | \
-                 Server CPU µs/req | Client CPU s | Server peak RSS MiB | Notes |"
+                 Server CPU µs/req | Client CPU s | Other CPU s | Server peak RSS MiB | Notes |"
             );
             let _ = writeln!(
                 out,
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
             );
             for r in target.rows.iter().filter(|r| r.ops > 0) {
                 let _ = writeln!(
