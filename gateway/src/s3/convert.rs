@@ -5,7 +5,7 @@ use s3s::dto::{self, ETagCondition, Metadata, StreamingBlob, Timestamp};
 use s3s::{S3Error, S3ErrorCode, TrailingHeaders};
 use time::OffsetDateTime;
 
-use crate::meta::{ChecksumAlgorithm, ContentHeaders, StoredChecksum};
+use crate::meta::{ChecksumAlgorithm, ChecksumKind, ContentHeaders, StoredChecksum};
 use crate::objects::{
     BodyError, ByteRange, ByteStream, ChecksumInput, Conditions, EtagMatch, TrailerSource,
 };
@@ -138,6 +138,56 @@ impl TrailerSource for Trailers {
     }
 }
 
+fn unsupported_algorithm(name: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidRequest,
+        format!("Unsupported checksum algorithm {name:?}"),
+    )
+}
+
+/// An `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm` value.
+pub fn checksum_algorithm(
+    value: Option<&dto::ChecksumAlgorithm>,
+) -> Result<Option<ChecksumAlgorithm>, S3Error> {
+    value
+        .map(|a| {
+            ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| unsupported_algorithm(a.as_str()))
+        })
+        .transpose()
+}
+
+pub fn checksum_algorithm_dto(
+    algorithm: Option<ChecksumAlgorithm>,
+) -> Option<dto::ChecksumAlgorithm> {
+    algorithm.map(|a| dto::ChecksumAlgorithm::from(a.name().to_owned()))
+}
+
+pub fn checksum_kind_dto(kind: Option<ChecksumKind>) -> Option<dto::ChecksumType> {
+    kind.map(|k| {
+        dto::ChecksumType::from(
+            match k {
+                ChecksumKind::FullObject => dto::ChecksumType::FULL_OBJECT,
+                ChecksumKind::Composite => dto::ChecksumType::COMPOSITE,
+            }
+            .to_owned(),
+        )
+    })
+}
+
+/// A `partNumber` query parameter: a positive integer.
+pub fn part_number(value: Option<i32>) -> Result<Option<u32>, S3Error> {
+    value
+        .map(|n| {
+            u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    "partNumber must be a positive integer",
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Works out which additional checksum a request carries and how.
 #[allow(clippy::too_many_arguments)]
 pub fn checksum_input(
@@ -166,21 +216,12 @@ pub fn checksum_input(
             "Expecting a single x-amz-checksum- header",
         ));
     }
-    let unknown = |name: &str| {
-        S3Error::with_message(
-            S3ErrorCode::InvalidRequest,
-            format!("Unsupported checksum algorithm {name:?}"),
-        )
-    };
-    let declared = match sdk_algorithm {
-        Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| unknown(a.as_str()))?),
-        None => None,
-    };
+    let declared = checksum_algorithm(sdk_algorithm)?;
     let trailer_algorithm = headers
         .get("x-amz-trailer")
         .and_then(|v| v.to_str().ok())
         .and_then(|name| name.trim().strip_prefix("x-amz-checksum-"))
-        .map(|name| ChecksumAlgorithm::parse(name).ok_or_else(|| unknown(name)))
+        .map(|name| ChecksumAlgorithm::parse(name).ok_or_else(|| unsupported_algorithm(name)))
         .transpose()?;
     let (algorithm, value) = match sent.into_iter().next() {
         Some((algorithm, value)) => (Some(algorithm), Some(value)),
@@ -215,13 +256,7 @@ pub fn checksum_fields(checksum: Option<&StoredChecksum>) -> ChecksumFields {
         ChecksumAlgorithm::Sha1 => out.sha1 = value,
         ChecksumAlgorithm::Sha256 => out.sha256 = value,
     }
-    out.kind = Some(dto::ChecksumType::from(
-        match c.kind {
-            crate::meta::ChecksumKind::FullObject => dto::ChecksumType::FULL_OBJECT,
-            crate::meta::ChecksumKind::Composite => dto::ChecksumType::COMPOSITE,
-        }
-        .to_owned(),
-    ));
+    out.kind = checksum_kind_dto(Some(c.kind));
     out
 }
 

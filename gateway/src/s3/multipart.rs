@@ -4,13 +4,14 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::convert::{
-    body_stream, checksum_fields, checksum_input, conditions, content_headers, copy_source_range,
-    owner, timestamp, url_encode, user_meta,
+    body_stream, checksum_algorithm, checksum_algorithm_dto, checksum_fields, checksum_input,
+    checksum_kind_dto, conditions, content_headers, copy_source_range, owner, timestamp,
+    url_encode, user_meta,
 };
 use super::errors::to_s3;
 use super::objects::copy_source;
 use super::{Gateway, identity};
-use crate::meta::{ChecksumAlgorithm, ChecksumKind, Precondition, UploadQuery};
+use crate::meta::{ChecksumKind, Precondition, UploadQuery};
 use crate::objects::{self, CompletePart, NewObjectMeta, parse_upload_id};
 
 fn part_checksum(part: &CompletedPart) -> Option<String> {
@@ -20,22 +21,6 @@ fn part_checksum(part: &CompletedPart) -> Option<String> {
         .or_else(|| part.checksum_crc64nvme.clone())
         .or_else(|| part.checksum_sha1.clone())
         .or_else(|| part.checksum_sha256.clone())
-}
-
-fn algorithm_dto(algorithm: Option<ChecksumAlgorithm>) -> Option<s3s::dto::ChecksumAlgorithm> {
-    algorithm.map(|a| s3s::dto::ChecksumAlgorithm::from(a.name().to_owned()))
-}
-
-fn kind_dto(kind: Option<ChecksumKind>) -> Option<ChecksumType> {
-    kind.map(|k| {
-        ChecksumType::from(
-            match k {
-                ChecksumKind::FullObject => ChecksumType::FULL_OBJECT,
-                ChecksumKind::Composite => ChecksumType::COMPOSITE,
-            }
-            .to_owned(),
-        )
-    })
 }
 
 impl Gateway {
@@ -51,15 +36,7 @@ impl Gateway {
                 "object tagging is not supported yet",
             ));
         }
-        let checksum_algorithm = match &input.checksum_algorithm {
-            Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
-                S3Error::with_message(
-                    S3ErrorCode::InvalidRequest,
-                    format!("Unsupported checksum algorithm {:?}", a.as_str()),
-                )
-            })?),
-            None => None,
-        };
+        let checksum_algorithm = checksum_algorithm(input.checksum_algorithm.as_ref())?;
         let checksum_kind = match input.checksum_type.as_ref().map(ChecksumType::as_str) {
             None => None,
             Some(ChecksumType::FULL_OBJECT) => Some(ChecksumKind::FullObject),
@@ -339,8 +316,8 @@ impl Gateway {
                     .clone()
                     .unwrap_or_else(|| "STANDARD".to_owned()),
             )),
-            checksum_algorithm: algorithm_dto(algorithm),
-            checksum_type: kind_dto(page.upload.checksum_kind),
+            checksum_algorithm: checksum_algorithm_dto(algorithm),
+            checksum_type: checksum_kind_dto(page.upload.checksum_kind),
             ..ListPartsOutput::default()
         }))
     }
@@ -406,8 +383,8 @@ impl Gateway {
                         .clone()
                         .unwrap_or_else(|| "STANDARD".to_owned()),
                 )),
-                checksum_algorithm: algorithm_dto(record.checksum_algorithm),
-                checksum_type: kind_dto(record.checksum_kind),
+                checksum_algorithm: checksum_algorithm_dto(record.checksum_algorithm),
+                checksum_type: checksum_kind_dto(record.checksum_kind),
             })
             .collect();
         let common_prefixes = page

@@ -9,7 +9,7 @@ use super::convert::{
 };
 use super::errors::to_s3;
 use super::{Gateway, identity};
-use crate::meta::{ChecksumAlgorithm, ObjectRecord, Precondition};
+use crate::meta::{ObjectRecord, Precondition};
 use crate::objects::{self, MetadataDirective, NewObjectMeta};
 
 fn not_implemented(what: &str) -> S3Error {
@@ -144,17 +144,7 @@ impl Gateway {
         if input.version_id.is_some() {
             return Err(not_implemented("versionId"));
         }
-        let part_number = input
-            .part_number
-            .map(|n| {
-                u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    S3Error::with_message(
-                        S3ErrorCode::InvalidArgument,
-                        "partNumber must be a positive integer",
-                    )
-                })
-            })
-            .transpose()?;
+        let part_number = convert::part_number(input.part_number)?;
         let get = objects::GetObject {
             bucket: input.bucket,
             key: input.key,
@@ -229,17 +219,7 @@ impl Gateway {
         if input.version_id.is_some() {
             return Err(not_implemented("versionId"));
         }
-        let part_number = input
-            .part_number
-            .map(|n| {
-                u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    S3Error::with_message(
-                        S3ErrorCode::InvalidArgument,
-                        "partNumber must be a positive integer",
-                    )
-                })
-            })
-            .transpose()?;
+        let part_number = convert::part_number(input.part_number)?;
         let conds = conditions(
             input.if_match,
             input.if_none_match,
@@ -417,15 +397,7 @@ impl Gateway {
             header_condition(http::header::IF_MATCH)?,
             header_condition(http::header::IF_NONE_MATCH)?,
         )?;
-        let checksum_algorithm = match &input.checksum_algorithm {
-            Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
-                S3Error::with_message(
-                    S3ErrorCode::InvalidRequest,
-                    format!("Unsupported checksum algorithm {:?}", a.as_str()),
-                )
-            })?),
-            None => None,
-        };
+        let checksum_algorithm = convert::checksum_algorithm(input.checksum_algorithm.as_ref())?;
         if input.tagging.is_some()
             || input
                 .tagging_directive
