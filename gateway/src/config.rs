@@ -87,7 +87,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             inline_threshold: crate::objects::Limits::default().inline_threshold,
-            metadata_cache_mib: 32,
+            metadata_cache_mib: 16,
             fsync: true,
         }
     }

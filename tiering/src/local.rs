@@ -122,6 +122,8 @@ impl Tier for LocalTier {
             chunk_index: 0,
             payload_len: 0,
             fsync: self.options.fsync,
+            written_back: 0,
+            flusher: None,
             finished: false,
         }))
     }
@@ -193,10 +195,39 @@ struct LocalWriter {
     chunk_index: u64,
     payload_len: u64,
     fsync: bool,
+    /// Payload length at the last early writeback.
+    written_back: u64,
+    /// The early writeback in progress, if any.
+    flusher: Option<std::thread::JoinHandle<()>>,
     finished: bool,
 }
 
+/// How much a blob grows between early writebacks. The kernel only starts writing dirty
+/// pages in the background once gigabytes are dirty, so without this every byte of a large
+/// blob would wait for the final `fdatasync`; syncing behind the writer keeps the disk busy
+/// while the body is still arriving, and the final sync has at most this much left to do.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
 impl LocalWriter {
+    /// Starts syncing what is written so far on a helper thread, unless one is still busy.
+    fn write_back_early(&mut self) {
+        if self.flusher.as_ref().is_some_and(|f| !f.is_finished()) {
+            return;
+        }
+        let Ok(file) = self.file.try_clone() else {
+            return;
+        };
+        if let Some(done) = self.flusher.take() {
+            let _ = done.join();
+        }
+        self.written_back = self.payload_len;
+        // Errors surface at the final sync, which covers the same data.
+        self.flusher = std::thread::Builder::new()
+            .name("vmgw-writeback".into())
+            .spawn(move || drop(file.sync_data()))
+            .ok();
+    }
+
     fn io(&self, e: io::Error) -> TierError {
         TierError::io(self.path.display(), e)
     }
@@ -230,6 +261,9 @@ impl DataWriter for LocalWriter {
             }
             data = rest;
         }
+        if self.fsync && self.payload_len - self.written_back >= WRITEBACK_STEP {
+            self.write_back_early();
+        }
         Ok(())
     }
 
@@ -239,6 +273,9 @@ impl DataWriter for LocalWriter {
         }
         let footer = format::encode_footer(self.id, self.payload_len);
         self.file.write_all(&footer).map_err(|e| self.io(e))?;
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
         if self.fsync {
             self.file.sync_data().map_err(|e| self.io(e))?;
             sync_dir(&self.dir)?;

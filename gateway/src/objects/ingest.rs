@@ -21,6 +21,7 @@ use vmgw_tiering::{DataId, Tier, TierError};
 
 use super::checksum::Hasher;
 use super::error::{BodyError, ObjectError, ObjectResult};
+use super::md5_lanes::{Md5Engine, Md5Stream};
 use crate::meta::{BlobRef, ChecksumAlgorithm};
 
 /// A request or response body.
@@ -67,13 +68,14 @@ pub async fn ingest(
     tier: &Arc<dyn Tier>,
     mut body: ByteStream,
     spec: &IngestSpec,
+    md5: &Md5Engine,
 ) -> ObjectResult<Ingested> {
     if spec.expected_len.is_some_and(|n| n > spec.max_len) {
         return Err(ObjectError::EntityTooLarge);
     }
     match spec.expected_len {
         Some(len) if len <= spec.inline_limit as u64 => ingest_inline(&mut body, spec).await,
-        _ => ingest_blob(tier, body, spec).await,
+        _ => ingest_blob(tier, body, spec, md5.stream()).await,
     }
 }
 
@@ -122,16 +124,16 @@ fn run_worker(
     tier: &dyn Tier,
     id: DataId,
     algorithm: Option<ChecksumAlgorithm>,
+    mut md5: Md5Stream,
     rx: &mut mpsc::Receiver<Msg>,
 ) -> Result<WorkerOutput, WorkerError> {
     let mut writer = tier.create(id).map_err(WorkerError::Tier)?;
-    let mut md5 = Md5::new();
     let mut checksum = algorithm.map(Hasher::new);
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Data(frames) => {
                 for frame in &frames {
-                    md5.update(frame);
+                    md5.update(frame.clone());
                     if let Some(hasher) = &mut checksum {
                         hasher.update(frame);
                     }
@@ -142,7 +144,7 @@ fn run_worker(
                 let size = writer.finish().map_err(WorkerError::Tier)?;
                 return Ok(WorkerOutput {
                     size,
-                    md5: md5.finalize().into(),
+                    md5: md5.finish(),
                     checksum: checksum.map(Hasher::finish),
                 });
             }
@@ -156,13 +158,14 @@ async fn ingest_blob(
     tier: &Arc<dyn Tier>,
     mut body: ByteStream,
     spec: &IngestSpec,
+    md5: Md5Stream,
 ) -> ObjectResult<Ingested> {
     let id = DataId::random();
     let (tx, mut rx) = mpsc::channel::<Msg>(2);
     let worker = {
         let tier = Arc::clone(tier);
         let algorithm = spec.checksum;
-        tokio::task::spawn_blocking(move || run_worker(tier.as_ref(), id, algorithm, &mut rx))
+        tokio::task::spawn_blocking(move || run_worker(tier.as_ref(), id, algorithm, md5, &mut rx))
     };
 
     let feed = async {
@@ -255,9 +258,14 @@ mod tests {
             .chunks(70_000)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        let out = ingest(&tier, stream(pieces), &spec(data.len() as u64, 0))
-            .await
-            .unwrap();
+        let out = ingest(
+            &tier,
+            stream(pieces),
+            &spec(data.len() as u64, 0),
+            &Md5Engine::new(1),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.size, data.len() as u64);
         assert_eq!(out.md5, <[u8; 16]>::from(Md5::digest(&data)));
         let IngestedData::Blob(blob) = out.data else {
@@ -278,6 +286,7 @@ mod tests {
             &tier,
             stream(vec![Ok(Bytes::from_static(b"hello"))]),
             &spec(5, 1024),
+            &Md5Engine::new(1),
         )
         .await
         .unwrap();
@@ -295,6 +304,7 @@ mod tests {
                 Err(BodyError::Sha256Mismatch),
             ]),
             &spec(4_000_000, 0),
+            &Md5Engine::new(1),
         )
         .await
         .unwrap_err();
@@ -303,6 +313,7 @@ mod tests {
             &tier,
             stream(vec![Ok(Bytes::from(vec![1u8; 10]))]),
             &spec(20, 0),
+            &Md5Engine::new(1),
         )
         .await
         .unwrap_err();
@@ -311,6 +322,7 @@ mod tests {
             &tier,
             stream(vec![Ok(Bytes::from(vec![1u8; 30]))]),
             &spec(20, 0),
+            &Md5Engine::new(1),
         )
         .await
         .unwrap_err();

@@ -195,6 +195,7 @@ impl ObjectService {
             &tier,
             part.body,
             &self.ingest_spec(part.content_length, algorithm, false),
+            &self.md5,
         )
         .await?;
         if let Err(e) = verify(&ingested, content_md5, &part.checksum) {
@@ -262,6 +263,7 @@ impl ObjectService {
             &tier,
             body,
             &self.ingest_spec(Some(len), upload.checksum_algorithm, false),
+            &self.md5,
         )
         .await?;
         self.commit_part(upload_id, number, ingested, &upload).await

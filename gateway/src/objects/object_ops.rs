@@ -184,7 +184,7 @@ impl ObjectService {
         }
         let tier: Arc<dyn Tier> = Arc::clone(self.tiers.write_tier());
         let spec = self.ingest_spec(put.content_length, put.checksum.algorithm, true);
-        let ingested = ingest(&tier, put.body, &spec).await?;
+        let ingested = ingest(&tier, put.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &put.checksum) {
             self.discard_ingested(&ingested).await;
             return Err(e);
@@ -408,6 +408,7 @@ impl ObjectService {
                 &tier,
                 body,
                 &self.ingest_spec(Some(src.size), algorithm, true),
+                &self.md5,
             )
             .await?;
             // The copy is a single-part object: its ETag and checksum describe its bytes.
