@@ -117,7 +117,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     };
     let objects = Arc::new(ObjectService::new(
         Arc::clone(&meta) as Arc<dyn MetaStore>,
-        Tiers::new(tiers),
+        Tiers::new(tiers, &settings.storage_classes),
         limits,
     ));
 

@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub domains: Option<Vec<String>>,
     pub credentials: Option<Vec<CredentialConfig>>,
     pub tiers: Option<Vec<TierConfig>>,
+    /// Storage class → tier name, overriding the default mapping.
+    pub storage_classes: Option<std::collections::HashMap<String, String>>,
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
@@ -152,6 +154,8 @@ pub struct Settings {
     /// Explicit credentials; when empty, the gateway uses (or creates) its stored pair.
     pub credentials: Vec<CredentialConfig>,
     pub tiers: Vec<TierSettings>,
+    /// Every storage class → the tier it is written to.
+    pub storage_classes: std::collections::HashMap<String, String>,
     pub storage: StorageConfig,
     pub server: ServerConfig,
 }
@@ -298,6 +302,26 @@ impl Settings {
             });
         }
 
+        let tier_names: Vec<String> = resolved_tiers.iter().map(|t| t.name.clone()).collect();
+        let mut storage_classes = crate::objects::default_class_map(&tier_names);
+        for (class, tier) in file.storage_classes.unwrap_or_default() {
+            if !crate::objects::STORAGE_CLASSES.contains(&class.as_str()) {
+                return Err(invalid(
+                    "storage_classes",
+                    &class,
+                    "not an S3 storage class",
+                ));
+            }
+            if !tier_names.contains(&tier) {
+                return Err(invalid(
+                    &format!("storage_classes.{class}"),
+                    &tier,
+                    "no tier has this name",
+                ));
+            }
+            storage_classes.insert(class, tier);
+        }
+
         if file.storage.inline_threshold > 1 << 20 {
             return Err(invalid(
                 "storage.inline_threshold",
@@ -323,6 +347,7 @@ impl Settings {
             domains,
             credentials,
             tiers: resolved_tiers,
+            storage_classes,
             storage: file.storage,
             server: file.server,
         })
@@ -398,6 +423,27 @@ mod tests {
         .unwrap();
         assert_eq!(s.listen, vec!["0.0.0.0:9999".parse().unwrap()]);
         assert_eq!(s.region, "us-west-2");
+    }
+
+    #[test]
+    fn storage_classes_map_to_tiers() {
+        let s = parse("[storage_classes]\nGLACIER = \"ssd\"").unwrap();
+        assert_eq!(s.storage_classes["GLACIER"], "ssd");
+        assert_eq!(s.storage_classes["STANDARD_IA"], "hdd");
+        let err = parse("[storage_classes]\nCOLD = \"hdd\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("storage_classes") && err.contains("COLD"),
+            "{err}"
+        );
+        let err = parse("[storage_classes]\nGLACIER = \"tape\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("storage_classes.GLACIER") && err.contains("tape"),
+            "{err}"
+        );
     }
 
     #[test]

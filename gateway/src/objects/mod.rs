@@ -39,7 +39,7 @@ pub use object_ops::{
 };
 pub use pins::Pins;
 pub use reclaim::{run_reclaimer, sweep_orphans};
-pub use tiers::Tiers;
+pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
 
 use crate::meta::{
     BucketRecord, Layout, ListPage, ListQuery, MetaStore, ObjectRecord, UploadPage, UploadQuery,

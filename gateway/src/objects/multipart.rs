@@ -190,7 +190,7 @@ impl ObjectService {
         // The part's checksum in the upload's algorithm is needed at completion, whether or
         // not the client sent one.
         let algorithm = part.checksum.algorithm.or(upload.checksum_algorithm);
-        let tier = Arc::clone(self.tiers.write_tier());
+        let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
         let ingested = ingest(
             &tier,
             part.body,
@@ -258,7 +258,7 @@ impl ObjectService {
         };
         let len = range.end - range.start;
         let body = stream_range(&self.tiers, layout, range, pins).await?;
-        let tier = Arc::clone(self.tiers.write_tier());
+        let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
         let ingested = ingest(
             &tier,
             body,

@@ -9,6 +9,7 @@ use super::conditions::{ByteRange, Conditions};
 use super::error::{ObjectError, ObjectResult};
 use super::ingest::{ByteStream, IngestSpec, Ingested, IngestedData, ingest};
 use super::read::stream_range;
+use super::tiers::STORAGE_CLASSES;
 use super::{ObjectService, hex, new_version, now_ms};
 use crate::meta::{
     ChecksumAlgorithm, ChecksumKind, ContentHeaders, Layout, ObjectRecord, Precondition,
@@ -182,8 +183,12 @@ impl ObjectService {
             // Checked again atomically at commit; failing here saves receiving the body.
             return Err(ObjectError::PreconditionFailed);
         }
-        let tier: Arc<dyn Tier> = Arc::clone(self.tiers.write_tier());
-        let spec = self.ingest_spec(put.content_length, put.checksum.algorithm, true);
+        let tier: Arc<dyn Tier> =
+            Arc::clone(self.tiers.for_class(put.meta.storage_class.as_deref()));
+        // Small objects live in the metadata store, next to the hottest tier; colder
+        // classes always get a blob on their own tier.
+        let inline = self.tiers.is_hottest(&tier);
+        let spec = self.ingest_spec(put.content_length, put.checksum.algorithm, inline);
         let ingested = ingest(&tier, put.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &put.checksum) {
             self.discard_ingested(&ingested).await;
@@ -380,7 +385,12 @@ impl ObjectService {
                     return Err(ObjectError::PreconditionFailed);
                 }
             }
-            if same_object && algorithm == src_algorithm {
+            let target = self.tiers.for_class(record.storage_class.as_deref());
+            let bytes_in_place = match &layout {
+                Layout::Inline { .. } => self.tiers.is_hottest(target),
+                _ => layout.blobs().all(|b| b.tier == target.name()),
+            };
+            if same_object && algorithm == src_algorithm && bytes_in_place {
                 // The bytes stay where they are; the new version takes over the old blobs.
                 let op = WriteOp::PutObject {
                     bucket: copy.dst_bucket.clone(),
@@ -403,11 +413,12 @@ impl ObjectService {
                 copy.precondition.clone()
             };
             let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
-            let tier = Arc::clone(self.tiers.write_tier());
+            let tier = Arc::clone(self.tiers.for_class(record.storage_class.as_deref()));
+            let inline = self.tiers.is_hottest(&tier);
             let ingested = ingest(
                 &tier,
                 body,
-                &self.ingest_spec(Some(src.size), algorithm, true),
+                &self.ingest_spec(Some(src.size), algorithm, inline),
                 &self.md5,
             )
             .await?;
@@ -456,21 +467,9 @@ pub(super) fn part_range(layout: &Layout, size: u64, number: u32) -> ObjectResul
     }
 }
 
-/// Storage classes S3 defines. vmgw stores all of them on its tiers; which tier each maps to
-/// is the tiering engine's business.
+/// `InvalidStorageClass` for a class S3 does not define.
 pub(super) fn validate_storage_class(class: &str) -> ObjectResult<()> {
-    const KNOWN: &[&str] = &[
-        "STANDARD",
-        "REDUCED_REDUNDANCY",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER",
-        "GLACIER_IR",
-        "DEEP_ARCHIVE",
-        "EXPRESS_ONEZONE",
-    ];
-    if KNOWN.contains(&class) {
+    if STORAGE_CLASSES.contains(&class) {
         Ok(())
     } else {
         Err(ObjectError::InvalidStorageClass)
