@@ -102,6 +102,14 @@ impl<'txn> Tables<'txn> {
                 self.drop_upload(&upload_id, &upload, &HashSet::new())?;
                 Ok(WriteOutcome::Done)
             }
+            WriteOp::SwapLayout {
+                bucket_id,
+                key,
+                version,
+                expected,
+                layout,
+                storage_class,
+            } => self.swap_layout(bucket_id, &key, version, &expected, &layout, storage_class),
             WriteOp::ForgetBlobs { ids } => {
                 for id in ids {
                     self.reclaim.remove(id.to_bytes().as_slice())?;
@@ -229,6 +237,45 @@ impl<'txn> Tables<'txn> {
         Ok(WriteOutcome::ObjectPut {
             replaced: replaced.map(Box::new),
         })
+    }
+
+    fn swap_layout(
+        &mut self,
+        bucket_id: u64,
+        key: &str,
+        version: u128,
+        expected: &Layout,
+        layout: &Layout,
+        storage_class: Option<Option<String>>,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let okey = keys::object(bucket_id, key);
+        let Some(mut record) = self.current(&okey)? else {
+            return Err(Rejected(MetaError::PreconditionFailed));
+        };
+        if record.version != version {
+            return Err(Rejected(MetaError::PreconditionFailed));
+        }
+        let current: Layout = match self.layouts.get(version)? {
+            Some(raw) => records::decode(raw.value()).map_err(corrupt)?,
+            None => return Err(Rejected(MetaError::PreconditionFailed)),
+        };
+        if current != *expected {
+            return Err(Rejected(MetaError::PreconditionFailed));
+        }
+        let kept: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
+        self.retire_layout(version, &kept)?;
+        self.layouts
+            .insert(version, records::encode(layout).as_slice())?;
+        for blob in layout.blobs() {
+            self.blobs
+                .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
+        }
+        if let Some(class) = storage_class {
+            record.storage_class = class;
+            self.objects
+                .insert(okey.as_slice(), records::encode(&record).as_slice())?;
+        }
+        Ok(WriteOutcome::Done)
     }
 
     /// Removes a version's layout and queues its blobs, except `kept`, for reclamation.

@@ -114,6 +114,18 @@ pub enum WriteOp {
     AbortUpload {
         upload_id: UploadId,
     },
+    /// Replaces the layout of `version` of an object (a move between tiers), provided the
+    /// object is still that version with layout `expected`. The old layout's blobs that the
+    /// new one does not use are queued for reclamation in the same commit. With
+    /// `storage_class`, the record's class changes too.
+    SwapLayout {
+        bucket_id: u64,
+        key: String,
+        version: u128,
+        expected: Layout,
+        layout: Layout,
+        storage_class: Option<Option<String>>,
+    },
     /// Blobs deleted from their tiers: drop them from `reclaim` and `blobs`.
     ForgetBlobs {
         ids: Vec<DataId>,

@@ -13,11 +13,14 @@ mod conditions;
 mod error;
 mod ingest;
 mod md5_lanes;
+mod moves;
 mod multipart;
 mod object_ops;
 mod pins;
 mod read;
 mod reclaim;
+#[cfg(test)]
+mod test_support;
 mod tiers;
 
 use std::sync::Arc;
@@ -29,6 +32,7 @@ pub use checksum::Hasher;
 pub use conditions::{ByteRange, Conditions, EtagMatch};
 pub use error::{BodyError, ObjectError, ObjectResult};
 pub use ingest::ByteStream;
+pub use moves::MoveOutcome;
 pub use multipart::{
     CompletePart, CompleteUpload, CreateUpload, PartsPage, UploadPart, UploadPartCopy,
     parse_upload_id,
@@ -182,7 +186,8 @@ impl ObjectService {
         Ok(self.meta.list_uploads(&query)?)
     }
 
-    /// The current version of `key` with its layout, its blobs pinned for reading.
+    /// The current version of `key` with its layout, its blobs pinned for reading: they stay
+    /// on their tiers until the guard drops, whatever writes or moves commit meanwhile.
     fn open_current(
         &self,
         bucket: &BucketRecord,
@@ -199,8 +204,14 @@ impl ObjectService {
             if matches!(layout, Layout::Inline { .. }) {
                 return Ok((record, layout, guard));
             }
-            match self.meta.object(bucket.id, key)? {
-                Some(now) if now.version == record.version => return Ok((record, layout, guard)),
+            // Unchanged version *and* layout: a move between tiers keeps the version but
+            // retires the old blobs, so the layout must be the one that was pinned.
+            match self.meta.object_with_layout(bucket.id, key)? {
+                Some((now, now_layout))
+                    if now.version == record.version && now_layout == layout =>
+                {
+                    return Ok((record, layout, guard));
+                }
                 Some(_) => {}
                 None => return Err(ObjectError::NoSuchKey),
             }

@@ -1,0 +1,364 @@
+//! Moving an object's bytes to another tier.
+//!
+//! Protocol: copy every blob to the target tier under a new id, read the copy back and
+//! check it against the MD5 recorded for it (the ETag of the object or of the part), then
+//! swap the layout in one metadata commit that also queues the old blobs for reclamation.
+//! A crash before the commit leaves only unreferenced copies (removed by the start-up
+//! sweep); after it, only the old blobs, already queued. The object stays readable
+//! throughout (readers pin the blobs they read), and a write that replaces the object while
+//! it is being copied wins: the commit finds another version or layout and the move is
+//! abandoned, its copies deleted.
+
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+use vmgw_tiering::{DataId, Tier, TierError};
+
+use super::error::{ObjectError, ObjectResult};
+use super::{ObjectService, hex};
+use crate::meta::{BlobRef, Layout, MetaError, PartLayout, WriteOp};
+
+/// What a move did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// The bytes are now on the target tier; `bytes` were copied.
+    Moved { bytes: u64 },
+    /// Everything was on the target tier already.
+    AlreadyThere,
+    /// The object was replaced or moved by someone else meanwhile; nothing changed.
+    Abandoned,
+}
+
+/// Bytes read from the source per step of a copy.
+const COPY_STEP: usize = 1 << 20;
+
+/// Copies blob `from` (on `source`) to a new blob on `target` and verifies that the copy's
+/// MD5 is `expected_md5` (hex). Blocking.
+fn copy_blob(
+    source: &dyn Tier,
+    from: &BlobRef,
+    target: &dyn Tier,
+    expected_md5: &str,
+) -> Result<BlobRef, ObjectError> {
+    let id = DataId::random();
+    let mut reader = source.open(from.id)?;
+    let mut writer = target.create(id)?;
+    let mut offset = 0;
+    while offset < from.size {
+        let bytes = reader.read_at(offset, COPY_STEP)?;
+        writer.write(&bytes)?;
+        offset += bytes.len() as u64;
+    }
+    writer.finish()?;
+    // Read the copy back from the target: what will be served is what is checked.
+    let verified = (|| -> Result<String, TierError> {
+        let mut copy = target.open(id)?;
+        let mut md5 = Md5::new();
+        let mut offset = 0;
+        while offset < copy.len() {
+            let bytes = copy.read_at(offset, COPY_STEP)?;
+            md5.update(&bytes);
+            offset += bytes.len() as u64;
+        }
+        Ok(hex(&md5.finalize()))
+    })();
+    match verified {
+        Ok(md5) if md5 == expected_md5 => Ok(BlobRef {
+            id,
+            tier: target.name().to_owned(),
+            size: from.size,
+        }),
+        outcome => {
+            let _ = target.remove(id);
+            Err(ObjectError::Internal(format!(
+                "copy of blob {} to tier {} failed verification: {outcome:?}",
+                from.id,
+                target.name()
+            )))
+        }
+    }
+}
+
+impl ObjectService {
+    /// Moves the bytes of the current version of `key` to tier `tier_name`, optionally
+    /// changing its storage class in the same commit (a lifecycle transition).
+    pub async fn move_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        tier_name: &str,
+        storage_class: Option<String>,
+    ) -> ObjectResult<MoveOutcome> {
+        let target = self.tiers.get(tier_name).ok_or_else(|| {
+            ObjectError::InvalidArgument(format!("no tier is named {tier_name:?}"))
+        })?;
+        let bucket = self.bucket(bucket)?;
+        let (record, layout, pins) = self.open_current(&bucket, key)?;
+        let class_change = storage_class.filter(|c| Some(c) != record.storage_class.as_ref());
+        let in_place = match &layout {
+            Layout::Inline { .. } => self.tiers.is_hottest(&target),
+            _ => layout.blobs().all(|b| b.tier == target.name()),
+        };
+        if in_place && class_change.is_none() {
+            return Ok(MoveOutcome::AlreadyThere);
+        }
+
+        let new_layout = {
+            let tiers = self.tiers.clone();
+            let target = Arc::clone(&target);
+            let layout = layout.clone();
+            let etag = record.etag.clone();
+            tokio::task::spawn_blocking(move || copy_layout(&tiers, &layout, &target, &etag))
+                .await
+                .map_err(|e| ObjectError::Internal(format!("move worker failed: {e}")))??
+        };
+        drop(pins);
+        let copied: u64 = new_layout
+            .blobs()
+            .filter(|b| !layout.blobs().any(|old| old.id == b.id))
+            .map(|b| b.size)
+            .sum();
+        let op = WriteOp::SwapLayout {
+            bucket_id: bucket.id,
+            key: key.to_owned(),
+            version: record.version,
+            expected: layout.clone(),
+            layout: new_layout.clone(),
+            storage_class: class_change.map(Some),
+        };
+        match self.meta.apply(op).await {
+            Ok(_) => Ok(MoveOutcome::Moved { bytes: copied }),
+            Err(e) => {
+                // The copies were never referenced: delete them.
+                for blob in new_layout
+                    .blobs()
+                    .filter(|b| !layout.blobs().any(|old| old.id == b.id))
+                {
+                    self.discard(&target, blob.id).await;
+                }
+                match e {
+                    MetaError::PreconditionFailed => Ok(MoveOutcome::Abandoned),
+                    other => Err(other.into()),
+                }
+            }
+        }
+    }
+}
+
+/// The layout with every blob not yet on `target` copied there. Blocking.
+fn copy_layout(
+    tiers: &super::Tiers,
+    layout: &Layout,
+    target: &Arc<dyn Tier>,
+    etag: &str,
+) -> ObjectResult<Layout> {
+    let source_of = |blob: &BlobRef| {
+        tiers
+            .get(&blob.tier)
+            .ok_or_else(|| ObjectError::Internal(format!("blob on unknown tier {}", blob.tier)))
+    };
+    match layout {
+        Layout::Inline { data, crc32c } => {
+            if tiers.is_hottest(target) {
+                return Ok(layout.clone());
+            }
+            if crc_fast::crc32_iscsi(data) != *crc32c {
+                return Err(ObjectError::Internal(
+                    "inline object data failed its checksum".into(),
+                ));
+            }
+            let id = DataId::random();
+            let mut writer = target.create(id)?;
+            writer.write(data)?;
+            writer.finish()?;
+            Ok(Layout::Blob(BlobRef {
+                id,
+                tier: target.name().to_owned(),
+                size: data.len() as u64,
+            }))
+        }
+        Layout::Blob(blob) if blob.tier == target.name() => Ok(layout.clone()),
+        Layout::Blob(blob) => Ok(Layout::Blob(copy_blob(
+            source_of(blob)?.as_ref(),
+            blob,
+            target.as_ref(),
+            etag,
+        )?)),
+        Layout::Parts(parts) => {
+            let mut moved = Vec::with_capacity(parts.len());
+            for part in parts {
+                let blob = if part.blob.tier == target.name() {
+                    part.blob.clone()
+                } else {
+                    copy_blob(
+                        source_of(&part.blob)?.as_ref(),
+                        &part.blob,
+                        target.as_ref(),
+                        &part.etag,
+                    )?
+                };
+                moved.push(PartLayout {
+                    blob,
+                    ..part.clone()
+                });
+            }
+            Ok(Layout::Parts(moved))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Condvar, Mutex};
+
+    use vmgw_tiering::{DataId, DataReader, DataWriter, MemTier, Tier, TierError};
+
+    use super::MoveOutcome;
+    use crate::meta::Layout;
+    use crate::objects::test_support::{get, put, service_with};
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    fn tiers_of(service: &crate::objects::ObjectService, key: &str) -> Vec<String> {
+        let bucket = service.bucket("b").unwrap();
+        let (_, layout) = service
+            .meta()
+            .object_with_layout(bucket.id, key)
+            .unwrap()
+            .unwrap();
+        match layout {
+            Layout::Inline { .. } => vec!["inline".into()],
+            other => other.blobs().map(|b| b.tier.clone()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn moves_keep_bytes_etag_and_metadata_and_free_the_source() {
+        let t = service_with(None).await;
+        let s = &t.service;
+        let data = pattern(3_000_000, 1);
+        let record = put(s, "k", &data, None).await;
+        assert_eq!(tiers_of(s, "k"), ["ssd"]);
+        for (tier, expected) in [("hdd", "hdd"), ("ssd", "ssd"), ("hdd", "hdd")] {
+            let outcome = s.move_object("b", "k", tier, None).await.unwrap();
+            assert_eq!(
+                outcome,
+                MoveOutcome::Moved {
+                    bytes: data.len() as u64
+                }
+            );
+            assert_eq!(tiers_of(s, "k"), [expected]);
+            assert_eq!(get(s, "k").await, data);
+            let now = s
+                .meta()
+                .object(s.bucket("b").unwrap().id, "k")
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (now.version, &now.etag, now.modified_ms),
+                (record.version, &record.etag, record.modified_ms)
+            );
+        }
+        assert_eq!(
+            s.move_object("b", "k", "hdd", None).await.unwrap(),
+            MoveOutcome::AlreadyThere
+        );
+        // Reclamation leaves exactly one blob on the tiers.
+        while crate::objects::reclaim::reclaim_round(s).await.unwrap() > 0 {}
+        let mut files = 0;
+        for tier in s.tiers().iter() {
+            tier.for_each_id(&mut |_| files += 1).unwrap();
+        }
+        assert_eq!(files, 1);
+    }
+
+    #[tokio::test]
+    async fn inline_objects_materialise_on_colder_tiers_and_classes_change() {
+        let t = service_with(None).await;
+        let s = &t.service;
+        put(s, "small", b"tiny", None).await;
+        assert_eq!(tiers_of(s, "small"), ["inline"]);
+        let outcome = s
+            .move_object("b", "small", "hdd", Some("STANDARD_IA".into()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, MoveOutcome::Moved { bytes: 4 });
+        assert_eq!(tiers_of(s, "small"), ["hdd"]);
+        assert_eq!(get(s, "small").await, b"tiny");
+        let record = s
+            .meta()
+            .object(s.bucket("b").unwrap().id, "small")
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.storage_class.as_deref(), Some("STANDARD_IA"));
+        assert!(s.move_object("b", "small", "tape", None).await.is_err());
+    }
+
+    /// A tier whose `create` waits until the test opens the gate.
+    struct GatedTier {
+        inner: MemTier,
+        gate: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Tier for GatedTier {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn create(&self, id: DataId) -> Result<Box<dyn DataWriter>, TierError> {
+            let (open, cv) = &*self.gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = cv.wait(open).unwrap();
+            }
+            self.inner.create(id)
+        }
+        fn open(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+            self.inner.open(id)
+        }
+        fn remove(&self, id: DataId) -> Result<(), TierError> {
+            self.inner.remove(id)
+        }
+        fn for_each_id(&self, visit: &mut dyn FnMut(DataId)) -> Result<(), TierError> {
+            self.inner.for_each_id(visit)
+        }
+        fn used_bytes(&self) -> Result<u64, TierError> {
+            self.inner.used_bytes()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_overwrite_during_a_move_wins_and_the_move_leaves_nothing() {
+        let ssd = MemTier::new("ssd");
+        let hdd = MemTier::new("hdd");
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gated = GatedTier {
+            inner: hdd.clone(),
+            gate: Arc::clone(&gate),
+        };
+        let t = service_with(Some(vec![Arc::new(ssd.clone()), Arc::new(gated)])).await;
+        let s = Arc::clone(&t.service);
+        put(&s, "k", &pattern(500_000, 1), None).await;
+
+        let mover = {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.move_object("b", "k", "hdd", None).await })
+        };
+        // The move is now blocked creating its copy; replace the object meanwhile.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let newer = pattern(400_000, 2);
+        put(&s, "k", &newer, None).await;
+        {
+            let (open, cv) = &*gate;
+            *open.lock().unwrap() = true;
+            cv.notify_all();
+        }
+        assert_eq!(mover.await.unwrap().unwrap(), MoveOutcome::Abandoned);
+        assert_eq!(get(&s, "k").await, newer);
+        assert_eq!(tiers_of(&s, "k"), ["ssd"]);
+        assert!(hdd.is_empty(), "the abandoned copy was not deleted");
+    }
+}

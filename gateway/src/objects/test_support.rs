@@ -1,0 +1,93 @@
+//! An object service on a temporary directory, for unit tests of the object layer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vmgw_tiering::{LocalTier, LocalTierOptions, Tier};
+
+use super::{
+    ByteStream, ChecksumInput, GetObject, Limits, NewObjectMeta, ObjectService, PutObject, Tiers,
+};
+use crate::meta::{MetaStore, Precondition, RedbOptions, RedbStore};
+
+pub struct TestService {
+    pub service: Arc<ObjectService>,
+    pub dir: tempfile::TempDir,
+}
+
+/// A service with local tiers `ssd` and `hdd` (or the given tiers) and a bucket `b`.
+pub async fn service_with(tiers: Option<Vec<Arc<dyn Tier>>>) -> TestService {
+    let dir = tempfile::tempdir().unwrap();
+    let meta =
+        Arc::new(RedbStore::open(&dir.path().join("meta.redb"), &RedbOptions::default()).unwrap());
+    let tiers = tiers.unwrap_or_else(|| {
+        ["ssd", "hdd"]
+            .into_iter()
+            .map(|name| {
+                Arc::new(
+                    LocalTier::open(name, dir.path().join(name), LocalTierOptions::default())
+                        .unwrap(),
+                ) as Arc<dyn Tier>
+            })
+            .collect()
+    });
+    let service = Arc::new(ObjectService::new(
+        meta as Arc<dyn MetaStore>,
+        Tiers::with_default_classes(tiers),
+        Limits::default(),
+    ));
+    service.create_bucket("b", "us-east-1", "me").await.unwrap();
+    TestService { service, dir }
+}
+
+pub fn body(data: &[u8]) -> ByteStream {
+    let frames: Vec<Result<Bytes, super::BodyError>> = data
+        .chunks(100_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(frames))
+}
+
+pub async fn put(
+    service: &ObjectService,
+    key: &str,
+    data: &[u8],
+    class: Option<&str>,
+) -> crate::meta::ObjectRecord {
+    service
+        .put_object(PutObject {
+            bucket: "b".into(),
+            key: key.into(),
+            body: body(data),
+            content_length: Some(data.len() as u64),
+            content_md5: None,
+            checksum: ChecksumInput::default(),
+            meta: NewObjectMeta {
+                storage_class: class.map(str::to_owned),
+                ..NewObjectMeta::default()
+            },
+            owner: "me".into(),
+            precondition: Precondition::None,
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn get(service: &ObjectService, key: &str) -> Vec<u8> {
+    use futures::StreamExt;
+    let mut out = service
+        .get_object(GetObject {
+            bucket: "b".into(),
+            key: key.into(),
+            conditions: super::Conditions::default(),
+            range: None,
+            part_number: None,
+        })
+        .await
+        .unwrap();
+    let mut data = Vec::new();
+    while let Some(frame) = out.body.next().await {
+        data.extend_from_slice(&frame.unwrap());
+    }
+    data
+}
