@@ -12,7 +12,8 @@ use crate::meta::{MetaStore, Precondition, RedbOptions, RedbStore};
 
 pub struct TestService {
     pub service: Arc<ObjectService>,
-    pub dir: tempfile::TempDir,
+    /// Keeps the service's files alive for the test.
+    _dir: tempfile::TempDir,
 }
 
 /// A service with local tiers `ssd` and `hdd` (or the given tiers) and a bucket `b`.
@@ -37,7 +38,7 @@ pub async fn service_with(tiers: Option<Vec<Arc<dyn Tier>>>) -> TestService {
         Limits::default(),
     ));
     service.create_bucket("b", "us-east-1", "me").await.unwrap();
-    TestService { service, dir }
+    TestService { service, _dir: dir }
 }
 
 pub fn body(data: &[u8]) -> ByteStream {
