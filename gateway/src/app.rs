@@ -54,6 +54,7 @@ pub struct Running {
     pub addrs: Vec<std::net::SocketAddr>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<bool>,
+    admin: tokio::task::JoinHandle<()>,
     reclaimer: tokio::task::JoinHandle<()>,
     meta: Arc<RedbStore>,
     data_dir: std::path::PathBuf,
@@ -170,6 +171,16 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         })?);
         listeners.push(listener);
     }
+    let admin_path = crate::admin::socket_path(&settings.data_dir);
+    let admin_listener = crate::admin::bind(&admin_path).map_err(|source| AppError::Listen {
+        addr: admin_path.display().to_string(),
+        source,
+    })?;
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        Arc::clone(&objects),
+        shutdown_rx.clone(),
+    ));
     let server = tokio::spawn(crate::server::serve(
         listeners,
         service,
@@ -181,6 +192,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         addrs,
         shutdown,
         server,
+        admin,
         reclaimer,
         meta,
         data_dir: settings.data_dir.clone(),
@@ -193,6 +205,8 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let drained = self.server.await.unwrap_or(false);
+        let _ = self.admin.await;
+        let _ = std::fs::remove_file(crate::admin::socket_path(&self.data_dir));
         let _ = self.reclaimer.await;
         self.meta.close().await;
         if !drained {

@@ -35,6 +35,59 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the gateway.
     Serve(ServeArgs),
+    /// Storage tiers of a running gateway.
+    #[command(subcommand)]
+    Tier(TierCommand),
+    /// Objects of a running gateway.
+    #[command(subcommand)]
+    Object(ObjectCommand),
+}
+
+/// How the admin commands find the running gateway.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The gateway's data directory (its admin socket is `admin.sock` in it).
+    #[arg(long, env = "VMGW_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The admin socket, when it is not in the data directory.
+    #[arg(long, env = "VMGW_ADMIN_SOCKET")]
+    pub admin_socket: Option<PathBuf>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TierCommand {
+    /// Per tier: blobs, bytes stored, capacity and usage.
+    Ls {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Move the bytes of an object to another tier.
+    Move {
+        bucket: String,
+        key: String,
+        tier: String,
+        /// Also change the object's storage class.
+        #[arg(long)]
+        storage_class: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ObjectCommand {
+    /// Which tier holds an object, its at-rest size and compression ratio.
+    Where {
+        bucket: String,
+        key: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,7 @@
 //! - [`server`], [`app`]: listeners, request logging, assembly, shutdown.
 
 pub mod access;
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

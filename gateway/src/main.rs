@@ -6,7 +6,10 @@ use clap::Parser;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use vmgw_gateway::cli::{Cli, Command, LogFormat, ServeArgs};
+use vmgw_gateway::admin::MoveRequest;
+use vmgw_gateway::admin::client::AdminClientError;
+use vmgw_gateway::admin::commands;
+use vmgw_gateway::cli::{Cli, Command, LogFormat, ObjectCommand, ServeArgs, TierCommand};
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
 
 /// mimalloc instead of glibc malloc: glibc keeps a growing arena per thread that serves
@@ -91,6 +94,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn print(result: Result<String, AdminClientError>) -> anyhow::Result<()> {
+    print!("{}", result?);
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format)?;
@@ -101,5 +109,26 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Tier(TierCommand::Ls { admin }) => {
+            print(runtime.block_on(commands::tier_ls(&admin)))
+        }
+        Command::Tier(TierCommand::Move {
+            bucket,
+            key,
+            tier,
+            storage_class,
+            admin,
+        }) => {
+            let request = MoveRequest {
+                bucket,
+                key,
+                tier,
+                storage_class,
+            };
+            print(runtime.block_on(commands::tier_move(&admin, &request)))
+        }
+        Command::Object(ObjectCommand::Where { bucket, key, admin }) => {
+            print(runtime.block_on(commands::object_where(&admin, &bucket, &key)))
+        }
     }
 }

@@ -70,6 +70,10 @@ fn round_trips_at_boundaries(tier: &dyn Tier, chunk: usize) {
             data,
             "content of {len}-byte blob"
         );
+        assert!(
+            tier.stored_size(id).expect("stored size") >= len as u64,
+            "stored size of {len}-byte blob"
+        );
         tier.remove(id).expect("remove");
     }
 }
@@ -127,6 +131,7 @@ fn remove_is_idempotent(tier: &dyn Tier) {
     tier.remove(id).expect("first remove");
     tier.remove(id).expect("second remove");
     assert!(matches!(tier.open(id), Err(TierError::NotFound(_))));
+    assert!(matches!(tier.stored_size(id), Err(TierError::NotFound(_))));
 }
 
 fn lists_finished_blobs(tier: &dyn Tier) {

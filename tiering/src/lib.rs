@@ -26,7 +26,7 @@ mod mem;
 pub use error::TierError;
 pub use id::DataId;
 pub use local::{LocalTier, LocalTierOptions};
-pub use tier::{DataReader, DataWriter, Tier};
+pub use tier::{DataReader, DataWriter, Space, Tier};
 
 #[cfg(feature = "testing")]
 pub use mem::MemTier;

@@ -168,6 +168,25 @@ impl Tier for LocalTier {
         Ok(())
     }
 
+    fn stored_size(&self, id: DataId) -> Result<u64, TierError> {
+        let path = self.path_of(id);
+        fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => TierError::NotFound(id),
+                _ => TierError::io(path.display(), e),
+            })
+    }
+
+    fn space(&self) -> Result<Option<crate::Space>, TierError> {
+        let stat = rustix::fs::statvfs(&self.root)
+            .map_err(|e| TierError::io(self.root.display(), e.into()))?;
+        Ok(Some(crate::Space {
+            total: stat.f_blocks * stat.f_frsize,
+            free: stat.f_bavail * stat.f_frsize,
+        }))
+    }
+
     fn used_bytes(&self) -> Result<u64, TierError> {
         let mut total = 0;
         let mut ids = Vec::new();

@@ -69,6 +69,19 @@ impl Tier for MemTier {
         Ok(())
     }
 
+    fn stored_size(&self, id: DataId) -> Result<u64, TierError> {
+        self.blobs
+            .lock()
+            .expect("lock")
+            .get(&id)
+            .map(|b| b.len() as u64)
+            .ok_or(TierError::NotFound(id))
+    }
+
+    fn space(&self) -> Result<Option<crate::Space>, TierError> {
+        Ok(None)
+    }
+
     fn used_bytes(&self) -> Result<u64, TierError> {
         Ok(self
             .blobs

@@ -26,6 +26,19 @@ pub trait Tier: Send + Sync + 'static {
 
     /// Bytes used on the tier's storage (at-rest size, including framing).
     fn used_bytes(&self) -> Result<u64, TierError>;
+
+    /// At-rest size of one blob, framing included.
+    fn stored_size(&self, id: DataId) -> Result<u64, TierError>;
+
+    /// Size and free space of the storage under the tier, when it has such a notion.
+    fn space(&self) -> Result<Option<Space>, TierError>;
+}
+
+/// Capacity of the storage under a tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub total: u64,
+    pub free: u64,
 }
 
 /// Streaming writer of one blob.

@@ -208,6 +208,8 @@ pub trait MetaStore: Send + Sync + 'static {
     fn list_uploads(&self, query: &UploadQuery) -> Result<UploadPage, MetaError>;
     /// Up to `limit` blobs waiting to be deleted, with their tiers.
     fn reclaimable(&self, limit: usize) -> Result<Vec<(DataId, String)>, MetaError>;
+    /// Referenced blobs per tier (blobs queued for reclamation excluded).
+    fn blob_census(&self) -> Result<std::collections::HashMap<String, u64>, MetaError>;
     /// Whether `id` is a known (referenced or reclaimable) blob.
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError>;
 

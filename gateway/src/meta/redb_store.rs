@@ -325,6 +325,32 @@ impl MetaStore for RedbStore {
         Ok(out)
     }
 
+    fn blob_census(&self) -> Result<std::collections::HashMap<String, u64>, MetaError> {
+        let txn = self.read()?;
+        let mut counts = std::collections::HashMap::new();
+        for entry in txn
+            .open_table(tables::BLOBS)
+            .map_err(storage)?
+            .iter()
+            .map_err(storage)?
+        {
+            let (_, tier) = entry.map_err(storage)?;
+            *counts.entry(tier.value().to_owned()).or_insert(0u64) += 1;
+        }
+        for entry in txn
+            .open_table(tables::RECLAIM)
+            .map_err(storage)?
+            .iter()
+            .map_err(storage)?
+        {
+            let (_, tier) = entry.map_err(storage)?;
+            if let Some(n) = counts.get_mut(tier.value()) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        Ok(counts)
+    }
+
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError> {
         let txn = self.read()?;
         let table = txn.open_table(tables::BLOBS).map_err(storage)?;

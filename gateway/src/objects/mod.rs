@@ -17,6 +17,7 @@ mod moves;
 mod multipart;
 mod object_ops;
 mod pins;
+mod placement;
 mod read;
 mod reclaim;
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use object_ops::{
     TrailerSource,
 };
 pub use pins::Pins;
+pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
 pub use reclaim::{run_reclaimer, sweep_orphans};
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
 

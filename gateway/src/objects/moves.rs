@@ -328,6 +328,12 @@ mod tests {
         fn used_bytes(&self) -> Result<u64, TierError> {
             self.inner.used_bytes()
         }
+        fn stored_size(&self, id: DataId) -> Result<u64, TierError> {
+            self.inner.stored_size(id)
+        }
+        fn space(&self) -> Result<Option<vmgw_tiering::Space>, TierError> {
+            self.inner.space()
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,161 @@
+//! Serving the admin API.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::{ErrorResponse, MoveRequest, MoveResponse, ObjectRef};
+use crate::objects::{MoveOutcome, ObjectError, ObjectService};
+
+/// Admin requests are small JSON documents.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// Binds the socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves admin requests until `shutdown` turns true.
+pub async fn serve(
+    listener: UnixListener,
+    objects: Arc<ObjectService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let objects = Arc::clone(&objects);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let objects = Arc::clone(&objects);
+                async move { Ok::<_, std::convert::Infallible>(handle(&objects, req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                debug!(error = %e, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts")
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
+    json(
+        status,
+        &ErrorResponse {
+            error: message.into(),
+        },
+    )
+}
+
+fn object_error(e: &ObjectError) -> Response<Full<Bytes>> {
+    let status = match e {
+        ObjectError::NoSuchBucket | ObjectError::NoSuchKey => StatusCode::NOT_FOUND,
+        ObjectError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, Response<Full<Bytes>>> {
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST);
+    let bytes = limited
+        .collect()
+        .await
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("cannot read request: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))
+}
+
+async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method().clone(), req.uri().path()) {
+        (Method::GET, "/v1/tiers") => {
+            let objects = Arc::clone(objects);
+            match tokio::task::spawn_blocking(move || objects.tier_status()).await {
+                Ok(Ok(status)) => json(StatusCode::OK, &status),
+                Ok(Err(e)) => object_error(&e),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+        (Method::POST, "/v1/objects/where") => {
+            let target: ObjectRef = match read_json(req).await {
+                Ok(t) => t,
+                Err(response) => return response,
+            };
+            match objects.placement(&target.bucket, &target.key) {
+                Ok(placement) => json(StatusCode::OK, &placement),
+                Err(e) => object_error(&e),
+            }
+        }
+        (Method::POST, "/v1/objects/move") => {
+            let request: MoveRequest = match read_json(req).await {
+                Ok(r) => r,
+                Err(response) => return response,
+            };
+            match objects
+                .move_object(
+                    &request.bucket,
+                    &request.key,
+                    &request.tier,
+                    request.storage_class,
+                )
+                .await
+            {
+                Ok(outcome) => {
+                    let (outcome, bytes) = match outcome {
+                        MoveOutcome::Moved { bytes } => ("moved", bytes),
+                        MoveOutcome::AlreadyThere => ("already-there", 0),
+                        MoveOutcome::Abandoned => ("abandoned", 0),
+                    };
+                    json(
+                        StatusCode::OK,
+                        &MoveResponse {
+                            outcome: outcome.to_owned(),
+                            bytes,
+                        },
+                    )
+                }
+                Err(e) => object_error(&e),
+            }
+        }
+        (_, path) => error(StatusCode::NOT_FOUND, format!("no admin route {path}")),
+    }
+}
