@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod faults;
 pub mod meta;
 pub mod objects;
 pub mod s3;

@@ -69,6 +69,8 @@ pub struct GatewayOptions {
     pub args: Vec<String>,
     /// Listen on this exact address instead of an ephemeral port.
     pub listen: Option<String>,
+    /// Extra environment for the process (e.g. `VMGW_FAULT_CRASH_AT`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running gateway process.
@@ -138,6 +140,8 @@ impl Gateway {
                 std::env::var("VMGW_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
             )
             .env_remove("VMGW_CONFIG")
+            .env_remove("VMGW_FAULT_CRASH_AT")
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -479,4 +483,27 @@ pub fn log_tail(gw: &Gateway, lines: usize) -> String {
     let log = gw.log();
     let all: Vec<&str> = log.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl Gateway {
+    /// Sets the environment the process gets on its next (re)start.
+    pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        self.options.env = env;
+    }
+
+    /// Waits for the process to exit on its own (a crash point), returning its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("gateway is running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("vmgw did not exit within {limit:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }

@@ -194,7 +194,7 @@ async fn kill_during_concurrent_puts_leaves_whole_objects_and_no_orphans() {
     let options = GatewayOptions {
         data_dir: Some(temp.path().join("data")),
         args: vec!["--config".into(), config.display().to_string()],
-        listen: None,
+        ..GatewayOptions::default()
     };
     let mut gw = Gateway::start_with(options);
     gw.sdk()

@@ -48,6 +48,7 @@ fn copy_blob(
         let bytes = reader.read_at(offset, COPY_STEP)?;
         writer.write(&bytes)?;
         offset += bytes.len() as u64;
+        crate::faults::crash_point("move:partial-copy");
     }
     writer.finish()?;
     // Read the copy back from the target: what will be served is what is checked.
@@ -113,6 +114,7 @@ impl ObjectService {
                 .map_err(|e| ObjectError::Internal(format!("move worker failed: {e}")))??
         };
         drop(pins);
+        crate::faults::crash_point("move:copied");
         let copied: u64 = new_layout
             .blobs()
             .filter(|b| !layout.blobs().any(|old| old.id == b.id))
@@ -127,7 +129,10 @@ impl ObjectService {
             storage_class: class_change.map(Some),
         };
         match self.meta.apply(op).await {
-            Ok(_) => Ok(MoveOutcome::Moved { bytes: copied }),
+            Ok(_) => {
+                crate::faults::crash_point("move:committed");
+                Ok(MoveOutcome::Moved { bytes: copied })
+            }
             Err(e) => {
                 // The copies were never referenced: delete them.
                 for blob in new_layout
