@@ -45,6 +45,8 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid encryption keys: {0}")]
+    Keys(String),
     #[error("start-up sweep failed: {0}")]
     Sweep(String),
 }
@@ -96,6 +98,13 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
             ..RedbOptions::default()
         },
     )?);
+    let keyring = match &settings.keys {
+        Some(keys) => Some(Arc::new(
+            vmgw_tiering::Keyring::new(keys.active, keys.keys.iter().cloned())
+                .map_err(|e| AppError::Keys(e.to_string()))?,
+        )),
+        None => None,
+    };
     let mut tiers: Vec<Arc<dyn Tier>> = Vec::new();
     for tier in &settings.tiers {
         let local = LocalTier::open(
@@ -103,6 +112,10 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
             tier.path.clone(),
             LocalTierOptions {
                 fsync: settings.storage.fsync,
+                codec: vmgw_tiering::CodecOptions {
+                    zstd_level: tier.compression,
+                    keyring: keyring.clone().filter(|_| tier.encrypt),
+                },
                 ..LocalTierOptions::default()
             },
         )

@@ -50,6 +50,7 @@ pub struct FileConfig {
     pub domains: Option<Vec<String>>,
     pub credentials: Option<Vec<CredentialConfig>>,
     pub tiers: Option<Vec<TierConfig>>,
+    pub encryption: Option<EncryptionConfig>,
     /// Storage class → tier name, overriding the default mapping.
     pub storage_classes: Option<std::collections::HashMap<String, String>>,
     #[serde(default)]
@@ -71,6 +72,30 @@ pub struct TierConfig {
     pub name: String,
     /// Directory of a local tier; relative paths are under `data_dir`.
     pub path: PathBuf,
+    /// zstd level (1–22) for the tier's data; absent or 0 stores it uncompressed.
+    #[serde(default)]
+    pub compression: Option<i32>,
+    /// Seal the tier's data with AES-256-GCM, using the keys of `[encryption]`.
+    #[serde(default)]
+    pub encrypt: bool,
+}
+
+/// Keys for encrypted tiers. Each key file holds 64 hex digits. Without keys here,
+/// `VMGW_ENCRYPTION_KEY` (64 hex digits) is used as key 1.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// The key new data is sealed with; defaults to the highest id.
+    pub active_key: Option<u32>,
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub id: u32,
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +167,8 @@ pub struct Overrides {
 pub struct TierSettings {
     pub name: String,
     pub path: PathBuf,
+    pub compression: Option<i32>,
+    pub encrypt: bool,
 }
 
 /// The validated configuration the gateway runs with.
@@ -156,6 +183,8 @@ pub struct Settings {
     pub tiers: Vec<TierSettings>,
     /// Every storage class → the tier it is written to.
     pub storage_classes: std::collections::HashMap<String, String>,
+    /// Encryption keys, when any tier encrypts.
+    pub keys: Option<KeySettings>,
     pub storage: StorageConfig,
     pub server: ServerConfig,
 }
@@ -171,6 +200,71 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(home).join(".local/share/vmgw");
     }
     PathBuf::from("vmgw-data")
+}
+
+/// Loaded encryption keys: `(id, 32 bytes)` pairs and the id new data is sealed with.
+#[derive(Clone)]
+pub struct KeySettings {
+    pub active: u32,
+    pub keys: Vec<(u32, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        let ids: Vec<u32> = self.keys.iter().map(|(id, _)| *id).collect();
+        f.debug_struct("KeySettings")
+            .field("active", &self.active)
+            .field("ids", &ids)
+            .finish()
+    }
+}
+
+/// Reads the keys of `[encryption]` (or `VMGW_ENCRYPTION_KEY`) and picks the active one.
+fn load_keys(config: EncryptionConfig) -> Result<KeySettings, ConfigError> {
+    let mut keys = Vec::new();
+    for key in &config.keys {
+        let text = std::fs::read_to_string(&key.file).map_err(|e| {
+            invalid(
+                &format!("encryption.keys.{}.file", key.id),
+                key.file.display(),
+                &e.to_string(),
+            )
+        })?;
+        let bytes = vmgw_tiering::parse_hex_key(key.id, &text).map_err(|e| {
+            invalid(
+                &format!("encryption.keys.{}.file", key.id),
+                key.file.display(),
+                &e.to_string(),
+            )
+        })?;
+        keys.push((key.id, bytes));
+    }
+    if keys.is_empty()
+        && let Ok(text) = std::env::var("VMGW_ENCRYPTION_KEY")
+    {
+        let bytes = vmgw_tiering::parse_hex_key(1, &text)
+            .map_err(|e| invalid("VMGW_ENCRYPTION_KEY", "<hidden>", &e.to_string()))?;
+        keys.push((1, bytes));
+    }
+    if keys.is_empty() {
+        return Err(invalid(
+            "encryption.keys",
+            "[]",
+            "a tier encrypts but no key is configured (key files, or VMGW_ENCRYPTION_KEY)",
+        ));
+    }
+    let active = config
+        .active_key
+        .unwrap_or_else(|| keys.iter().map(|(id, _)| *id).max().unwrap_or(1));
+    if !keys.iter().any(|(id, _)| *id == active) {
+        return Err(invalid(
+            "encryption.active_key",
+            active,
+            "no key has this id",
+        ));
+    }
+    Ok(KeySettings { active, keys })
 }
 
 impl Settings {
@@ -260,10 +354,14 @@ impl Settings {
                 TierConfig {
                     name: "ssd".into(),
                     path: "tiers/ssd".into(),
+                    compression: None,
+                    encrypt: false,
                 },
                 TierConfig {
                     name: "hdd".into(),
                     path: "tiers/hdd".into(),
+                    compression: None,
+                    encrypt: false,
                 },
             ],
         };
@@ -296,7 +394,16 @@ impl Settings {
             } else {
                 data_dir.join(tier.path)
             };
+            if let Some(level) = tier.compression.filter(|l| !(0..=22).contains(l)) {
+                return Err(invalid(
+                    &format!("tiers.{}.compression", tier.name),
+                    level,
+                    "a zstd level from 1 to 22, or 0 for none",
+                ));
+            }
             resolved_tiers.push(TierSettings {
+                compression: tier.compression.filter(|l| *l > 0),
+                encrypt: tier.encrypt,
                 name: tier.name,
                 path,
             });
@@ -321,6 +428,12 @@ impl Settings {
             }
             storage_classes.insert(class, tier);
         }
+
+        let keys = if resolved_tiers.iter().any(|t| t.encrypt) {
+            Some(load_keys(file.encryption.unwrap_or_default())?)
+        } else {
+            None
+        };
 
         if file.storage.inline_threshold > 1 << 20 {
             return Err(invalid(
@@ -348,6 +461,7 @@ impl Settings {
             credentials,
             tiers: resolved_tiers,
             storage_classes,
+            keys,
             storage: file.storage,
             server: file.server,
         })
@@ -408,7 +522,9 @@ mod tests {
             s.tiers,
             vec![TierSettings {
                 name: "fast".into(),
-                path: "/mnt/nvme".into()
+                path: "/mnt/nvme".into(),
+                compression: None,
+                encrypt: false,
             }]
         );
         assert_eq!(s.credentials.len(), 1);

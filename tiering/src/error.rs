@@ -14,6 +14,9 @@ pub enum TierError {
     #[error("data {id} is corrupt: {reason}")]
     Corrupt { id: DataId, reason: String },
 
+    #[error("data {id} is sealed with key {key_id}, which this tier does not have")]
+    KeyUnavailable { id: DataId, key_id: u32 },
+
     #[error("tier is full")]
     Full,
 

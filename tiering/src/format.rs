@@ -17,8 +17,19 @@
 //!   appends each checksum when its chunk is complete: no chunk is ever assembled in memory.
 //! - The footer is written last and records the payload length, so a file truncated at a
 //!   chunk boundary (a torn write the checksums alone cannot see) is rejected at open.
-//! - `flags` is reserved for compressed and sealed chunk encodings, which need an index;
-//!   version 1 readers refuse any flag they do not know.
+//!
+//! Version 2 is the framed format of tiers that compress or seal (see [`crate::codec`]):
+//!
+//! ```text
+//! header (64 B)  as above, version 2, flags bit 0 zstd / bit 1 sealed, key id u32 at 32
+//! frames         one per chunk, variable length
+//! index          chunk count × u64 offset of each frame
+//! footer (32 B)  payload length u64 | index offset u64 | chunk count u64
+//!                | crc32c(data id | the previous 24 bytes) u32 | magic "VEN2"
+//! ```
+//!
+//! Frames vary in length, so a ranged read finds its chunk through the index, which the
+//! reader loads once from the end of the blob.
 
 use crate::{DataId, TierError};
 
@@ -32,23 +43,96 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
 const MAGIC: &[u8; 8] = b"VMGWBLOB";
 const FOOTER_MAGIC: &[u8; 4] = b"VEND";
 const VERSION: u16 = 1;
+const VERSION_FRAMED: u16 = 2;
+const FOOTER2_MAGIC: &[u8; 4] = b"VEN2";
+pub const FOOTER2_LEN: u64 = 32;
+
+/// The footer of a framed blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footer2 {
+    pub payload_len: u64,
+    pub index_offset: u64,
+    pub chunk_count: u64,
+}
+
+impl Footer2 {
+    #[must_use]
+    pub fn encode(&self, id: DataId) -> [u8; FOOTER2_LEN as usize] {
+        let mut buf = [0u8; FOOTER2_LEN as usize];
+        buf[0..8].copy_from_slice(&self.payload_len.to_le_bytes());
+        buf[8..16].copy_from_slice(&self.index_offset.to_le_bytes());
+        buf[16..24].copy_from_slice(&self.chunk_count.to_le_bytes());
+        let crc = footer2_crc(id, &buf[0..24]);
+        buf[24..28].copy_from_slice(&crc.to_le_bytes());
+        buf[28..32].copy_from_slice(FOOTER2_MAGIC);
+        buf
+    }
+
+    pub fn decode(buf: &[u8; FOOTER2_LEN as usize], id: DataId) -> Result<Self, TierError> {
+        if &buf[28..32] != FOOTER2_MAGIC {
+            return Err(TierError::corrupt(id, "missing footer (truncated blob)"));
+        }
+        let stored = u32::from_le_bytes(buf[24..28].try_into().expect("4 bytes"));
+        if footer2_crc(id, &buf[0..24]) != stored {
+            return Err(TierError::corrupt(id, "footer checksum mismatch"));
+        }
+        let word = |at: usize| u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+        Ok(Self {
+            payload_len: word(0),
+            index_offset: word(8),
+            chunk_count: word(16),
+        })
+    }
+}
+
+fn footer2_crc(id: DataId, fields: &[u8]) -> u32 {
+    let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
+    digest.update(&id.to_bytes());
+    digest.update(fields);
+    u32::try_from(digest.finalize()).expect("crc32 fits in u32")
+}
+
+/// How a blob's chunks are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Version 1: fixed-stride chunks, each followed by its CRC32C.
+    Raw,
+    /// Version 2: frames found through an index.
+    Framed {
+        compressed: bool,
+        key_id: Option<u32>,
+    },
+}
 
 /// Decoded header fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     pub chunk_size: u32,
     pub id: DataId,
+    pub encoding: Encoding,
 }
+
+const FLAG_ZSTD: u16 = 1;
+const FLAG_SEALED: u16 = 2;
 
 impl Header {
     #[must_use]
     pub fn encode(&self) -> [u8; HEADER_LEN as usize] {
         let mut buf = [0u8; HEADER_LEN as usize];
         buf[0..8].copy_from_slice(MAGIC);
-        buf[8..10].copy_from_slice(&VERSION.to_le_bytes());
-        buf[10..12].copy_from_slice(&0u16.to_le_bytes());
+        let (version, flags, key_id) = match self.encoding {
+            Encoding::Raw => (VERSION, 0u16, 0u32),
+            Encoding::Framed { compressed, key_id } => (
+                VERSION_FRAMED,
+                (u16::from(compressed) * FLAG_ZSTD) | (u16::from(key_id.is_some()) * FLAG_SEALED),
+                key_id.unwrap_or(0),
+            ),
+        };
+        buf[8..10].copy_from_slice(&version.to_le_bytes());
+        buf[10..12].copy_from_slice(&flags.to_le_bytes());
         buf[12..16].copy_from_slice(&self.chunk_size.to_le_bytes());
         buf[16..32].copy_from_slice(&self.id.to_bytes());
+        buf[32..36].copy_from_slice(&key_id.to_le_bytes());
         let crc = crc_fast::crc32_iscsi(&buf[0..60]);
         buf[60..64].copy_from_slice(&crc.to_le_bytes());
         buf
@@ -66,9 +150,15 @@ impl Header {
         }
         let version = u16::from_le_bytes([buf[8], buf[9]]);
         let flags = u16::from_le_bytes([buf[10], buf[11]]);
-        if version != VERSION || flags != 0 {
-            return Err(corrupt("unsupported format version or flags"));
-        }
+        let key_id = u32::from_le_bytes(buf[32..36].try_into().expect("4 bytes"));
+        let encoding = match (version, flags) {
+            (VERSION, 0) => Encoding::Raw,
+            (VERSION_FRAMED, f) if f & !(FLAG_ZSTD | FLAG_SEALED) == 0 => Encoding::Framed {
+                compressed: f & FLAG_ZSTD != 0,
+                key_id: (f & FLAG_SEALED != 0).then_some(key_id),
+            },
+            _ => return Err(corrupt("unsupported format version or flags")),
+        };
         let chunk_size = u32::from_le_bytes(buf[12..16].try_into().expect("4 bytes"));
         if chunk_size == 0 {
             return Err(corrupt("zero chunk size"));
@@ -77,7 +167,11 @@ impl Header {
         if id != expected {
             return Err(corrupt("blob belongs to another id"));
         }
-        Ok(Self { chunk_size, id })
+        Ok(Self {
+            chunk_size,
+            id,
+            encoding,
+        })
     }
 }
 
@@ -178,6 +272,7 @@ mod tests {
         let header = Header {
             chunk_size: 4096,
             id,
+            encoding: Encoding::Raw,
         };
         let mut buf = header.encode();
         assert_eq!(Header::decode(&buf, id).unwrap(), header);
@@ -190,6 +285,42 @@ mod tests {
             Header::decode(&buf, id),
             Err(TierError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn framed_header_and_footer_round_trip() {
+        let id = DataId(9);
+        for encoding in [
+            Encoding::Framed {
+                compressed: true,
+                key_id: None,
+            },
+            Encoding::Framed {
+                compressed: false,
+                key_id: Some(7),
+            },
+            Encoding::Framed {
+                compressed: true,
+                key_id: Some(0),
+            },
+        ] {
+            let header = Header {
+                chunk_size: 1 << 20,
+                id,
+                encoding,
+            };
+            assert_eq!(Header::decode(&header.encode(), id).unwrap(), header);
+        }
+        let footer = Footer2 {
+            payload_len: 5,
+            index_offset: 99,
+            chunk_count: 1,
+        };
+        let mut buf = footer.encode(id);
+        assert_eq!(Footer2::decode(&buf, id).unwrap(), footer);
+        assert!(Footer2::decode(&buf, DataId(10)).is_err());
+        buf[3] ^= 1;
+        assert!(Footer2::decode(&buf, id).is_err());
     }
 
     #[test]

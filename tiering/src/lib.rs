@@ -12,9 +12,11 @@
 //! Every blob carries per-chunk CRC32C checksums (see [`format`]) that are verified on
 //! every read; corruption is reported as [`TierError::Corrupt`], never returned as bytes.
 
+mod codec;
 mod error;
 pub mod format;
 mod id;
+mod keys;
 mod local;
 mod tier;
 
@@ -23,8 +25,10 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 mod mem;
 
+pub use codec::CodecOptions;
 pub use error::TierError;
 pub use id::DataId;
+pub use keys::{KeyError, Keyring, parse_hex_key};
 pub use local::{LocalTier, LocalTierOptions};
 pub use tier::{DataReader, DataWriter, Space, Tier};
 
