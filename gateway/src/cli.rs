@@ -74,6 +74,15 @@ pub enum TierCommand {
         /// Also change the object's storage class.
         #[arg(long)]
         storage_class: Option<String>,
+        /// Queue the move in the background (retried while the tier is unavailable)
+        /// instead of waiting for it.
+        #[arg(long)]
+        queue: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Moves waiting in the background queue.
+    Queue {
         #[command(flatten)]
         admin: AdminArgs,
     },

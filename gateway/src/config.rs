@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod remote;
+pub use remote::RemoteSettings;
+
 /// Where the gateway listens when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -70,14 +73,57 @@ pub struct CredentialConfig {
 #[serde(deny_unknown_fields)]
 pub struct TierConfig {
     pub name: String,
+    #[serde(default)]
+    pub kind: TierKind,
     /// Directory of a local tier; relative paths are under `data_dir`.
-    pub path: PathBuf,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Remote tiers: endpoint URL (absent: AWS), region (absent: the gateway's), bucket,
+    /// key prefix, path-style addressing (default: on when an endpoint is given), and a TOML
+    /// file with `access_key` and `secret_key` (absent: `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub path_style: Option<bool>,
+    pub credentials_file: Option<PathBuf>,
     /// zstd level (1–22) for the tier's data; absent or 0 stores it uncompressed.
     #[serde(default)]
     pub compression: Option<i32>,
     /// Seal the tier's data with AES-256-GCM, using the keys of `[encryption]`.
     #[serde(default)]
     pub encrypt: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TierKind {
+    /// A directory on a local disk.
+    #[default]
+    Local,
+    /// A bucket on an S3-compatible server.
+    S3,
+}
+
+impl TierConfig {
+    /// A plain local tier.
+    #[must_use]
+    pub fn local(name: &str, path: &str) -> Self {
+        Self {
+            name: name.into(),
+            kind: TierKind::Local,
+            path: Some(path.into()),
+            endpoint: None,
+            region: None,
+            bucket: None,
+            prefix: None,
+            path_style: None,
+            credentials_file: None,
+            compression: None,
+            encrypt: false,
+        }
+    }
 }
 
 /// Keys for encrypted tiers. Each key file holds 64 hex digits. Without keys here,
@@ -162,11 +208,14 @@ pub struct Overrides {
     pub secret_key: Option<String>,
 }
 
-/// A local tier, resolved.
+/// A tier, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierSettings {
     pub name: String,
+    /// A local tier's directory; a remote tier's staging directory for uploads.
     pub path: PathBuf,
+    /// Set for remote tiers.
+    pub remote: Option<RemoteSettings>,
     pub compression: Option<i32>,
     pub encrypt: bool,
 }
@@ -351,18 +400,8 @@ impl Settings {
         let tiers = match file.tiers {
             Some(tiers) => tiers,
             None => vec![
-                TierConfig {
-                    name: "ssd".into(),
-                    path: "tiers/ssd".into(),
-                    compression: None,
-                    encrypt: false,
-                },
-                TierConfig {
-                    name: "hdd".into(),
-                    path: "tiers/hdd".into(),
-                    compression: None,
-                    encrypt: false,
-                },
+                TierConfig::local("ssd", "tiers/ssd"),
+                TierConfig::local("hdd", "tiers/hdd"),
             ],
         };
         if tiers.is_empty() {
@@ -389,10 +428,33 @@ impl Settings {
                     "tier names must be unique",
                 ));
             }
-            let path = if tier.path.is_absolute() {
-                tier.path
-            } else {
-                data_dir.join(tier.path)
+            let (path, remote) = match tier.kind {
+                TierKind::Local => {
+                    if let Some(field) = remote::remote_only_fields(&tier) {
+                        return Err(invalid(
+                            &format!("tiers.{}.{field}", tier.name),
+                            "",
+                            "only remote tiers (kind = \"s3\") take this",
+                        ));
+                    }
+                    let path = tier.path.clone().ok_or_else(|| {
+                        invalid(
+                            &format!("tiers.{}.path", tier.name),
+                            "",
+                            "a local tier needs a directory",
+                        )
+                    })?;
+                    let path = if path.is_absolute() {
+                        path
+                    } else {
+                        data_dir.join(path)
+                    };
+                    (path, None)
+                }
+                TierKind::S3 => {
+                    let remote = remote::resolve(&tier, &region, &data_dir)?;
+                    (data_dir.join("spool").join(&tier.name), Some(remote))
+                }
             };
             if let Some(level) = tier.compression.filter(|l| !(0..=22).contains(l)) {
                 return Err(invalid(
@@ -406,6 +468,7 @@ impl Settings {
                 encrypt: tier.encrypt,
                 name: tier.name,
                 path,
+                remote,
             });
         }
 
@@ -523,6 +586,7 @@ mod tests {
             vec![TierSettings {
                 name: "fast".into(),
                 path: "/mnt/nvme".into(),
+                remote: None,
                 compression: None,
                 encrypt: false,
             }]

@@ -117,6 +117,7 @@ fn main() -> anyhow::Result<()> {
             key,
             tier,
             storage_class,
+            queue,
             admin,
         }) => {
             let request = MoveRequest {
@@ -124,8 +125,12 @@ fn main() -> anyhow::Result<()> {
                 key,
                 tier,
                 storage_class,
+                queue,
             };
             print(runtime.block_on(commands::tier_move(&admin, &request)))
+        }
+        Command::Tier(TierCommand::Queue { admin }) => {
+            print(runtime.block_on(commands::move_queue(&admin)))
         }
         Command::Object(ObjectCommand::Where { bucket, key, admin }) => {
             print(runtime.block_on(commands::object_where(&admin, &bucket, &key)))

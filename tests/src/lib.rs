@@ -13,6 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod moto;
+mod outage;
+pub use moto::{MOTO_KEY, MOTO_SECRET, RemoteS3};
+pub use outage::CuttableLink;
+
 pub const ACCESS_KEY: &str = "vmgwtestkey";
 pub const SECRET_KEY: &str = "vmgwtestsecret0123456789";
 pub const REGION: &str = "us-east-1";

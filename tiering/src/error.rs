@@ -17,6 +17,11 @@ pub enum TierError {
     #[error("data {id} is sealed with key {key_id}, which this tier does not have")]
     KeyUnavailable { id: DataId, key_id: u32 },
 
+    /// The tier's storage cannot be reached or refuses service (a remote tier that is down,
+    /// throttles or denies access). Retryable; the gateway answers 503.
+    #[error("tier {tier} is unavailable: {reason}")]
+    Unavailable { tier: String, reason: String },
+
     #[error("tier is full")]
     Full,
 

@@ -12,12 +12,14 @@
 //! Every blob carries per-chunk CRC32C checksums (see [`format`]) that are verified on
 //! every read; corruption is reported as [`TierError::Corrupt`], never returned as bytes.
 
+mod blob;
 mod codec;
 mod error;
 pub mod format;
 mod id;
 mod keys;
 mod local;
+mod remote;
 mod tier;
 
 #[cfg(feature = "testing")]
@@ -30,6 +32,7 @@ pub use error::TierError;
 pub use id::DataId;
 pub use keys::{KeyError, Keyring, parse_hex_key};
 pub use local::{LocalTier, LocalTierOptions};
+pub use remote::{RemoteTier, RemoteTierOptions};
 pub use tier::{DataReader, DataWriter, Space, Tier};
 
 #[cfg(feature = "testing")]

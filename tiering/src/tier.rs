@@ -32,6 +32,24 @@ pub trait Tier: Send + Sync + 'static {
 
     /// Size and free space of the storage under the tier, when it has such a notion.
     fn space(&self) -> Result<Option<Space>, TierError>;
+
+    /// Whether the tier keeps a self-description with each blob (see
+    /// [`DataWriter::describe`]), so writers know it is worth building one.
+    fn keeps_descriptors(&self) -> bool {
+        false
+    }
+
+    /// Discards uploads a crashed run left unfinished where the tier's storage keeps them
+    /// outside the blobs [`Tier::for_each_id`] lists (multipart uploads of a remote tier).
+    /// Only safe when nothing is being written. Returns how many it discarded.
+    fn abort_incomplete_uploads(&self) -> Result<u64, TierError> {
+        Ok(0)
+    }
+
+    /// The self-description stored with a blob, unsealed, if the tier keeps them.
+    fn descriptor(&self, _id: DataId) -> Result<Option<Vec<u8>>, TierError> {
+        Ok(None)
+    }
 }
 
 /// Capacity of the storage under a tier.
@@ -45,6 +63,11 @@ pub struct Space {
 pub trait DataWriter: Send {
     /// Appends bytes.
     fn write(&mut self, data: &[u8]) -> Result<(), TierError>;
+
+    /// Attaches a self-description (which object the blob belongs to), stored with the blob
+    /// by tiers that keep one (sealed when the tier seals data) and ignored by others. Call
+    /// before `finish`.
+    fn describe(&mut self, _descriptor: Vec<u8>) {}
 
     /// Completes the blob and makes it durable (data and directory entry) before returning.
     /// Returns the number of payload bytes written.

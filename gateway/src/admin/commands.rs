@@ -9,7 +9,7 @@ use http::Method;
 use super::client::{AdminClientError, call};
 use super::{MoveRequest, MoveResponse, ObjectRef};
 use crate::cli::AdminArgs;
-use crate::objects::{ObjectPlacement, TierStatus};
+use crate::objects::{ObjectPlacement, QueuedMove, TierStatus};
 
 fn socket(args: &AdminArgs) -> PathBuf {
     args.admin_socket.clone().unwrap_or_else(|| {
@@ -126,6 +126,10 @@ pub async fn tier_move(
             request.tier,
             bytes(answer.bytes)
         ),
+        "queued" => format!(
+            "queued the move of {}/{} to {}\n",
+            request.bucket, request.key, request.tier
+        ),
         "already-there" => format!(
             "{}/{} is already on {}\n",
             request.bucket, request.key, request.tier
@@ -135,4 +139,28 @@ pub async fn tier_move(
             request.bucket, request.key
         ),
     })
+}
+
+pub async fn move_queue(args: &AdminArgs) -> Result<String, AdminClientError> {
+    let pending: Vec<QueuedMove> =
+        call::<(), _>(&socket(args), Method::GET, "/v1/moves", None).await?;
+    if args.json {
+        return Ok(to_json(&pending));
+    }
+    if pending.is_empty() {
+        return Ok("no moves waiting\n".into());
+    }
+    let mut out = String::new();
+    for job in pending {
+        let _ = writeln!(
+            out,
+            "{}/{} -> {} ({} failed attempt(s){})",
+            job.bucket,
+            job.key,
+            job.tier,
+            job.failures,
+            job.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
+    Ok(out)
 }

@@ -6,7 +6,9 @@
 //!
 //! - `GET /v1/tiers` → `[TierStatus]`
 //! - `POST /v1/objects/where` `{bucket, key}` → `ObjectPlacement`
-//! - `POST /v1/objects/move` `{bucket, key, tier, storage_class?}` → `MoveResponse`
+//! - `POST /v1/objects/move` `{bucket, key, tier, storage_class?, queue?}` → `MoveResponse`;
+//!   with `queue`, the move runs in the background and is retried while the tier is down
+//! - `GET /v1/moves` → `[QueuedMove]` waiting in the background queue
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
@@ -39,11 +41,15 @@ pub struct MoveRequest {
     pub tier: String,
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// Queue the move instead of running it now.
+    #[serde(default)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoveResponse {
-    /// `moved`, `already-there` or `abandoned` (the object changed during the move).
+    /// `moved`, `already-there`, `abandoned` (the object changed during the move) or
+    /// `queued`.
     pub outcome: String,
     pub bytes: u64,
 }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::{ErrorResponse, MoveRequest, MoveResponse, ObjectRef};
-use crate::objects::{MoveOutcome, ObjectError, ObjectService};
+use crate::objects::{MoveOutcome, ObjectError, ObjectService, QueuedMove};
 
 /// Admin requests are small JSON documents.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -87,6 +87,7 @@ fn object_error(e: &ObjectError) -> Response<Full<Bytes>> {
     let status = match e {
         ObjectError::NoSuchBucket | ObjectError::NoSuchKey => StatusCode::NOT_FOUND,
         ObjectError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        ObjectError::TierUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e.to_string())
@@ -120,9 +121,16 @@ async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Respons
                 Ok(t) => t,
                 Err(response) => return response,
             };
-            match objects.placement(&target.bucket, &target.key) {
-                Ok(placement) => json(StatusCode::OK, &placement),
-                Err(e) => object_error(&e),
+            // Blocking: asking a remote tier for sizes is a network round trip.
+            let objects = Arc::clone(objects);
+            match tokio::task::spawn_blocking(move || {
+                objects.placement(&target.bucket, &target.key)
+            })
+            .await
+            {
+                Ok(Ok(placement)) => json(StatusCode::OK, &placement),
+                Ok(Err(e)) => object_error(&e),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             }
         }
         (Method::POST, "/v1/objects/move") => {
@@ -130,6 +138,29 @@ async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Respons
                 Ok(r) => r,
                 Err(response) => return response,
             };
+            if request.queue {
+                if objects.tiers().get(&request.tier).is_none() {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("no tier is named {:?}", request.tier),
+                    );
+                }
+                objects.move_queue().push(QueuedMove {
+                    bucket: request.bucket,
+                    key: request.key,
+                    tier: request.tier,
+                    storage_class: request.storage_class,
+                    failures: 0,
+                    last_error: None,
+                });
+                return json(
+                    StatusCode::OK,
+                    &MoveResponse {
+                        outcome: "queued".into(),
+                        bytes: 0,
+                    },
+                );
+            }
             match objects
                 .move_object(
                     &request.bucket,
@@ -156,6 +187,7 @@ async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Respons
                 Err(e) => object_error(&e),
             }
         }
+        (Method::GET, "/v1/moves") => json(StatusCode::OK, &objects.move_queue().pending()),
         (_, path) => error(StatusCode::NOT_FOUND, format!("no admin route {path}")),
     }
 }

@@ -78,6 +78,8 @@ pub enum ObjectError {
     InvalidCopyToSelf,
     #[error("no storage tier has room for this object")]
     StorageFull,
+    #[error("the storage tier {tier} is unavailable; please retry later")]
+    TierUnavailable { tier: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -103,6 +105,11 @@ impl From<TierError> for ObjectError {
     fn from(e: TierError) -> Self {
         match e {
             TierError::Full => Self::StorageFull,
+            TierError::Unavailable { tier, reason } => {
+                // The reason (a connection error) is for the operator, not the client.
+                tracing::warn!(%tier, %reason, "tier unavailable");
+                Self::TierUnavailable { tier }
+            }
             other => Self::Internal(other.to_string()),
         }
     }

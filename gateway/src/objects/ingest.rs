@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use vmgw_tiering::{DataId, Tier, TierError};
 
 use super::checksum::Hasher;
+use super::descriptor::{BlobFacts, Describer};
 use super::error::{BodyError, ObjectError, ObjectResult};
 use super::md5_lanes::{Md5Engine, Md5Stream};
 use crate::meta::{BlobRef, ChecksumAlgorithm};
@@ -41,6 +42,8 @@ pub struct IngestSpec {
     pub checksum: Option<ChecksumAlgorithm>,
     /// Bodies up to this size are kept in memory and stored inline in metadata.
     pub inline_limit: usize,
+    /// Builds the blob's self-description, for tiers that keep one.
+    pub describe: Option<Describer>,
 }
 
 #[derive(Debug)]
@@ -124,11 +127,13 @@ fn run_worker(
     tier: &dyn Tier,
     id: DataId,
     algorithm: Option<ChecksumAlgorithm>,
+    describe: Option<Describer>,
     mut md5: Md5Stream,
     rx: &mut mpsc::Receiver<Msg>,
 ) -> Result<WorkerOutput, WorkerError> {
     let mut writer = tier.create(id).map_err(WorkerError::Tier)?;
     let mut checksum = algorithm.map(Hasher::new);
+    let mut size = 0u64;
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Data(frames) => {
@@ -138,14 +143,25 @@ fn run_worker(
                         hasher.update(frame);
                     }
                     writer.write(frame).map_err(WorkerError::Tier)?;
+                    size += frame.len() as u64;
                 }
             }
             Msg::End => {
-                let size = writer.finish().map_err(WorkerError::Tier)?;
-                return Ok(WorkerOutput {
+                let facts = BlobFacts {
                     size,
                     md5: md5.finish(),
                     checksum: checksum.map(Hasher::finish),
+                };
+                if let Some(describe) = &describe
+                    && tier.keeps_descriptors()
+                {
+                    writer.describe(describe.describe(&facts));
+                }
+                let size = writer.finish().map_err(WorkerError::Tier)?;
+                return Ok(WorkerOutput {
+                    size,
+                    md5: facts.md5,
+                    checksum: facts.checksum,
                 });
             }
         }
@@ -165,7 +181,10 @@ async fn ingest_blob(
     let worker = {
         let tier = Arc::clone(tier);
         let algorithm = spec.checksum;
-        tokio::task::spawn_blocking(move || run_worker(tier.as_ref(), id, algorithm, md5, &mut rx))
+        let describe = spec.describe.clone();
+        tokio::task::spawn_blocking(move || {
+            run_worker(tier.as_ref(), id, algorithm, describe, md5, &mut rx)
+        })
     };
 
     let feed = async {
@@ -246,6 +265,7 @@ mod tests {
             max_len: 1 << 30,
             checksum: Some(ChecksumAlgorithm::Crc32),
             inline_limit,
+            describe: None,
         }
     }
 

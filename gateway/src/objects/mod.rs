@@ -10,9 +10,11 @@
 
 mod checksum;
 mod conditions;
+mod descriptor;
 mod error;
 mod ingest;
 mod md5_lanes;
+mod move_queue;
 mod moves;
 mod multipart;
 mod object_ops;
@@ -31,8 +33,10 @@ use vmgw_tiering::{DataId, Tier};
 
 pub use checksum::Hasher;
 pub use conditions::{ByteRange, Conditions, EtagMatch};
+pub use descriptor::BlobDescriptor;
 pub use error::{BodyError, ObjectError, ObjectResult};
 pub use ingest::ByteStream;
+pub use move_queue::{MoveQueue, QueuedMove, run_move_queue};
 pub use moves::MoveOutcome;
 pub use multipart::{
     CompletePart, CompleteUpload, CreateUpload, PartsPage, UploadPart, UploadPartCopy,
@@ -83,6 +87,8 @@ pub struct ObjectService {
     meta: Arc<dyn MetaStore>,
     tiers: Tiers,
     pins: Arc<Pins>,
+    /// Background moves, retried while their tier is unavailable.
+    moves: Arc<MoveQueue>,
     limits: Limits,
     md5: md5_lanes::Md5Engine,
 }
@@ -110,12 +116,18 @@ impl ObjectService {
             meta,
             tiers,
             pins: Arc::new(Pins::default()),
+            moves: Arc::new(MoveQueue::default()),
             limits,
             // One engine thread per two cores: each hashes up to eight uploads side by side.
             md5: md5_lanes::Md5Engine::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
             ),
         }
+    }
+
+    #[must_use]
+    pub fn move_queue(&self) -> &MoveQueue {
+        &self.moves
     }
 
     #[must_use]

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 use vmgw_tiering::{DataId, Tier, TierError};
 
+use super::descriptor::{BlobDescriptor, DESCRIPTOR_VERSION};
 use super::error::{ObjectError, ObjectResult};
 use super::{ObjectService, hex};
-use crate::meta::{BlobRef, Layout, MetaError, PartLayout, WriteOp};
+use crate::meta::{BlobRef, Layout, MetaError, ObjectRecord, PartLayout, WriteOp};
 
 /// What a move did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,7 @@ fn copy_blob(
     from: &BlobRef,
     target: &dyn Tier,
     expected_md5: &str,
+    descriptor: Option<Vec<u8>>,
 ) -> Result<BlobRef, ObjectError> {
     let id = DataId::random();
     let mut reader = source.open(from.id)?;
@@ -49,6 +51,9 @@ fn copy_blob(
         writer.write(&bytes)?;
         offset += bytes.len() as u64;
         crate::faults::crash_point("move:partial-copy");
+    }
+    if let Some(descriptor) = descriptor {
+        writer.describe(descriptor);
     }
     writer.finish()?;
     // Read the copy back from the target: what will be served is what is checked.
@@ -109,9 +114,16 @@ impl ObjectService {
             let target = Arc::clone(&target);
             let layout = layout.clone();
             let etag = record.etag.clone();
-            tokio::task::spawn_blocking(move || copy_layout(&tiers, &layout, &target, &etag))
-                .await
-                .map_err(|e| ObjectError::Internal(format!("move worker failed: {e}")))??
+            let describe = target.keeps_descriptors().then(|| Describe {
+                bucket: bucket.name.clone(),
+                key: key.to_owned(),
+                record: record.clone(),
+            });
+            tokio::task::spawn_blocking(move || {
+                copy_layout(&tiers, &layout, &target, &etag, describe.as_ref())
+            })
+            .await
+            .map_err(|e| ObjectError::Internal(format!("move worker failed: {e}")))??
         };
         drop(pins);
         crate::faults::crash_point("move:copied");
@@ -150,12 +162,35 @@ impl ObjectService {
     }
 }
 
+/// What the copies of an object's blobs say about themselves on a self-describing tier.
+struct Describe {
+    bucket: String,
+    key: String,
+    record: ObjectRecord,
+}
+
+impl Describe {
+    fn blob(&self, part: Option<u32>, offset: u64) -> Vec<u8> {
+        BlobDescriptor {
+            format: DESCRIPTOR_VERSION,
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            object: Some(self.record.clone()),
+            part,
+            offset,
+            upload_id: None,
+        }
+        .encode()
+    }
+}
+
 /// The layout with every blob not yet on `target` copied there. Blocking.
 fn copy_layout(
     tiers: &super::Tiers,
     layout: &Layout,
     target: &Arc<dyn Tier>,
     etag: &str,
+    describe: Option<&Describe>,
 ) -> ObjectResult<Layout> {
     let source_of = |blob: &BlobRef| {
         tiers
@@ -175,6 +210,9 @@ fn copy_layout(
             let id = DataId::random();
             let mut writer = target.create(id)?;
             writer.write(data)?;
+            if let Some(describe) = describe {
+                writer.describe(describe.blob(None, 0));
+            }
             writer.finish()?;
             Ok(Layout::Blob(BlobRef {
                 id,
@@ -188,9 +226,11 @@ fn copy_layout(
             blob,
             target.as_ref(),
             etag,
+            describe.map(|d| d.blob(None, 0)),
         )?)),
         Layout::Parts(parts) => {
             let mut moved = Vec::with_capacity(parts.len());
+            let mut offset = 0;
             for part in parts {
                 let blob = if part.blob.tier == target.name() {
                     part.blob.clone()
@@ -200,8 +240,10 @@ fn copy_layout(
                         &part.blob,
                         target.as_ref(),
                         &part.etag,
+                        describe.map(|d| d.blob(Some(part.number), offset)),
                     )?
                 };
+                offset += part.blob.size;
                 moved.push(PartLayout {
                     blob,
                     ..part.clone()

@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 
 use super::checksum::combine_parts;
 use super::conditions::{ByteRange, Conditions};
+use super::descriptor::Describer;
 use super::error::{ObjectError, ObjectResult};
 use super::ingest::{ByteStream, IngestedData, ingest};
 use super::object_ops::{ChecksumInput, NewObjectMeta, parse_content_md5, verify};
@@ -191,13 +192,16 @@ impl ObjectService {
         // not the client sent one.
         let algorithm = part.checksum.algorithm.or(upload.checksum_algorithm);
         let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
-        let ingested = ingest(
-            &tier,
-            part.body,
-            &self.ingest_spec(part.content_length, algorithm, false),
-            &self.md5,
-        )
-        .await?;
+        let mut spec = self.ingest_spec(part.content_length, algorithm, false);
+        if tier.keeps_descriptors() {
+            spec.describe = Some(Describer::for_part(
+                &part.bucket,
+                &part.key,
+                &part.upload_id,
+                number,
+            ));
+        }
+        let ingested = ingest(&tier, part.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &part.checksum) {
             self.discard_ingested(&ingested).await;
             return Err(e);
@@ -259,13 +263,16 @@ impl ObjectService {
         let len = range.end - range.start;
         let body = stream_range(&self.tiers, layout, range, pins).await?;
         let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
-        let ingested = ingest(
-            &tier,
-            body,
-            &self.ingest_spec(Some(len), upload.checksum_algorithm, false),
-            &self.md5,
-        )
-        .await?;
+        let mut spec = self.ingest_spec(Some(len), upload.checksum_algorithm, false);
+        if tier.keeps_descriptors() {
+            spec.describe = Some(Describer::for_part(
+                &copy.bucket,
+                &copy.key,
+                &copy.upload_id,
+                number,
+            ));
+        }
+        let ingested = ingest(&tier, body, &spec, &self.md5).await?;
         self.commit_part(upload_id, number, ingested, &upload).await
     }
 

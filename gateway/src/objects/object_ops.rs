@@ -6,14 +6,14 @@ use std::sync::Arc;
 use vmgw_tiering::Tier;
 
 use super::conditions::{ByteRange, Conditions};
+use super::descriptor::{BlobFacts, Describer, complete_record};
 use super::error::{ObjectError, ObjectResult};
 use super::ingest::{ByteStream, IngestSpec, Ingested, IngestedData, ingest};
 use super::read::stream_range;
 use super::tiers::STORAGE_CLASSES;
-use super::{ObjectService, hex, new_version, now_ms};
+use super::{ObjectService, new_version, now_ms};
 use crate::meta::{
-    ChecksumAlgorithm, ChecksumKind, ContentHeaders, Layout, ObjectRecord, Precondition,
-    StoredChecksum, WriteOp, WriteOutcome,
+    ChecksumAlgorithm, ContentHeaders, Layout, ObjectRecord, Precondition, WriteOp, WriteOutcome,
 };
 
 /// Where checksum trailers of a streamed body can be read once the body has ended.
@@ -161,6 +161,7 @@ impl ObjectService {
             } else {
                 0
             },
+            describe: None,
         }
     }
 
@@ -188,33 +189,42 @@ impl ObjectService {
         // Small objects live in the metadata store, next to the hottest tier; colder
         // classes always get a blob on their own tier.
         let inline = self.tiers.is_hottest(&tier);
-        let spec = self.ingest_spec(put.content_length, put.checksum.algorithm, inline);
+        let draft = ObjectRecord {
+            version: new_version(),
+            size: 0,
+            etag: String::new(),
+            modified_ms: now_ms(),
+            content: put.meta.content,
+            user_meta: put.meta.user_meta,
+            storage_class: put.meta.storage_class,
+            checksum: None,
+            parts: None,
+            owner: put.owner,
+        };
+        let algorithm = put.checksum.algorithm;
+        let mut spec = self.ingest_spec(put.content_length, algorithm, inline);
+        if tier.keeps_descriptors() {
+            spec.describe = Some(Describer::for_object(
+                &put.bucket,
+                &put.key,
+                draft.clone(),
+                algorithm,
+            ));
+        }
         let ingested = ingest(&tier, put.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &put.checksum) {
             self.discard_ingested(&ingested).await;
             return Err(e);
         }
-        let checksum =
-            put.checksum
-                .algorithm
-                .zip(ingested.checksum.clone())
-                .map(|(algorithm, value)| StoredChecksum {
-                    algorithm,
-                    kind: ChecksumKind::FullObject,
-                    value,
-                });
-        let record = ObjectRecord {
-            version: new_version(),
-            size: ingested.size,
-            etag: hex(&ingested.md5),
-            modified_ms: now_ms(),
-            content: put.meta.content,
-            user_meta: put.meta.user_meta,
-            storage_class: put.meta.storage_class,
-            checksum,
-            parts: None,
-            owner: put.owner,
-        };
+        let record = complete_record(
+            draft,
+            &BlobFacts {
+                size: ingested.size,
+                md5: ingested.md5,
+                checksum: ingested.checksum.clone(),
+            },
+            algorithm,
+        );
         self.commit_single(
             &put.bucket,
             bucket.id,
@@ -362,7 +372,7 @@ impl ObjectService {
             };
             // As in S3, a copy is STANDARD unless the request names a class.
             let storage_class = copy.storage_class.clone();
-            let mut record = ObjectRecord {
+            let record = ObjectRecord {
                 version: new_version(),
                 size: src.size,
                 etag: src.etag.clone(),
@@ -415,23 +425,26 @@ impl ObjectService {
             let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
             let tier = Arc::clone(self.tiers.for_class(record.storage_class.as_deref()));
             let inline = self.tiers.is_hottest(&tier);
-            let ingested = ingest(
-                &tier,
-                body,
-                &self.ingest_spec(Some(src.size), algorithm, inline),
-                &self.md5,
-            )
-            .await?;
-            // The copy is a single-part object: its ETag and checksum describe its bytes.
-            record.etag = hex(&ingested.md5);
-            record.parts = None;
-            record.checksum = algorithm
-                .zip(ingested.checksum.clone())
-                .map(|(algorithm, value)| StoredChecksum {
+            let mut spec = self.ingest_spec(Some(src.size), algorithm, inline);
+            if tier.keeps_descriptors() {
+                spec.describe = Some(Describer::for_object(
+                    &copy.dst_bucket,
+                    &copy.dst_key,
+                    record.clone(),
                     algorithm,
-                    kind: ChecksumKind::FullObject,
-                    value,
-                });
+                ));
+            }
+            let ingested = ingest(&tier, body, &spec, &self.md5).await?;
+            // The copy is a single-part object: its ETag and checksum describe its bytes.
+            let record = complete_record(
+                record,
+                &BlobFacts {
+                    size: ingested.size,
+                    md5: ingested.md5,
+                    checksum: ingested.checksum.clone(),
+                },
+                algorithm,
+            );
             return self
                 .commit_single(
                     &copy.dst_bucket,

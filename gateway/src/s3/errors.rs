@@ -79,6 +79,7 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         ObjectError::StorageFull => {
             custom("StorageFull", StatusCode::INSUFFICIENT_STORAGE, message)
         }
+        ObjectError::TierUnavailable { .. } => with(C::ServiceUnavailable),
         ObjectError::Internal(detail) => {
             error!(error = %detail, "internal error");
             S3Error::with_message(

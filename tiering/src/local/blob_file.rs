@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::sync_dir;
 use crate::TierError;
-use crate::format::HEADER_LEN;
+use crate::blob::BlobSink;
 
 /// How much a blob grows between early writebacks. The kernel only starts writing dirty
 /// pages in the background once gigabytes are dirty, so without this every byte of a large
@@ -32,19 +32,14 @@ pub(super) struct BlobFile {
 }
 
 impl BlobFile {
-    /// Creates the file (it must not exist) and writes the header.
-    pub(super) fn create(
-        path: PathBuf,
-        dir: PathBuf,
-        header: &[u8; HEADER_LEN as usize],
-        fsync: bool,
-    ) -> Result<Self, TierError> {
+    /// Creates the file; it must not exist.
+    pub(super) fn create(path: PathBuf, dir: PathBuf, fsync: bool) -> Result<Self, TierError> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| TierError::io(path.display(), e))?;
-        let mut blob = Self {
+        Ok(Self {
             file,
             path,
             dir,
@@ -53,16 +48,16 @@ impl BlobFile {
             written_back: 0,
             flusher: None,
             finished: false,
-        };
-        blob.write_all(header)?;
-        Ok(blob)
+        })
     }
+}
 
-    pub(super) fn written(&self) -> u64 {
+impl BlobSink for BlobFile {
+    fn written(&self) -> u64 {
         self.written
     }
 
-    pub(super) fn write_all(&mut self, bytes: &[u8]) -> Result<(), TierError> {
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), TierError> {
         self.file
             .write_all(bytes)
             .map_err(|e| TierError::io(self.path.display(), e))?;
@@ -73,6 +68,23 @@ impl BlobFile {
         Ok(())
     }
 
+    /// Makes the file and its directory entry durable. Nothing is removed after this.
+    fn finish(mut self) -> Result<(), TierError> {
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+        if self.fsync {
+            self.file
+                .sync_data()
+                .map_err(|e| TierError::io(self.path.display(), e))?;
+            sync_dir(&self.dir)?;
+        }
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl BlobFile {
     /// Starts syncing what is written so far on a helper thread, unless one is still busy.
     fn write_back_early(&mut self) {
         if self.flusher.as_ref().is_some_and(|f| !f.is_finished()) {
@@ -90,21 +102,6 @@ impl BlobFile {
             .name("vmgw-writeback".into())
             .spawn(move || drop(file.sync_data()))
             .ok();
-    }
-
-    /// Makes the file and its directory entry durable. Nothing is removed after this.
-    pub(super) fn finish(mut self) -> Result<(), TierError> {
-        if let Some(flusher) = self.flusher.take() {
-            let _ = flusher.join();
-        }
-        if self.fsync {
-            self.file
-                .sync_data()
-                .map_err(|e| TierError::io(self.path.display(), e))?;
-            sync_dir(&self.dir)?;
-        }
-        self.finished = true;
-        Ok(())
     }
 }
 

@@ -6,22 +6,21 @@
 //! it durable, and no parent-of-parent sync is needed.
 
 mod blob_file;
-mod framed;
-mod raw;
+mod file_source;
 #[cfg(test)]
 mod tests;
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use crate::codec::{CodecOptions, FrameEncoder};
-use crate::format::{self, Encoding, HEADER_LEN, Header};
-use crate::{DataId, DataReader, DataWriter, Tier, TierError};
+use crate::codec::CodecOptions;
+use crate::format;
+use crate::{DataId, DataReader, DataWriter, Tier, TierError, blob};
 use blob_file::BlobFile;
+use file_source::FileSource;
 
 /// Tunables of a local tier.
 #[derive(Debug, Clone)]
@@ -107,39 +106,8 @@ impl Tier for LocalTier {
     }
 
     fn create(&self, id: DataId) -> Result<Box<dyn DataWriter>, TierError> {
-        let chunk_size = self.options.chunk_size;
-        if self.options.codec.is_plain() {
-            let header = Header {
-                chunk_size,
-                id,
-                encoding: Encoding::Raw,
-            };
-            let file = BlobFile::create(
-                self.path_of(id),
-                self.shard_dir(id),
-                &header.encode(),
-                self.options.fsync,
-            )?;
-            return Ok(Box::new(raw::RawWriter::new(id, file, chunk_size)));
-        }
-        let encoder = FrameEncoder::new(id, &self.options.codec)?;
-        let header = Header {
-            chunk_size,
-            id,
-            encoding: Encoding::Framed {
-                compressed: self.options.codec.zstd_level.is_some(),
-                key_id: encoder.key_id(),
-            },
-        };
-        let file = BlobFile::create(
-            self.path_of(id),
-            self.shard_dir(id),
-            &header.encode(),
-            self.options.fsync,
-        )?;
-        Ok(Box::new(framed::FramedWriter::new(
-            id, file, encoder, chunk_size,
-        )))
+        let file = BlobFile::create(self.path_of(id), self.shard_dir(id), self.options.fsync)?;
+        blob::create(id, file, self.options.chunk_size, &self.options.codec)
     }
 
     fn open(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
@@ -148,29 +116,15 @@ impl Tier for LocalTier {
             io::ErrorKind::NotFound => TierError::NotFound(id),
             _ => TierError::io(path.display(), e),
         })?;
-        let io = |e| TierError::io(path.display(), e);
-        let file_len = file.metadata().map_err(io)?.len();
-        if file_len < HEADER_LEN {
-            return Err(TierError::corrupt(
-                id,
-                format!("blob is {file_len} bytes, shorter than its header"),
-            ));
-        }
-        let mut raw_header = [0u8; HEADER_LEN as usize];
-        file.read_exact_at(&mut raw_header, 0).map_err(io)?;
-        let header = Header::decode(&raw_header, id)?;
-        // Whatever the tier writes now, a blob is read the way its own header says.
-        Ok(match header.encoding {
-            Encoding::Raw => Box::new(raw::RawReader::open(id, &header, file, file_len, &path)?),
-            Encoding::Framed { .. } => Box::new(framed::FramedReader::open(
-                id,
-                &header,
-                self.options.codec.keyring.as_ref(),
-                file,
-                file_len,
-                &path,
-            )?),
-        })
+        let len = file
+            .metadata()
+            .map_err(|e| TierError::io(path.display(), e))?
+            .len();
+        blob::open(
+            id,
+            FileSource { file, len, path },
+            self.options.codec.keyring.as_ref(),
+        )
     }
 
     fn remove(&self, id: DataId) -> Result<(), TierError> {

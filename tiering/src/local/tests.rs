@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::conformance::{self, pattern, read_range};
-use crate::format::{CHUNK_CRC_LEN, Geometry};
+use crate::format::{CHUNK_CRC_LEN, Geometry, HEADER_LEN};
 
 const CHUNK: u32 = 4096;
 

@@ -1,21 +1,18 @@
 //! Version 2 blobs: compressed and/or sealed frames found through an index (see
 //! [`crate::codec`] and [`crate::format`]).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::blob_file::BlobFile;
+use super::{BlobSink, BlobSource};
 use crate::codec::{FrameDecoder, FrameEncoder};
 use crate::format::{Encoding, FOOTER2_LEN, Footer2, HEADER_LEN, Header};
 use crate::keys::Keyring;
 use crate::{DataId, DataReader, DataWriter, TierError};
 
-pub(super) struct FramedWriter {
-    file: BlobFile,
+pub(super) struct FramedWriter<S> {
+    file: S,
     id: DataId,
     encoder: FrameEncoder,
     chunk_size: usize,
@@ -27,8 +24,8 @@ pub(super) struct FramedWriter {
     payload_len: u64,
 }
 
-impl FramedWriter {
-    pub(super) fn new(id: DataId, file: BlobFile, encoder: FrameEncoder, chunk_size: u32) -> Self {
+impl<S: BlobSink> FramedWriter<S> {
+    pub(super) fn new(id: DataId, file: S, encoder: FrameEncoder, chunk_size: u32) -> Self {
         Self {
             file,
             id,
@@ -56,7 +53,7 @@ impl FramedWriter {
     }
 }
 
-impl DataWriter for FramedWriter {
+impl<S: BlobSink> DataWriter for FramedWriter<S> {
     fn write(&mut self, mut data: &[u8]) -> Result<(), TierError> {
         while !data.is_empty() {
             if self.pending.capacity() == 0 {
@@ -70,6 +67,10 @@ impl DataWriter for FramedWriter {
             }
         }
         Ok(())
+    }
+
+    fn describe(&mut self, descriptor: Vec<u8>) {
+        self.file.describe(descriptor);
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64, TierError> {
@@ -92,10 +93,9 @@ impl DataWriter for FramedWriter {
     }
 }
 
-pub(super) struct FramedReader {
+pub(super) struct FramedReader<S> {
     id: DataId,
-    file: File,
-    path: PathBuf,
+    source: S,
     decoder: FrameDecoder,
     chunk_size: u64,
     payload_len: u64,
@@ -103,16 +103,14 @@ pub(super) struct FramedReader {
     bounds: Vec<u64>,
 }
 
-impl FramedReader {
+impl<S: BlobSource> FramedReader<S> {
     pub(super) fn open(
         id: DataId,
         header: &Header,
         keyring: Option<&Arc<Keyring>>,
-        file: File,
-        file_len: u64,
-        path: &Path,
+        mut source: S,
     ) -> Result<Self, TierError> {
-        let io = |e| TierError::io(path.display(), e);
+        let file_len = source.len();
         let Encoding::Framed { compressed, key_id } = header.encoding else {
             return Err(TierError::corrupt(id, "not a framed blob"));
         };
@@ -123,8 +121,7 @@ impl FramedReader {
             ));
         }
         let mut raw_footer = [0u8; FOOTER2_LEN as usize];
-        file.read_exact_at(&mut raw_footer, file_len - FOOTER2_LEN)
-            .map_err(io)?;
+        source.read_exact_at(&mut raw_footer, file_len - FOOTER2_LEN)?;
         let footer = Footer2::decode(&raw_footer, id)?;
         let chunk_size = u64::from(header.chunk_size);
         let consistent = footer.chunk_count == footer.payload_len.div_ceil(chunk_size)
@@ -140,8 +137,7 @@ impl FramedReader {
             ));
         }
         let mut raw_index = vec![0u8; usize::try_from(footer.chunk_count * 8).expect("index fits")];
-        file.read_exact_at(&mut raw_index, footer.index_offset)
-            .map_err(io)?;
+        source.read_exact_at(&mut raw_index, footer.index_offset)?;
         let mut bounds: Vec<u64> = raw_index
             .chunks_exact(8)
             .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -154,8 +150,7 @@ impl FramedReader {
         }
         Ok(Self {
             id,
-            file,
-            path: path.to_owned(),
+            source,
             decoder: FrameDecoder::new(id, compressed, key_id, keyring)?,
             chunk_size,
             payload_len: footer.payload_len,
@@ -164,7 +159,7 @@ impl FramedReader {
     }
 }
 
-impl DataReader for FramedReader {
+impl<S: BlobSource> DataReader for FramedReader<S> {
     fn len(&self) -> u64 {
         self.payload_len
     }
@@ -184,9 +179,7 @@ impl DataReader for FramedReader {
         let i = usize::try_from(index).expect("chunk index fits");
         let (start, end) = (self.bounds[i], self.bounds[i + 1]);
         let mut frame = vec![0u8; usize::try_from(end - start).expect("frame fits in memory")];
-        self.file
-            .read_exact_at(&mut frame, start)
-            .map_err(|e| TierError::io(self.path.display(), e))?;
+        self.source.read_exact_at(&mut frame, start)?;
         let chunk = self.decoder.decode(index, frame)?;
         let expected = self
             .chunk_size

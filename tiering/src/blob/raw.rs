@@ -1,18 +1,14 @@
 //! Version 1 blobs: fixed-stride chunks, each followed by its CRC32C (plain tiers).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-
 use bytes::{Bytes, BytesMut};
 
-use super::blob_file::BlobFile;
+use super::{BlobSink, BlobSource};
 use crate::format::{self, CHUNK_CRC_LEN, FOOTER_LEN, Geometry, HEADER_LEN, Header};
 use crate::{DataId, DataReader, DataWriter, TierError};
 
-pub(super) struct RawWriter {
+pub(super) struct RawWriter<S> {
     id: DataId,
-    file: BlobFile,
+    file: S,
     chunk_size: u64,
     /// Checksum of the current chunk so far, and how many of its bytes are written.
     digest: crc_fast::Digest,
@@ -21,8 +17,8 @@ pub(super) struct RawWriter {
     payload_len: u64,
 }
 
-impl RawWriter {
-    pub(super) fn new(id: DataId, file: BlobFile, chunk_size: u32) -> Self {
+impl<S: BlobSink> RawWriter<S> {
+    pub(super) fn new(id: DataId, file: S, chunk_size: u32) -> Self {
         Self {
             id,
             file,
@@ -45,7 +41,7 @@ impl RawWriter {
     }
 }
 
-impl DataWriter for RawWriter {
+impl<S: BlobSink> DataWriter for RawWriter<S> {
     fn write(&mut self, mut data: &[u8]) -> Result<(), TierError> {
         while !data.is_empty() {
             let room = usize::try_from(self.chunk_size - self.filled).unwrap_or(usize::MAX);
@@ -64,6 +60,10 @@ impl DataWriter for RawWriter {
         Ok(())
     }
 
+    fn describe(&mut self, descriptor: Vec<u8>) {
+        self.file.describe(descriptor);
+    }
+
     fn finish(mut self: Box<Self>) -> Result<u64, TierError> {
         if self.filled > 0 {
             self.end_chunk()?;
@@ -76,21 +76,15 @@ impl DataWriter for RawWriter {
     }
 }
 
-pub(super) struct RawReader {
+pub(super) struct RawReader<S> {
     id: DataId,
-    file: File,
-    path: PathBuf,
+    source: S,
     geometry: Geometry,
 }
 
-impl RawReader {
-    pub(super) fn open(
-        id: DataId,
-        header: &Header,
-        file: File,
-        file_len: u64,
-        path: &Path,
-    ) -> Result<Self, TierError> {
+impl<S: BlobSource> RawReader<S> {
+    pub(super) fn open(id: DataId, header: &Header, mut source: S) -> Result<Self, TierError> {
+        let file_len = source.len();
         if file_len < HEADER_LEN + FOOTER_LEN {
             return Err(TierError::corrupt(
                 id,
@@ -98,8 +92,7 @@ impl RawReader {
             ));
         }
         let mut footer = [0u8; FOOTER_LEN as usize];
-        file.read_exact_at(&mut footer, file_len - FOOTER_LEN)
-            .map_err(|e| TierError::io(path.display(), e))?;
+        source.read_exact_at(&mut footer, file_len - FOOTER_LEN)?;
         let payload_len = format::decode_footer(&footer, id)?;
         let geometry = Geometry {
             chunk_size: u64::from(header.chunk_size),
@@ -116,14 +109,13 @@ impl RawReader {
         }
         Ok(Self {
             id,
-            file,
-            path: path.to_owned(),
+            source,
             geometry,
         })
     }
 }
 
-impl DataReader for RawReader {
+impl<S: BlobSource> DataReader for RawReader<S> {
     fn len(&self) -> u64 {
         self.geometry.payload_len
     }
@@ -143,9 +135,8 @@ impl DataReader for RawReader {
         let chunk_len = self.geometry.chunk_len(index);
         let stored_len = usize::try_from(CHUNK_CRC_LEN + chunk_len).expect("chunk fits in memory");
         let mut buf = BytesMut::zeroed(stored_len);
-        self.file
-            .read_exact_at(&mut buf, self.geometry.chunk_offset(index))
-            .map_err(|e| TierError::io(self.path.display(), e))?;
+        self.source
+            .read_exact_at(&mut buf, self.geometry.chunk_offset(index))?;
         // The payload comes first, its checksum after it.
         let payload_len = buf.len() - 4;
         let stored_crc = u32::from_le_bytes(buf[payload_len..].try_into().expect("4 bytes"));

@@ -1,0 +1,113 @@
+//! A real S3 server that is not vmgw, for remote tiers: `moto_server` (PyPI `moto[server]`,
+//! installed by scripts/install-test-deps). Started on a free loopback port, stoppable and
+//! restartable on the same port to simulate outages, killed on drop.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::require_tool;
+
+/// Credentials moto accepts (it checks none).
+pub const MOTO_KEY: &str = "moto-access";
+pub const MOTO_SECRET: &str = "moto-secret";
+
+pub struct RemoteS3 {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RemoteS3 {
+    #[must_use]
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        let mut server = Self { child: None, port };
+        server.resume();
+        server
+    }
+
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client for inspecting what the gateway stored remotely.
+    #[must_use]
+    pub fn sdk(&self) -> aws_sdk_s3::Client {
+        crate::sdk_client(&self.endpoint(), MOTO_KEY, MOTO_SECRET)
+    }
+
+    /// Stops the server (its data is lost with it: moto keeps everything in memory, so
+    /// tests that restart it only check what happens while it is away and after).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new(require_tool("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every key in `bucket` with its size.
+    pub async fn objects(&self, bucket: &str) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .sdk()
+            .list_objects_v2()
+            .bucket(bucket)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for o in page.expect("list remote bucket").contents() {
+                out.push((
+                    o.key().unwrap_or_default().to_owned(),
+                    o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The raw bytes of one remote object.
+    pub async fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let got = self
+            .sdk()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get remote object");
+        got.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    }
+}
+
+impl Drop for RemoteS3 {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,328 @@
+//! A tier in a bucket of a remote S3-compatible server (AWS S3, MinIO, Ceph RGW, ...).
+//!
+//! Blobs are stored in exactly the local at-rest format (checksummed chunks, optionally
+//! compressed and sealed), one object per blob at `<prefix><shard>/<id>`, so the remote
+//! server never sees plaintext of a sealed tier and every read is verified the same way.
+//! Each object carries its descriptor (bucket, key, metadata of the object it belongs to) in
+//! its own metadata, see [`descriptor`].
+//!
+//! The [`Tier`] trait is blocking; this tier runs its requests on a small runtime of its own
+//! and blocks the calling (blocking-pool) thread on them.
+
+mod client;
+mod descriptor;
+mod fetch;
+mod options;
+mod spool;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::{DataId, DataReader, DataWriter, Space, Tier, TierError, blob};
+pub use options::RemoteTierOptions;
+
+const SIDECAR_SUFFIX: &str = ".descriptor";
+
+/// What the writers and readers of a remote tier share.
+struct Remote {
+    name: String,
+    client: aws_sdk_s3::Client,
+    options: RemoteTierOptions,
+    handle: tokio::runtime::Handle,
+}
+
+impl Remote {
+    fn key_of(&self, id: DataId) -> String {
+        format!("{}{:02x}/{id}", self.options.prefix, id.shard())
+    }
+
+    fn sidecar_of(key: &str) -> String {
+        format!("{key}{SIDECAR_SUFFIX}")
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    fn unavailable(&self, reason: impl Into<String>) -> TierError {
+        TierError::Unavailable {
+            tier: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Calls `visit` with every object under the tier's prefix: key and size.
+    async fn list(&self, visit: &mut dyn FnMut(&str, u64)) -> Result<(), TierError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.options.bucket)
+            .prefix(&self.options.prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| client::classify(&self.name, None, &e))?;
+            for object in page.contents() {
+                let size = object
+                    .size()
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0);
+                visit(object.key().unwrap_or_default(), size);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct RemoteTier {
+    remote: Arc<Remote>,
+    /// Owned here so it lives as long as the tier; shut down without waiting on drop.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for RemoteTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteTier")
+            .field("name", &self.remote.name)
+            .field("endpoint", &self.remote.options.endpoint)
+            .field("bucket", &self.remote.options.bucket)
+            .field("prefix", &self.remote.options.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RemoteTier {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl RemoteTier {
+    /// Prepares the client; no request is made, so a gateway starts while its remote tier
+    /// is down and serves what is local.
+    pub fn new(name: impl Into<String>, options: RemoteTierOptions) -> Result<Self, TierError> {
+        let name = name.into();
+        std::fs::create_dir_all(&options.spool_dir)
+            .map_err(|e| TierError::io(options.spool_dir.display(), e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("vmgw-tier-{name}"))
+            .enable_all()
+            .build()
+            .map_err(|e| TierError::io("remote tier runtime", e))?;
+        let client = {
+            // The SDK's HTTP client binds to the runtime it is built in.
+            let _entered = runtime.enter();
+            client::build(&options)
+        };
+        Ok(Self {
+            remote: Arc::new(Remote {
+                name,
+                client,
+                options,
+                handle: runtime.handle().clone(),
+            }),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The object key blob `id` is stored under.
+    #[must_use]
+    pub fn key_of(&self, id: DataId) -> String {
+        self.remote.key_of(id)
+    }
+
+    /// Checks that the bucket answers (for start-up logs and readiness).
+    pub fn probe(&self) -> Result<(), TierError> {
+        let remote = &self.remote;
+        remote.block_on(async {
+            remote
+                .client
+                .head_bucket()
+                .bucket(&remote.options.bucket)
+                .send()
+                .await
+                .map_err(|e| client::classify(&remote.name, None, &e))
+                .map(|_| ())
+        })
+    }
+}
+
+impl Tier for RemoteTier {
+    fn name(&self) -> &str {
+        &self.remote.name
+    }
+
+    fn create(&self, id: DataId) -> Result<Box<dyn DataWriter>, TierError> {
+        let sink = spool::SpoolSink::new(Arc::clone(&self.remote), id);
+        blob::create(
+            id,
+            sink,
+            self.remote.options.chunk_size,
+            &self.remote.options.codec,
+        )
+    }
+
+    fn open(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+        let source = fetch::RangeSource::open(Arc::clone(&self.remote), id)?;
+        blob::open(id, source, self.remote.options.codec.keyring.as_ref())
+    }
+
+    fn remove(&self, id: DataId) -> Result<(), TierError> {
+        let remote = &self.remote;
+        let key = remote.key_of(id);
+        remote.block_on(async {
+            // Deleting an absent key succeeds in S3, so this is retryable as the trait asks;
+            // the sidecar goes too whether or not the blob had one.
+            for key in [Remote::sidecar_of(&key), key] {
+                remote
+                    .client
+                    .delete_object()
+                    .bucket(&remote.options.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| client::classify(&remote.name, None, &e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn for_each_id(&self, visit: &mut dyn FnMut(DataId)) -> Result<(), TierError> {
+        let remote = &self.remote;
+        let prefix_len = remote.options.prefix.len();
+        remote.block_on(remote.list(&mut |key, _| {
+            let name = key[prefix_len.min(key.len())..]
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            if let Ok(id) = name.parse::<DataId>() {
+                visit(id);
+            } else if !name.ends_with(SIDECAR_SUFFIX) {
+                warn!(tier = %remote.name, key, "foreign object under the tier's prefix left alone");
+            }
+        }))
+    }
+
+    fn used_bytes(&self) -> Result<u64, TierError> {
+        let mut total = 0;
+        self.remote
+            .block_on(self.remote.list(&mut |_, size| total += size))?;
+        Ok(total)
+    }
+
+    fn stored_size(&self, id: DataId) -> Result<u64, TierError> {
+        let remote = &self.remote;
+        remote.block_on(async {
+            match remote
+                .client
+                .head_object()
+                .bucket(&remote.options.bucket)
+                .key(remote.key_of(id))
+                .send()
+                .await
+            {
+                Ok(head) => Ok(head
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0)),
+                Err(e) if client::is_not_found(&e) => Err(TierError::NotFound(id)),
+                Err(e) => Err(client::classify(&remote.name, Some(id), &e)),
+            }
+        })
+    }
+
+    fn space(&self) -> Result<Option<Space>, TierError> {
+        Ok(None)
+    }
+
+    fn keeps_descriptors(&self) -> bool {
+        true
+    }
+
+    fn descriptor(&self, id: DataId) -> Result<Option<Vec<u8>>, TierError> {
+        let remote = &self.remote;
+        let key = remote.key_of(id);
+        let text = remote.block_on(async {
+            let head = match remote
+                .client
+                .head_object()
+                .bucket(&remote.options.bucket)
+                .key(&key)
+                .send()
+                .await
+            {
+                Ok(head) => head,
+                Err(e) if client::is_not_found(&e) => return Err(TierError::NotFound(id)),
+                Err(e) => return Err(client::classify(&remote.name, Some(id), &e)),
+            };
+            let Some(text) = head
+                .metadata()
+                .and_then(|m| m.get(descriptor::METADATA_KEY))
+                .cloned()
+            else {
+                return Ok(None);
+            };
+            if text != descriptor::IN_SIDECAR {
+                return Ok(Some(text));
+            }
+            let sidecar = remote
+                .client
+                .get_object()
+                .bucket(&remote.options.bucket)
+                .key(Remote::sidecar_of(&key))
+                .send()
+                .await
+                .map_err(|e| client::classify(&remote.name, Some(id), &e))?;
+            let body = sidecar
+                .body
+                .collect()
+                .await
+                .map_err(|e| remote.unavailable(e.to_string()))?
+                .into_bytes();
+            Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+        })?;
+        text.map(|t| descriptor::decode(id, &t, remote.options.codec.keyring.as_deref()))
+            .transpose()
+    }
+
+    fn abort_incomplete_uploads(&self) -> Result<u64, TierError> {
+        let remote = &self.remote;
+        remote.block_on(async {
+            let listed = remote
+                .client
+                .list_multipart_uploads()
+                .bucket(&remote.options.bucket)
+                .prefix(&remote.options.prefix)
+                .send()
+                .await
+                .map_err(|e| client::classify(&remote.name, None, &e))?;
+            let mut aborted = 0;
+            for upload in listed.uploads() {
+                let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                remote
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&remote.options.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                    .map_err(|e| client::classify(&remote.name, None, &e))?;
+                aborted += 1;
+            }
+            if aborted > 0 {
+                info!(tier = %remote.name, aborted, "aborted unfinished uploads left by an earlier run");
+            }
+            Ok(aborted)
+        })
+    }
+}
