@@ -154,6 +154,9 @@ pub struct StorageConfig {
     /// Sync data and metadata before acknowledging writes. Only benchmarks of the cost of
     /// durability turn this off.
     pub fsync: bool,
+    /// Seconds between background sweeps for orphaned blobs on every tier; 0 turns them off
+    /// (the start-up sweep after an unclean stop still runs).
+    pub orphan_sweep_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -162,6 +165,7 @@ impl Default for StorageConfig {
             inline_threshold: crate::objects::Limits::default().inline_threshold,
             metadata_cache_mib: 16,
             fsync: true,
+            orphan_sweep_secs: 3600,
         }
     }
 }

@@ -25,6 +25,11 @@ const MARKER: &[u8] = b"KNOWN-PLAINTEXT-7f3a9c ";
 /// A gateway with tiers ssd, hdd and `remote` on the S3 server at `remote_endpoint`; the
 /// remote tier compresses and seals when `sealed`.
 fn start_gateway(temp: &Path, remote_endpoint: &str, sealed: bool) -> Gateway {
+    start_gateway_with(temp, remote_endpoint, sealed, "")
+}
+
+/// As [`start_gateway`], with `extra` appended to the config file.
+fn start_gateway_with(temp: &Path, remote_endpoint: &str, sealed: bool, extra: &str) -> Gateway {
     let credentials = temp.join("remote-credentials.toml");
     std::fs::write(
         &credentials,
@@ -46,7 +51,7 @@ fn start_gateway(temp: &Path, remote_endpoint: &str, sealed: bool) -> Gateway {
              [[tiers]]\nname = \"hdd\"\npath = \"tiers/hdd\"\n\n\
              [[tiers]]\nname = \"remote\"\nkind = \"s3\"\nendpoint = \"{endpoint}\"\n\
              bucket = \"{REMOTE_BUCKET}\"\nprefix = \"{PREFIX}\"\ncredentials_file = \"{creds}\"\n{at_rest}\n\
-             [[encryption.keys]]\nid = 1\nfile = \"{key}\"\n",
+             [[encryption.keys]]\nid = 1\nfile = \"{key}\"\n{extra}\n",
             endpoint = remote_endpoint,
             creds = credentials.display(),
             key = key_file.display(),
@@ -692,4 +697,114 @@ async fn an_outage_of_the_remote_is_survived() {
         md5_hex(&local)
     );
     assert_eq!(md5_hex(&get_all(&s3, "bkt", "far").await), md5_hex(&far));
+}
+
+/// A random blob id as the tiers name them: 32 hex digits.
+fn random_blob_name() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_sweep_removes_orphans_everywhere_but_spares_writes_in_flight() {
+    let remote = remote_with_bucket().await;
+    let temp = tempfile::tempdir().unwrap();
+    let gw = start_gateway_with(
+        temp.path(),
+        &remote.endpoint(),
+        false,
+        "[storage]\norphan_sweep_secs = 1\n",
+    );
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let kept = pattern(1_000_000, 51);
+    s3.put_object()
+        .bucket("bkt")
+        .key("kept-remote")
+        .storage_class(StorageClass::Glacier)
+        .body(ByteStream::from(kept.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    // Orphans, as a crash or a failed delete would leave them: on the ssd tier and remotely.
+    let local_orphan = random_blob_name();
+    let shard_dir = gw.data_dir.join("tiers/ssd").join(&local_orphan[..2]);
+    std::fs::write(shard_dir.join(&local_orphan), b"orphaned bytes").unwrap();
+    let remote_id = random_blob_name();
+    let remote_orphan = format!("{PREFIX}{}/{remote_id}", &remote_id[..2]);
+    remote
+        .sdk()
+        .put_object()
+        .bucket(REMOTE_BUCKET)
+        .key(&remote_orphan)
+        .body(ByteStream::from_static(b"orphaned remote bytes"))
+        .send()
+        .await
+        .unwrap();
+
+    // A slow upload spans several sweeps: its blob is on disk, not yet referenced.
+    let body = temp.path().join("slow.bin");
+    let slow = pattern(6_000_000, 52);
+    std::fs::write(&body, &slow).unwrap();
+    let port = gw.addr.rsplit(':').next().unwrap().to_owned();
+    let started = Instant::now();
+    let upload = std::thread::spawn(move || {
+        Command::new(vmgw_tests::require_tool("curl"))
+            .args([
+                "-sS",
+                "--fail-with-body",
+                "--limit-rate",
+                "1500K",
+                "--aws-sigv4",
+            ])
+            .arg(format!("aws:amz:{}:s3", vmgw_tests::REGION))
+            .arg("--user")
+            .arg(format!(
+                "{}:{}",
+                vmgw_tests::ACCESS_KEY,
+                vmgw_tests::SECRET_KEY
+            ))
+            .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T"])
+            .arg(&body)
+            .arg(format!("http://127.0.0.1:{port}/bkt/slow"))
+            .output()
+            .unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let local_gone = !shard_dir.join(&local_orphan).exists();
+        let remote_gone = !remote
+            .objects(REMOTE_BUCKET)
+            .await
+            .iter()
+            .any(|(k, _)| *k == remote_orphan);
+        if local_gone && remote_gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "orphans not swept: local gone {local_gone}, remote gone {remote_gone}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let output = upload.join().unwrap();
+    assert!(
+        output.status.success(),
+        "slow upload failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the upload was meant to span sweeps"
+    );
+    assert_eq!(md5_hex(&get_all(&s3, "bkt", "slow").await), md5_hex(&slow));
+    assert_eq!(
+        md5_hex(&get_all(&s3, "bkt", "kept-remote").await),
+        md5_hex(&kept)
+    );
+    assert!(
+        gw.log().contains("removed orphaned data"),
+        "the sweep should say what it removed"
+    );
 }

@@ -22,6 +22,7 @@ use vmgw_tiering::{DataId, Tier, TierError};
 use super::checksum::Hasher;
 use super::descriptor::{BlobFacts, Describer};
 use super::error::{BodyError, ObjectError, ObjectResult};
+use super::in_flight::{InFlight, InFlightGuard};
 use super::md5_lanes::{Md5Engine, Md5Stream};
 use crate::meta::{BlobRef, ChecksumAlgorithm};
 
@@ -44,6 +45,8 @@ pub struct IngestSpec {
     pub inline_limit: usize,
     /// Builds the blob's self-description, for tiers that keep one.
     pub describe: Option<Describer>,
+    /// Where the blob is registered while uncommitted.
+    pub in_flight: Option<Arc<InFlight>>,
 }
 
 #[derive(Debug)]
@@ -59,6 +62,8 @@ pub struct Ingested {
     pub md5: [u8; 16],
     /// Base64 digest of `IngestSpec::checksum`, when one was requested.
     pub checksum: Option<String>,
+    /// Keeps the blob safe from the orphan sweep until this is dropped, after the commit.
+    pub _in_flight: Option<InFlightGuard>,
 }
 
 enum Msg {
@@ -107,6 +112,7 @@ async fn ingest_inline(body: &mut ByteStream, spec: &IngestSpec) -> ObjectResult
         data: IngestedData::Inline(data),
         md5,
         checksum,
+        _in_flight: None,
     })
 }
 
@@ -177,6 +183,7 @@ async fn ingest_blob(
     md5: Md5Stream,
 ) -> ObjectResult<Ingested> {
     let id = DataId::random();
+    let in_flight = spec.in_flight.as_ref().map(|set| set.register(id));
     let (tx, mut rx) = mpsc::channel::<Msg>(2);
     let worker = {
         let tier = Arc::clone(tier);
@@ -238,6 +245,7 @@ async fn ingest_blob(
         size: output.size,
         md5: output.md5,
         checksum: output.checksum,
+        _in_flight: in_flight,
     })
 }
 
@@ -266,6 +274,7 @@ mod tests {
             checksum: Some(ChecksumAlgorithm::Crc32),
             inline_limit,
             describe: None,
+            in_flight: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod checksum;
 mod conditions;
 mod descriptor;
 mod error;
+mod in_flight;
 mod ingest;
 mod md5_lanes;
 mod move_queue;
@@ -22,6 +23,7 @@ mod pins;
 mod placement;
 mod read;
 mod reclaim;
+mod sweep;
 #[cfg(test)]
 mod test_support;
 mod tiers;
@@ -48,7 +50,8 @@ pub use object_ops::{
 };
 pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
-pub use reclaim::{run_reclaimer, sweep_orphans};
+pub use reclaim::run_reclaimer;
+pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
 
 use crate::meta::{
@@ -89,6 +92,8 @@ pub struct ObjectService {
     pins: Arc<Pins>,
     /// Background moves, retried while their tier is unavailable.
     moves: Arc<MoveQueue>,
+    /// Blobs written but not yet committed, which the orphan sweep must leave alone.
+    in_flight: Arc<in_flight::InFlight>,
     limits: Limits,
     md5: md5_lanes::Md5Engine,
 }
@@ -117,6 +122,7 @@ impl ObjectService {
             tiers,
             pins: Arc::new(Pins::default()),
             moves: Arc::new(MoveQueue::default()),
+            in_flight: Arc::new(in_flight::InFlight::default()),
             limits,
             // One engine thread per two cores: each hashes up to eight uploads side by side.
             md5: md5_lanes::Md5Engine::new(

@@ -16,6 +16,7 @@ use vmgw_tiering::{DataId, Tier, TierError};
 
 use super::descriptor::{BlobDescriptor, DESCRIPTOR_VERSION};
 use super::error::{ObjectError, ObjectResult};
+use super::in_flight::{InFlight, InFlightGuard};
 use super::{ObjectService, hex};
 use crate::meta::{BlobRef, Layout, MetaError, ObjectRecord, PartLayout, WriteOp};
 
@@ -41,8 +42,9 @@ fn copy_blob(
     target: &dyn Tier,
     expected_md5: &str,
     descriptor: Option<Vec<u8>>,
+    in_flight: &mut InFlightIds,
 ) -> Result<BlobRef, ObjectError> {
-    let id = DataId::random();
+    let id = in_flight.new_id();
     let mut reader = source.open(from.id)?;
     let mut writer = target.create(id)?;
     let mut offset = 0;
@@ -109,7 +111,8 @@ impl ObjectService {
             return Ok(MoveOutcome::AlreadyThere);
         }
 
-        let new_layout = {
+        // The copies stay registered as in flight until the swap is committed or abandoned.
+        let (new_layout, _in_flight) = {
             let tiers = self.tiers.clone();
             let target = Arc::clone(&target);
             let layout = layout.clone();
@@ -119,8 +122,20 @@ impl ObjectService {
                 key: key.to_owned(),
                 record: record.clone(),
             });
+            let mut in_flight = InFlightIds {
+                set: Arc::clone(&self.in_flight),
+                guards: Vec::new(),
+            };
             tokio::task::spawn_blocking(move || {
-                copy_layout(&tiers, &layout, &target, &etag, describe.as_ref())
+                copy_layout(
+                    &tiers,
+                    &layout,
+                    &target,
+                    &etag,
+                    describe.as_ref(),
+                    &mut in_flight,
+                )
+                .map(|layout| (layout, in_flight))
             })
             .await
             .map_err(|e| ObjectError::Internal(format!("move worker failed: {e}")))??
@@ -162,6 +177,20 @@ impl ObjectService {
     }
 }
 
+/// Fresh blob ids for the copies, registered as in flight while the move is uncommitted.
+struct InFlightIds {
+    set: Arc<InFlight>,
+    guards: Vec<InFlightGuard>,
+}
+
+impl InFlightIds {
+    fn new_id(&mut self) -> DataId {
+        let id = DataId::random();
+        self.guards.push(self.set.register(id));
+        id
+    }
+}
+
 /// What the copies of an object's blobs say about themselves on a self-describing tier.
 struct Describe {
     bucket: String,
@@ -191,6 +220,7 @@ fn copy_layout(
     target: &Arc<dyn Tier>,
     etag: &str,
     describe: Option<&Describe>,
+    in_flight: &mut InFlightIds,
 ) -> ObjectResult<Layout> {
     let source_of = |blob: &BlobRef| {
         tiers
@@ -207,7 +237,7 @@ fn copy_layout(
                     "inline object data failed its checksum".into(),
                 ));
             }
-            let id = DataId::random();
+            let id = in_flight.new_id();
             let mut writer = target.create(id)?;
             writer.write(data)?;
             if let Some(describe) = describe {
@@ -227,6 +257,7 @@ fn copy_layout(
             target.as_ref(),
             etag,
             describe.map(|d| d.blob(None, 0)),
+            in_flight,
         )?)),
         Layout::Parts(parts) => {
             let mut moved = Vec::with_capacity(parts.len());
@@ -241,6 +272,7 @@ fn copy_layout(
                         target.as_ref(),
                         &part.etag,
                         describe.map(|d| d.blob(Some(part.number), offset)),
+                        in_flight,
                     )?
                 };
                 offset += part.blob.size;

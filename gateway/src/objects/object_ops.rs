@@ -162,6 +162,7 @@ impl ObjectService {
                 0
             },
             describe: None,
+            in_flight: Some(Arc::clone(&self.in_flight)),
         }
     }
 

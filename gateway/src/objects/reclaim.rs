@@ -1,11 +1,10 @@
-//! Deleting blobs nobody references any more, and orphans left by crashes.
+//! Deleting blobs nobody references any more.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
-use tracing::{debug, info, warn};
-use vmgw_tiering::{DataId, Tier, TierError};
+use tracing::{debug, warn};
 
 use super::ObjectService;
 use crate::meta::WriteOp;
@@ -79,54 +78,4 @@ pub async fn reclaim_round(service: &Arc<ObjectService>) -> Result<usize, String
             .map_err(|e| e.to_string())?;
     }
     Ok(count)
-}
-
-/// Deletes every blob on every tier that the metadata does not know: the remains of writes
-/// interrupted by a crash. Only safe while no write is in flight (at start-up).
-pub fn sweep_orphans(service: &ObjectService) -> Result<usize, String> {
-    let mut removed = 0;
-    for tier in service.tiers.iter() {
-        match sweep_tier(service, tier.as_ref()) {
-            Ok(n) => removed += n,
-            // A remote tier that is down is swept at the next start; its orphans cost space,
-            // not correctness, and must not keep the local tiers from serving.
-            Err(SweepFailure::Tier(TierError::Unavailable { tier, reason })) => {
-                warn!(%tier, %reason, "orphan sweep skipped a tier that is unavailable");
-            }
-            Err(SweepFailure::Tier(e)) => return Err(e.to_string()),
-            Err(SweepFailure::Meta(e)) => return Err(e.to_string()),
-        }
-    }
-    Ok(removed)
-}
-
-enum SweepFailure {
-    Tier(TierError),
-    Meta(crate::meta::MetaError),
-}
-
-impl From<TierError> for SweepFailure {
-    fn from(e: TierError) -> Self {
-        Self::Tier(e)
-    }
-}
-
-fn sweep_tier(service: &ObjectService, tier: &dyn Tier) -> Result<usize, SweepFailure> {
-    tier.abort_incomplete_uploads()?;
-    let mut ids: Vec<DataId> = Vec::new();
-    tier.for_each_id(&mut |id| ids.push(id))?;
-    let mut removed = 0;
-    for id in ids {
-        if !service.meta.blob_known(id).map_err(SweepFailure::Meta)? {
-            tier.remove(id)?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        info!(
-            tier = tier.name(),
-            removed, "removed orphaned data left by an interrupted write"
-        );
-    }
-    Ok(removed)
 }

@@ -1,0 +1,106 @@
+//! Orphans: blobs on a tier that no metadata references — the remains of writes cut short
+//! by a crash, or of deletions that failed. Swept at start-up after an unclean stop and
+//! then periodically in the background, on every tier, remote ones included.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+use vmgw_tiering::{DataId, Tier, TierError};
+
+use super::ObjectService;
+
+/// Whether nothing else runs: only then may unfinished multipart uploads on remote tiers be
+/// aborted, since a running gateway may be in the middle of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepMode {
+    StartUp,
+    Background,
+}
+
+/// Deletes every blob on every tier that the metadata does not know and no writer is
+/// still working on. Returns how many it deleted.
+pub fn sweep_orphans(service: &ObjectService, mode: SweepMode) -> Result<usize, String> {
+    let mut removed = 0;
+    for tier in service.tiers.iter() {
+        match sweep_tier(service, tier.as_ref(), mode) {
+            Ok(n) => removed += n,
+            // A remote tier that is down is swept next time; its orphans cost space, not
+            // correctness, and must not keep the local tiers from serving.
+            Err(SweepFailure::Tier(TierError::Unavailable { tier, reason })) => {
+                warn!(%tier, %reason, "orphan sweep skipped a tier that is unavailable");
+            }
+            Err(SweepFailure::Tier(e)) => return Err(e.to_string()),
+            Err(SweepFailure::Meta(e)) => return Err(e.to_string()),
+        }
+    }
+    Ok(removed)
+}
+
+enum SweepFailure {
+    Tier(TierError),
+    Meta(crate::meta::MetaError),
+}
+
+impl From<TierError> for SweepFailure {
+    fn from(e: TierError) -> Self {
+        Self::Tier(e)
+    }
+}
+
+fn sweep_tier(
+    service: &ObjectService,
+    tier: &dyn Tier,
+    mode: SweepMode,
+) -> Result<usize, SweepFailure> {
+    if mode == SweepMode::StartUp {
+        tier.abort_incomplete_uploads()?;
+    }
+    let mut ids: Vec<DataId> = Vec::new();
+    tier.for_each_id(&mut |id| ids.push(id))?;
+    let mut removed = 0;
+    for id in ids {
+        // A writer registers its id before creating the blob and unregisters it only after
+        // its commit (or its own cleanup): an id not in flight is either known or an orphan.
+        if service.in_flight.contains(id) {
+            continue;
+        }
+        if !service.meta.blob_known(id).map_err(SweepFailure::Meta)? {
+            tier.remove(id)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        info!(
+            tier = tier.name(),
+            removed, "removed orphaned data left by an interrupted write"
+        );
+    }
+    Ok(removed)
+}
+
+/// Sweeps every `interval` until shutdown.
+pub async fn run_sweeper(
+    service: Arc<ObjectService>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let service = Arc::clone(&service);
+        match tokio::task::spawn_blocking(move || sweep_orphans(&service, SweepMode::Background))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "background orphan sweep failed; will retry"),
+            Err(e) => warn!(error = %e, "background orphan sweep panicked"),
+        }
+    }
+}
