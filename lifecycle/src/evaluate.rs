@@ -32,15 +32,27 @@ fn matches(filter: &Filter, object: &ObjectFacts) -> bool {
         && filter.size_less_than.is_none_or(|lt| object.size < lt)
 }
 
-/// The moment `when` is reached for an object created at `created_ms`: S3 rounds the
-/// creation time up to the next midnight, then adds the days.
-fn moment(when: When, created_ms: i64, day_ms: i64) -> i64 {
+/// The moment `when` is reached for an object created at `created_ms`: S3 adds the days to
+/// the creation time and rounds up to the next midnight UTC (created 15 Jan 10:30 with
+/// `Days: 3` → due 19 Jan 00:00).
+#[must_use]
+pub fn moment(when: When, created_ms: i64, day_ms: i64) -> i64 {
     match when {
-        When::Days(days) => {
-            let next_midnight = (created_ms.div_euclid(day_ms) + 1) * day_ms;
-            next_midnight + (i64::from(days) - 1) * day_ms
-        }
+        When::Days(days) => (created_ms.div_euclid(day_ms) + i64::from(days) + 1) * day_ms,
         When::Date(ms) => ms,
+    }
+}
+
+/// How cold a storage class is, for S3's rule that when several transitions are due the
+/// coldest wins, and that lifecycle never moves an object to a warmer class.
+#[must_use]
+pub fn coldness(storage_class: &str) -> u8 {
+    match storage_class {
+        "STANDARD_IA" | "ONEZONE_IA" | "INTELLIGENT_TIERING" => 1,
+        "GLACIER_IR" => 2,
+        "GLACIER" => 3,
+        "DEEP_ARCHIVE" => 4,
+        _ => 0,
     }
 }
 
@@ -73,26 +85,39 @@ pub fn due(rules: &[Rule], object: &ObjectFacts, day_ms: i64) -> Vec<(i64, Actio
     out
 }
 
-/// The action to take now, if any. Expiration wins over transitions; among transitions the
-/// latest-scheduled due one wins (it is the coldest the object should be in by now), and a
-/// transition to the class the object already has is no action.
+/// The action to take now, if any, with S3's precedence: an expiration wins over
+/// transitions; among due transitions the coldest class wins; a transition to the object's
+/// class or a warmer one is no action.
 #[must_use]
 pub fn evaluate(rules: &[Rule], object: &ObjectFacts, now_ms: i64, day_ms: i64) -> Option<Action> {
-    let mut candidates: Vec<(i64, Action)> = due(rules, object, day_ms)
+    let candidates: Vec<Action> = due(rules, object, day_ms)
         .into_iter()
         .filter(|(at, _)| *at <= now_ms)
+        .map(|(_, action)| action)
         .collect();
-    if let Some((_, expire)) = candidates
+    if let Some(expire) = candidates
         .iter()
-        .find(|(_, a)| matches!(a, Action::Expire { .. }))
+        .find(|a| matches!(a, Action::Expire { .. }))
     {
         return Some(expire.clone());
     }
-    candidates.sort_by_key(|(at, _)| *at);
+    let current = coldness(&object.storage_class);
     candidates
-        .pop()
+        .into_iter()
+        .filter_map(|action| match &action {
+            Action::Transition { storage_class, .. } => Some((coldness(storage_class), action)),
+            Action::Expire { .. } => None,
+        })
+        .filter(|(cold, _)| *cold > current)
+        // The first of the coldest, so the choice does not depend on sort stability.
+        .fold(
+            None,
+            |best: Option<(u8, Action)>, (cold, action)| match best {
+                Some((b, _)) if b >= cold => best,
+                _ => Some((cold, action)),
+            },
+        )
         .map(|(_, action)| action)
-        .filter(|action| !matches!(action, Action::Transition { storage_class, .. } if *storage_class == object.storage_class))
 }
 
 #[cfg(test)]
@@ -132,13 +157,15 @@ mod tests {
     }
 
     #[test]
-    fn days_count_from_the_next_midnight() {
-        let noon_day0 = DAY_MS / 2;
-        let rules = [rule("", Some(1), &[])];
-        let o = object("k", noon_day0);
-        assert_eq!(evaluate(&rules, &o, DAY_MS - 1, DAY_MS), None);
+    fn days_are_added_then_rounded_up_to_midnight() {
+        // The S3 documentation's example: created 15 Jan 2014 10:30 UTC, Days 3 → 19 Jan.
+        let created = 1_389_781_800_000; // 2014-01-15T10:30:00Z
+        let due_at = 1_390_089_600_000; // 2014-01-19T00:00:00Z
+        let rules = [rule("", Some(3), &[])];
+        let o = object("k", created);
+        assert_eq!(evaluate(&rules, &o, due_at - 1, DAY_MS), None);
         assert_eq!(
-            evaluate(&rules, &o, DAY_MS, DAY_MS),
+            evaluate(&rules, &o, due_at, DAY_MS),
             Some(Action::Expire {
                 rule_id: "r-".into()
             })
@@ -170,13 +197,30 @@ mod tests {
             Some(Action::Expire { .. }) => "EXPIRE".into(),
             None => "-".into(),
         };
-        assert_eq!(class_at(0), "-");
-        assert_eq!(class_at(1), "STANDARD_IA");
-        assert_eq!(class_at(3), "GLACIER");
-        assert_eq!(class_at(10), "EXPIRE");
+        assert_eq!(class_at(1), "-");
+        assert_eq!(class_at(2), "STANDARD_IA");
+        assert_eq!(class_at(4), "GLACIER");
+        assert_eq!(class_at(11), "EXPIRE");
         let mut cold = o.clone();
         cold.storage_class = "GLACIER".into();
-        assert_eq!(evaluate(&rules, &cold, 4 * DAY_MS, DAY_MS), None);
+        assert_eq!(evaluate(&rules, &cold, 5 * DAY_MS, DAY_MS), None);
+    }
+
+    #[test]
+    fn the_coldest_due_transition_wins_and_never_warmer() {
+        // Two rules due at once: S3 picks GLACIER over STANDARD_IA.
+        let rules = [
+            rule("", None, &[(1, "GLACIER")]),
+            rule("", None, &[(1, "STANDARD_IA")]),
+        ];
+        let picked = evaluate(&rules, &object("k", 0), 3 * DAY_MS, DAY_MS);
+        assert!(
+            matches!(picked, Some(Action::Transition { ref storage_class, .. }) if storage_class == "GLACIER"),
+            "{picked:?}"
+        );
+        let mut archived = object("k", 0);
+        archived.storage_class = "DEEP_ARCHIVE".into();
+        assert_eq!(evaluate(&rules, &archived, 3 * DAY_MS, DAY_MS), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! S3 lifecycle rules for vmgw: the rule model, its validation, and a pure evaluator.
 //!
-//! The evaluator is a function of (rules, object facts, now) with S3's day semantics: an
-//! object's age in days counts from its creation time rounded up to the next midnight UTC,
-//! so a `Days: 1` rule acts at the second midnight after a PUT at noon. `Date` rules act from
+//! The evaluator is a function of (rules, object facts, now) with S3's day semantics: the
+//! days are added to the creation time and the result is rounded up to the next midnight
+//! UTC, so a `Days: 1` rule acts at the second midnight after a PUT at noon. `Date` rules act from
 //! midnight UTC of that date. `day_ms` shrinks a day for tests and demos (Ceph's debug
 //! interval); production uses [`DAY_MS`].
 //!
@@ -12,7 +12,7 @@
 mod evaluate;
 mod rule;
 
-pub use evaluate::{Action, ObjectFacts, due, evaluate};
+pub use evaluate::{Action, ObjectFacts, coldness, due, evaluate, moment};
 pub use rule::{Filter, LifecycleError, Rule, Transition, When, validate};
 
 /// Milliseconds in a day.
