@@ -153,6 +153,7 @@ mod tests {
                 })
                 .collect(),
             abort_incomplete_multipart_days: None,
+            ..Rule::default()
         }
     }
 

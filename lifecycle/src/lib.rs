@@ -13,7 +13,10 @@ mod evaluate;
 mod rule;
 
 pub use evaluate::{Action, ObjectFacts, coldness, due, evaluate, moment};
-pub use rule::{Filter, LifecycleError, Rule, Transition, When, validate};
+pub use rule::{
+    ErrorKind, Filter, FilterForm, LifecycleError, MAX_RULES, NoncurrentExpiration,
+    NoncurrentTransition, Rule, TRANSITION_CLASSES, Transition, When, validate,
+};
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;

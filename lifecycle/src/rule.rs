@@ -2,11 +2,13 @@
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
+
 /// S3 allows at most this many rules per bucket.
 pub const MAX_RULES: usize = 1000;
 
 /// When an action applies: a number of days after creation, or from a date on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum When {
     Days(u32),
     /// Milliseconds since the Unix epoch; must be a midnight (in `day_ms` units).
@@ -14,28 +16,75 @@ pub enum When {
 }
 
 /// Which objects a rule applies to. All present conditions must hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Filter {
     pub prefix: String,
     pub tags: Vec<(String, String)>,
     pub size_greater_than: Option<u64>,
     pub size_less_than: Option<u64>,
+    /// How the configuration spelled the filter, so that it is given back as it was put.
+    pub form: FilterForm,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The XML shape a filter came in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterForm {
+    /// `<Filter></Filter>` (or `<Filter><Prefix></Prefix></Filter>`): every object.
+    #[default]
+    Empty,
+    /// The deprecated rule-level `<Prefix>`.
+    RulePrefix,
+    Prefix,
+    Tag,
+    SizeGreaterThan,
+    SizeLessThan,
+    And,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     pub when: When,
     pub storage_class: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Acts on versions once they stop being current (with versioning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentExpiration {
+    pub days: u32,
+    /// Keep this many newer noncurrent versions regardless of age.
+    pub newer_versions: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoncurrentTransition {
+    pub days: u32,
+    pub newer_versions: Option<u32>,
+    pub storage_class: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     pub id: String,
     pub enabled: bool,
     pub filter: Filter,
     pub expiration: Option<When>,
+    #[serde(default)]
+    pub expired_object_delete_marker: bool,
     pub transitions: Vec<Transition>,
+    #[serde(default)]
+    pub noncurrent_expiration: Option<NoncurrentExpiration>,
+    #[serde(default)]
+    pub noncurrent_transitions: Vec<NoncurrentTransition>,
     pub abort_incomplete_multipart_days: Option<u32>,
+}
+
+/// Which S3 error a validation failure is reported as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    MalformedXml,
+    InvalidArgument,
+    InvalidRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,9 +109,48 @@ pub enum LifecycleError {
     ExpirationBeforeTransition(String),
     #[error("rule {0:?}: ObjectSizeGreaterThan must be less than ObjectSizeLessThan")]
     EmptySizeRange(String),
-    #[error("rule {0:?} has no action")]
+    #[error("rule {0:?}: at least one action needs to be specified in a rule")]
     NoAction(String),
+    #[error("rule {0:?}: {1}")]
+    Malformed(String, String),
+    #[error("rule {0:?}: tag keys must be unique in a filter")]
+    DuplicateTagKey(String),
+    #[error("rule {0:?}: a tag filter cannot be used with {1}")]
+    TagFilterWith(String, &'static str),
+    #[error("rule {0:?}: 'NewerNoncurrentVersions' must be between 1 and 100")]
+    NewerVersionsRange(String),
+    #[error("rule {0:?}: {1:?} is not a storage class lifecycle can transition to")]
+    InvalidStorageClass(String, String),
+    #[error("a lifecycle configuration needs at least one rule")]
+    NoRules,
 }
+
+impl LifecycleError {
+    /// The S3 error code S3 answers this failure with.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Malformed(..) | Self::NoRules => ErrorKind::MalformedXml,
+            Self::NoAction(_)
+            | Self::TagFilterWith(..)
+            | Self::DuplicateTagKey(_)
+            | Self::MixedTransitionKinds(_)
+            | Self::TransitionOrder(_)
+            | Self::EmptySizeRange(_) => ErrorKind::InvalidRequest,
+            _ => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+/// Storage classes a transition may name.
+pub const TRANSITION_CLASSES: &[&str] = &[
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+];
 
 fn check_when(rule: &Rule, when: When, day_ms: i64) -> Result<(), LifecycleError> {
     match when {
@@ -71,6 +159,27 @@ fn check_when(rule: &Rule, when: When, day_ms: i64) -> Result<(), LifecycleError
             Err(LifecycleError::DateNotMidnight(rule.id.clone()))
         }
         _ => Ok(()),
+    }
+}
+
+fn check_noncurrent(rule: &Rule, days: u32, newer: Option<u32>) -> Result<(), LifecycleError> {
+    if days == 0 {
+        return Err(LifecycleError::ZeroDays(rule.id.clone()));
+    }
+    if newer.is_some_and(|n| !(1..=100).contains(&n)) {
+        return Err(LifecycleError::NewerVersionsRange(rule.id.clone()));
+    }
+    Ok(())
+}
+
+fn check_class(rule: &Rule, class: &str) -> Result<(), LifecycleError> {
+    if TRANSITION_CLASSES.contains(&class) {
+        Ok(())
+    } else {
+        Err(LifecycleError::InvalidStorageClass(
+            rule.id.clone(),
+            class.to_owned(),
+        ))
     }
 }
 
@@ -84,6 +193,9 @@ fn order_key(when: When) -> i64 {
 
 /// Validates a configuration as S3 does.
 pub fn validate(rules: &[Rule], day_ms: i64) -> Result<(), LifecycleError> {
+    if rules.is_empty() {
+        return Err(LifecycleError::NoRules);
+    }
     if rules.len() > MAX_RULES {
         return Err(LifecycleError::TooManyRules(rules.len()));
     }
@@ -96,10 +208,42 @@ pub fn validate(rules: &[Rule], day_ms: i64) -> Result<(), LifecycleError> {
             return Err(LifecycleError::DuplicateId(rule.id.clone()));
         }
         if rule.expiration.is_none()
+            && !rule.expired_object_delete_marker
             && rule.transitions.is_empty()
+            && rule.noncurrent_expiration.is_none()
+            && rule.noncurrent_transitions.is_empty()
             && rule.abort_incomplete_multipart_days.is_none()
         {
             return Err(LifecycleError::NoAction(rule.id.clone()));
+        }
+        let mut tag_keys = HashSet::new();
+        if !rule.filter.tags.iter().all(|(k, _)| tag_keys.insert(k)) {
+            return Err(LifecycleError::DuplicateTagKey(rule.id.clone()));
+        }
+        if !rule.filter.tags.is_empty() {
+            if rule.abort_incomplete_multipart_days.is_some() {
+                return Err(LifecycleError::TagFilterWith(
+                    rule.id.clone(),
+                    "AbortIncompleteMultipartUpload",
+                ));
+            }
+            if rule.expired_object_delete_marker {
+                return Err(LifecycleError::TagFilterWith(
+                    rule.id.clone(),
+                    "ExpiredObjectDeleteMarker",
+                ));
+            }
+        }
+        if let Some(nc) = &rule.noncurrent_expiration {
+            check_noncurrent(rule, nc.days, nc.newer_versions)?;
+        }
+        let mut nc_classes = HashSet::new();
+        for nc in &rule.noncurrent_transitions {
+            check_noncurrent(rule, nc.days, nc.newer_versions)?;
+            check_class(rule, &nc.storage_class)?;
+            if !nc_classes.insert(nc.storage_class.as_str()) {
+                return Err(LifecycleError::TransitionOrder(rule.id.clone()));
+            }
         }
         if let (Some(gt), Some(lt)) = (rule.filter.size_greater_than, rule.filter.size_less_than)
             && gt >= lt
@@ -116,6 +260,7 @@ pub fn validate(rules: &[Rule], day_ms: i64) -> Result<(), LifecycleError> {
         let mut previous: Option<When> = None;
         for t in &rule.transitions {
             check_when(rule, t.when, day_ms)?;
+            check_class(rule, &t.storage_class)?;
             if !classes.insert(t.storage_class.as_str()) {
                 return Err(LifecycleError::TransitionOrder(rule.id.clone()));
             }
@@ -150,7 +295,10 @@ mod tests {
             enabled: true,
             filter: Filter::default(),
             expiration: Some(When::Days(30)),
+            expired_object_delete_marker: false,
             transitions: vec![],
+            noncurrent_expiration: None,
+            noncurrent_transitions: vec![],
             abort_incomplete_multipart_days: None,
         }
     }

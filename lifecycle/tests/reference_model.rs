@@ -160,10 +160,12 @@ fn random_rule(rng: &mut StdRng, id: usize) -> Rule {
                 .collect(),
             size_greater_than,
             size_less_than,
+            ..Filter::default()
         },
         expiration,
         transitions,
         abort_incomplete_multipart_days: None,
+        ..Rule::default()
     }
 }
 

@@ -43,6 +43,7 @@ pub(super) struct Tables<'txn> {
     blobs: Table<'txn, &'static [u8], &'static str>,
     reclaim: Table<'txn, &'static [u8], &'static str>,
     sys: Table<'txn, &'static str, u64>,
+    pub(super) bucket_configs: Table<'txn, (u64, &'static str), &'static [u8]>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
@@ -59,6 +60,7 @@ impl<'txn> Tables<'txn> {
             blobs: txn.open_table(tables::BLOBS)?,
             reclaim: txn.open_table(tables::RECLAIM)?,
             sys: txn.open_table(tables::SYS)?,
+            bucket_configs: txn.open_table(tables::BUCKET_CONFIGS)?,
             reclaim_added: false,
         })
     }
@@ -67,6 +69,15 @@ impl<'txn> Tables<'txn> {
         match op {
             WriteOp::CreateBucket { record } => self.create_bucket(record),
             WriteOp::DeleteBucket { name } => self.delete_bucket(&name),
+            WriteOp::SetBucketConfig {
+                bucket,
+                bucket_id,
+                kind,
+                value,
+            } => {
+                self.require_bucket(&bucket, bucket_id)?;
+                self.set_bucket_config(bucket_id, kind, value.as_deref())
+            }
             WriteOp::PutObject {
                 bucket,
                 bucket_id,
@@ -127,7 +138,7 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    fn require_bucket(&self, name: &str, id: u64) -> Result<(), ApplyError> {
+    pub(super) fn require_bucket(&self, name: &str, id: u64) -> Result<(), ApplyError> {
         match self.bucket_by_name(name)? {
             Some(bucket) if bucket.id == id => Ok(()),
             _ => Err(Rejected(MetaError::NoSuchBucket)),
@@ -180,6 +191,7 @@ impl<'txn> Tables<'txn> {
                 self.drop_upload(&id, &upload, &HashSet::new())?;
             }
         }
+        self.drop_bucket_configs(bucket.id)?;
         self.buckets.remove(name)?;
         Ok(WriteOutcome::Done)
     }

@@ -19,6 +19,7 @@
 //! - `reclaim`: blobs no longer referenced, to delete from their tier → tier name.
 
 mod apply;
+mod bucket_configs;
 pub mod keys;
 mod list;
 pub mod records;
@@ -130,6 +131,28 @@ pub enum WriteOp {
     ForgetBlobs {
         ids: Vec<DataId>,
     },
+    /// Sets (or with `None` removes) a configuration document of a bucket.
+    SetBucketConfig {
+        bucket: String,
+        bucket_id: u64,
+        kind: ConfigKind,
+        value: Option<Vec<u8>>,
+    },
+}
+
+/// The per-bucket configuration documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKind {
+    Lifecycle,
+}
+
+impl ConfigKind {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lifecycle => "lifecycle",
+        }
+    }
 }
 
 /// What a successful [`WriteOp`] did.
@@ -212,6 +235,9 @@ pub trait MetaStore: Send + Sync + 'static {
     fn blob_census(&self) -> Result<std::collections::HashMap<String, u64>, MetaError>;
     /// Whether `id` is a known (referenced or reclaimable) blob.
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError>;
+    /// A configuration document of a bucket, if set.
+    fn bucket_config(&self, bucket_id: u64, kind: ConfigKind)
+    -> Result<Option<Vec<u8>>, MetaError>;
 
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError>;
 

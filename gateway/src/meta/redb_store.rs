@@ -19,8 +19,8 @@ use vmgw_tiering::DataId;
 use super::apply::{ApplyError, Tables};
 use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
 use super::{
-    ListPage, ListQuery, MetaError, MetaStore, UploadId, UploadPage, UploadQuery, WriteOp,
-    WriteOutcome, keys, list,
+    ConfigKind, ListPage, ListQuery, MetaError, MetaStore, UploadId, UploadPage, UploadQuery,
+    WriteOp, WriteOutcome, keys, list,
 };
 
 pub(super) mod tables {
@@ -35,6 +35,9 @@ pub(super) mod tables {
     pub const BLOBS: TableDefinition<&[u8], &str> = TableDefinition::new("blobs");
     pub const RECLAIM: TableDefinition<&[u8], &str> = TableDefinition::new("reclaim");
     pub const SYS: TableDefinition<&str, u64> = TableDefinition::new("sys");
+    /// Per-bucket configuration documents (lifecycle, ...) by (bucket id, kind).
+    pub const BUCKET_CONFIGS: TableDefinition<(u64, &str), &[u8]> =
+        TableDefinition::new("bucket_configs");
 }
 
 /// Tunables of the embedded store.
@@ -349,6 +352,19 @@ impl MetaStore for RedbStore {
             }
         }
         Ok(counts)
+    }
+
+    fn bucket_config(
+        &self,
+        bucket_id: u64,
+        kind: ConfigKind,
+    ) -> Result<Option<Vec<u8>>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::BUCKET_CONFIGS).map_err(storage)?;
+        Ok(table
+            .get((bucket_id, kind.name()))
+            .map_err(storage)?
+            .map(|v| v.value().to_vec()))
     }
 
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError> {

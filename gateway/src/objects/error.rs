@@ -42,6 +42,11 @@ pub enum ObjectError {
         "the XML you provided was not well-formed or did not validate against our published schema"
     )]
     MalformedXml,
+    /// Malformed XML, with what exactly is wrong.
+    #[error("{0}")]
+    MalformedXmlDetail(String),
+    #[error("the lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
     #[error("the Content-MD5 you specified did not match what we received")]
     BadDigest,
     #[error("the {algorithm} you specified did not match the calculated checksum")]

@@ -14,6 +14,7 @@ mod descriptor;
 mod error;
 mod in_flight;
 mod ingest;
+mod lifecycle_config;
 mod md5_lanes;
 mod move_queue;
 mod moves;
