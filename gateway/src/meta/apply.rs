@@ -69,6 +69,12 @@ impl<'txn> Tables<'txn> {
         match op {
             WriteOp::CreateBucket { record } => self.create_bucket(record),
             WriteOp::DeleteBucket { name } => self.delete_bucket(&name),
+            WriteOp::SetObjectTags {
+                bucket_id,
+                key,
+                version,
+                tags,
+            } => self.set_object_tags(bucket_id, &key, version, tags),
             WriteOp::SetBucketConfig {
                 bucket,
                 bucket_id,
@@ -193,6 +199,24 @@ impl<'txn> Tables<'txn> {
         }
         self.drop_bucket_configs(bucket.id)?;
         self.buckets.remove(name)?;
+        Ok(WriteOutcome::Done)
+    }
+
+    fn set_object_tags(
+        &mut self,
+        bucket_id: u64,
+        key: &str,
+        version: u128,
+        tags: Vec<(String, String)>,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let okey = keys::object(bucket_id, key);
+        let mut record = match self.current(&okey)? {
+            Some(record) if record.version == version => record,
+            _ => return Err(Rejected(MetaError::PreconditionFailed)),
+        };
+        record.tags = tags;
+        self.objects
+            .insert(okey.as_slice(), records::encode(&record).as_slice())?;
         Ok(WriteOutcome::Done)
     }
 

@@ -131,6 +131,14 @@ pub enum WriteOp {
     ForgetBlobs {
         ids: Vec<DataId>,
     },
+    /// Replaces the tags of the current version of an object, provided it is still
+    /// `version`.
+    SetObjectTags {
+        bucket_id: u64,
+        key: String,
+        version: u128,
+        tags: Vec<(String, String)>,
+    },
     /// Sets (or with `None` removes) a configuration document of a bucket.
     SetBucketConfig {
         bucket: String,

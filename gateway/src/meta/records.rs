@@ -86,6 +86,9 @@ pub struct ObjectRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<u32>,
     pub owner: String,
+    /// Object tags (key, value), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// The fields a listing needs; decoding into this skips the rest of the record cheaply.
@@ -164,6 +167,9 @@ pub struct UploadRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_kind: Option<ChecksumKind>,
     pub owner: String,
+    /// Tags the completed object gets (`x-amz-tagging` on CreateMultipartUpload).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// One uploaded part of an upload in progress.
@@ -227,6 +233,7 @@ mod tests {
             }),
             parts: None,
             owner: "me".into(),
+            tags: vec![("k".into(), "v".into())],
         }
     }
 

@@ -123,6 +123,7 @@ mod tests {
             checksum: None,
             parts: None,
             owner: "o".into(),
+            tags: Vec::new(),
         }
     }
 

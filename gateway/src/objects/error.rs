@@ -45,6 +45,8 @@ pub enum ObjectError {
     /// Malformed XML, with what exactly is wrong.
     #[error("{0}")]
     MalformedXmlDetail(String),
+    #[error("{0}")]
+    InvalidTag(String),
     #[error("the lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
     #[error("the Content-MD5 you specified did not match what we received")]

@@ -25,6 +25,7 @@ mod placement;
 mod read;
 mod reclaim;
 mod sweep;
+mod tagging;
 #[cfg(test)]
 mod test_support;
 mod tiers;
@@ -47,12 +48,13 @@ pub use multipart::{
 };
 pub use object_ops::{
     ChecksumInput, CopyObject, GetObject, GetOutcome, MetadataDirective, NewObjectMeta, PutObject,
-    TrailerSource,
+    TaggingDirective, TrailerSource,
 };
 pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
 pub use reclaim::run_reclaimer;
 pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
+pub use tagging::parse_tagging_header;
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
 
 use crate::meta::{

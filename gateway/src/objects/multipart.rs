@@ -148,6 +148,7 @@ impl ObjectService {
             checksum_algorithm: create.checksum_algorithm,
             checksum_kind,
             owner: create.owner,
+            tags: create.meta.tags,
         };
         self.meta
             .apply(WriteOp::CreateUpload {
@@ -418,6 +419,7 @@ impl ObjectService {
             checksum,
             parts: Some(u32::try_from(parts.len()).unwrap_or(u32::MAX)),
             owner: upload.owner.clone(),
+            tags: upload.tags.clone(),
         };
         Ok((record, Layout::Parts(parts), chosen))
     }

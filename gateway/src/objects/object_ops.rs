@@ -52,6 +52,7 @@ pub struct NewObjectMeta {
     pub content: ContentHeaders,
     pub user_meta: Vec<(String, String)>,
     pub storage_class: Option<String>,
+    pub tags: Vec<(String, String)>,
 }
 
 pub struct PutObject {
@@ -88,7 +89,15 @@ pub enum MetadataDirective {
     Replace(Box<NewObjectMeta>),
 }
 
+/// `x-amz-tagging-directive`: the copy keeps the source's tags, or gets these.
+#[derive(Debug, Clone)]
+pub enum TaggingDirective {
+    Copy,
+    Replace(Vec<(String, String)>),
+}
+
 pub struct CopyObject {
+    pub tagging: TaggingDirective,
     pub src_bucket: String,
     pub src_key: String,
     pub dst_bucket: String,
@@ -140,6 +149,7 @@ impl ObjectService {
         if size > self.limits.max_user_metadata {
             return Err(ObjectError::MetadataTooLarge);
         }
+        super::tagging::validate_tags(&meta.tags)?;
         if let Some(class) = &meta.storage_class {
             validate_storage_class(class)?;
         }
@@ -201,6 +211,7 @@ impl ObjectService {
             checksum: None,
             parts: None,
             owner: put.owner,
+            tags: put.meta.tags,
         };
         let algorithm = put.checksum.algorithm;
         let mut spec = self.ingest_spec(put.content_length, algorithm, inline);
@@ -344,6 +355,9 @@ impl ObjectService {
         if let MetadataDirective::Replace(meta) = &copy.directive {
             self.validate_meta(meta)?;
         }
+        if let TaggingDirective::Replace(tags) = &copy.tagging {
+            super::tagging::validate_tags(tags)?;
+        }
         if let Some(class) = &copy.storage_class {
             validate_storage_class(class)?;
         }
@@ -368,6 +382,7 @@ impl ObjectService {
                     content: src.content.clone(),
                     user_meta: src.user_meta.clone(),
                     storage_class: src.storage_class.clone(),
+                    tags: Vec::new(),
                 },
                 MetadataDirective::Replace(meta) => (**meta).clone(),
             };
@@ -384,6 +399,10 @@ impl ObjectService {
                 checksum: src.checksum.clone(),
                 parts: src.parts,
                 owner: copy.owner.clone(),
+                tags: match &copy.tagging {
+                    TaggingDirective::Copy => src.tags.clone(),
+                    TaggingDirective::Replace(tags) => tags.clone(),
+                },
             };
             if same_object {
                 // The destination is the source, so its conditions are decided already.

@@ -58,6 +58,7 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             message,
         ),
         ObjectError::MalformedXml | ObjectError::MalformedXmlDetail(_) => with(C::MalformedXML),
+        ObjectError::InvalidTag(_) => with(C::InvalidTag),
         ObjectError::NoSuchLifecycleConfiguration => with(C::NoSuchLifecycleConfiguration),
         ObjectError::BadDigest | ObjectError::ChecksumMismatch { .. } => with(C::BadDigest),
         ObjectError::InvalidDigest => with(C::InvalidDigest),

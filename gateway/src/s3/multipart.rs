@@ -30,12 +30,7 @@ impl Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let owner = identity(&req);
         let input = req.input;
-        if input.tagging.is_some() {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotImplemented,
-                "object tagging is not supported yet",
-            ));
-        }
+        let tags = super::objects::tags_from_header(input.tagging.as_deref())?;
         let checksum_algorithm = checksum_algorithm(input.checksum_algorithm.as_ref())?;
         let checksum_kind = match input.checksum_type.as_ref().map(ChecksumType::as_str) {
             None => None,
@@ -63,6 +58,7 @@ impl Gateway {
                 ),
                 user_meta: user_meta(input.metadata),
                 storage_class: input.storage_class.map(|c| c.as_str().to_owned()),
+                tags,
             },
             checksum_algorithm,
             checksum_kind,

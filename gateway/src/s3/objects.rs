@@ -83,9 +83,7 @@ impl Gateway {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let owner = identity(&req);
         let input = req.input;
-        if input.tagging.is_some() {
-            return Err(not_implemented("object tagging"));
-        }
+        let tags = tags_from_header(input.tagging.as_deref())?;
         if input.write_offset_bytes.is_some() {
             return Err(not_implemented("x-amz-write-offset-bytes"));
         }
@@ -118,6 +116,7 @@ impl Gateway {
                 ),
                 user_meta: user_meta(input.metadata),
                 storage_class: input.storage_class.map(|c| c.as_str().to_owned()),
+                tags,
             },
             owner,
             precondition: put_precondition(input.if_match, input.if_none_match)?,
@@ -193,6 +192,7 @@ impl Gateway {
             expires: input.response_expires.or_else(|| expires(&record)),
             website_redirect_location: c.website_redirect_location,
             storage_class: storage_class_out(record.storage_class.as_ref()),
+            tag_count: tag_count(&record),
             parts_count: part_number
                 .and(record.parts)
                 .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
@@ -281,6 +281,12 @@ impl Gateway {
         let mut response = S3Response::new(output);
         if range.is_some() {
             response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        // S3 sends the tag count on HEAD too, though the API model lists it for GET only.
+        if let Some(count) = tag_count(&record) {
+            response
+                .headers
+                .insert("x-amz-tagging-count", http::HeaderValue::from(count));
         }
         Ok(response)
     }
@@ -398,14 +404,22 @@ impl Gateway {
             header_condition(http::header::IF_NONE_MATCH)?,
         )?;
         let checksum_algorithm = convert::checksum_algorithm(input.checksum_algorithm.as_ref())?;
-        if input.tagging.is_some()
-            || input
-                .tagging_directive
-                .as_ref()
-                .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE)
+        let tagging = match input
+            .tagging_directive
+            .as_ref()
+            .map(TaggingDirective::as_str)
         {
-            return Err(not_implemented("object tagging"));
-        }
+            None | Some(TaggingDirective::COPY) => objects::TaggingDirective::Copy,
+            Some(TaggingDirective::REPLACE) => {
+                objects::TaggingDirective::Replace(tags_from_header(input.tagging.as_deref())?)
+            }
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Unknown tagging directive {other:?}"),
+                ));
+            }
+        };
         let directive = match input
             .metadata_directive
             .as_ref()
@@ -425,6 +439,7 @@ impl Gateway {
                     ),
                     user_meta: user_meta(input.metadata),
                     storage_class: None,
+                    tags: Vec::new(),
                 }))
             }
             Some(other) => {
@@ -435,6 +450,7 @@ impl Gateway {
             }
         };
         let copy = objects::CopyObject {
+            tagging,
             src_bucket,
             src_key,
             dst_bucket: input.bucket,
@@ -486,4 +502,16 @@ pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
         }
         _ => Err(not_implemented("access point and outpost copy sources")),
     }
+}
+
+/// `x-amz-tagging` as sent on PUT, CreateMultipartUpload and CopyObject.
+pub(super) fn tags_from_header(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
+    header.map_or(Ok(Vec::new()), |h| {
+        objects::parse_tagging_header(h).map_err(to_s3)
+    })
+}
+
+/// `x-amz-tagging-count`, sent only when the object has tags.
+fn tag_count(record: &crate::meta::ObjectRecord) -> Option<i32> {
+    (!record.tags.is_empty()).then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX))
 }
