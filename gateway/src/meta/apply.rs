@@ -43,6 +43,7 @@ pub(super) struct Tables<'txn> {
     blobs: Table<'txn, &'static [u8], &'static str>,
     reclaim: Table<'txn, &'static [u8], &'static str>,
     sys: Table<'txn, &'static str, u64>,
+    reads: Table<'txn, &'static [u8], i64>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
@@ -59,6 +60,7 @@ impl<'txn> Tables<'txn> {
             blobs: txn.open_table(tables::BLOBS)?,
             reclaim: txn.open_table(tables::RECLAIM)?,
             sys: txn.open_table(tables::SYS)?,
+            reads: txn.open_table(tables::READS)?,
             reclaim_added: false,
         })
     }
@@ -114,6 +116,19 @@ impl<'txn> Tables<'txn> {
                 for id in ids {
                     self.reclaim.remove(id.to_bytes().as_slice())?;
                     self.blobs.remove(id.to_bytes().as_slice())?;
+                }
+                Ok(WriteOutcome::Done)
+            }
+            WriteOp::RecordReads { reads } => {
+                for read in reads {
+                    let okey = keys::object(read.bucket_id, &read.key);
+                    if self.objects.get(okey.as_slice())?.is_none() {
+                        continue;
+                    }
+                    let known = self.reads.get(okey.as_slice())?.map(|v| v.value());
+                    if known.is_none_or(|t| t < read.at_ms) {
+                        self.reads.insert(okey.as_slice(), read.at_ms)?;
+                    }
                 }
                 Ok(WriteOutcome::Done)
             }
@@ -301,6 +316,7 @@ impl<'txn> Tables<'txn> {
         let old: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
         drop(raw);
         self.retire_layout(old.version, &HashSet::new())?;
+        self.reads.remove(okey.as_slice())?;
         Ok(WriteOutcome::ObjectDeleted { existed: true })
     }
 

@@ -35,6 +35,8 @@ pub(super) mod tables {
     pub const BLOBS: TableDefinition<&[u8], &str> = TableDefinition::new("blobs");
     pub const RECLAIM: TableDefinition<&[u8], &str> = TableDefinition::new("reclaim");
     pub const SYS: TableDefinition<&str, u64> = TableDefinition::new("sys");
+    /// Object key (as in `objects`) → when it was last read, ms since the epoch.
+    pub const READS: TableDefinition<&[u8], i64> = TableDefinition::new("reads");
 }
 
 /// Tunables of the embedded store.
@@ -358,6 +360,14 @@ impl MetaStore for RedbStore {
             .get(id.to_bytes().as_slice())
             .map_err(storage)?
             .is_some())
+    }
+
+    fn for_each_resident(
+        &self,
+        tier: &str,
+        visit: &mut dyn FnMut(super::Resident),
+    ) -> Result<(), MetaError> {
+        super::residents::for_each_resident(&self.read()?, tier, visit)
     }
 
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError> {

@@ -8,11 +8,14 @@
 //! it leaves the new version whole. Readers pin blobs (see [`pins`]) so that reclamation
 //! never pulls data from under a GET in progress.
 
+mod access;
 mod checksum;
 mod conditions;
+mod demote;
 mod error;
 mod ingest;
 mod md5_lanes;
+mod metered;
 mod moves;
 mod multipart;
 mod object_ops;
@@ -23,6 +26,7 @@ mod reclaim;
 #[cfg(test)]
 mod test_support;
 mod tiers;
+mod watermarks;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,6 +35,7 @@ use vmgw_tiering::{DataId, Tier};
 
 pub use checksum::Hasher;
 pub use conditions::{ByteRange, Conditions, EtagMatch};
+pub use demote::run_demoter;
 pub use error::{BodyError, ObjectError, ObjectResult};
 pub use ingest::ByteStream;
 pub use moves::MoveOutcome;
@@ -46,6 +51,7 @@ pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
 pub use reclaim::{run_reclaimer, sweep_orphans};
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
+pub use watermarks::Watermarks;
 
 use crate::meta::{
     BucketRecord, Layout, ListPage, ListQuery, MetaStore, ObjectRecord, UploadPage, UploadQuery,
@@ -85,6 +91,7 @@ pub struct ObjectService {
     pins: Arc<Pins>,
     limits: Limits,
     md5: md5_lanes::Md5Engine,
+    access: access::AccessLog,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -115,6 +122,30 @@ impl ObjectService {
             md5: md5_lanes::Md5Engine::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
             ),
+            access: access::AccessLog::default(),
+        }
+    }
+
+    /// Writes the reads noted since the last flush to the metadata store; returns how many
+    /// objects' times were written.
+    pub async fn flush_reads(&self) -> ObjectResult<usize> {
+        let reads = self.access.take();
+        if reads.is_empty() {
+            return Ok(0);
+        }
+        let count = reads.len();
+        match self
+            .meta
+            .apply(WriteOp::RecordReads {
+                reads: reads.clone(),
+            })
+            .await
+        {
+            Ok(_) => Ok(count),
+            Err(e) => {
+                self.access.restore(reads);
+                Err(e.into())
+            }
         }
     }
 

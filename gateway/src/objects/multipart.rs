@@ -5,7 +5,6 @@
 //! while queueing unused parts for reclamation.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
@@ -190,9 +189,11 @@ impl ObjectService {
         // The part's checksum in the upload's algorithm is needed at completion, whether or
         // not the client sent one.
         let algorithm = part.checksum.algorithm.or(upload.checksum_algorithm);
-        let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
+        let targets = self
+            .tiers
+            .write_targets(upload.storage_class.as_deref(), part.content_length);
         let ingested = ingest(
-            &tier,
+            &targets,
             part.body,
             &self.ingest_spec(part.content_length, algorithm, false),
             &self.md5,
@@ -258,9 +259,12 @@ impl ObjectService {
         };
         let len = range.end - range.start;
         let body = stream_range(&self.tiers, layout, range, pins).await?;
-        let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
+        self.access.record(src_bucket.id, &copy.src_key);
+        let targets = self
+            .tiers
+            .write_targets(upload.storage_class.as_deref(), Some(len));
         let ingested = ingest(
-            &tier,
+            &targets,
             body,
             &self.ingest_spec(Some(len), upload.checksum_algorithm, false),
             &self.md5,

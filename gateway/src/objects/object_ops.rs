@@ -1,9 +1,6 @@
 //! PutObject, GetObject, HeadObject, DeleteObject and CopyObject.
 
 use std::ops::Range;
-use std::sync::Arc;
-
-use vmgw_tiering::Tier;
 
 use super::conditions::{ByteRange, Conditions};
 use super::error::{ObjectError, ObjectResult};
@@ -183,13 +180,13 @@ impl ObjectService {
             // Checked again atomically at commit; failing here saves receiving the body.
             return Err(ObjectError::PreconditionFailed);
         }
-        let tier: Arc<dyn Tier> =
-            Arc::clone(self.tiers.for_class(put.meta.storage_class.as_deref()));
+        let class = put.meta.storage_class.as_deref();
         // Small objects live in the metadata store, next to the hottest tier; colder
         // classes always get a blob on their own tier.
-        let inline = self.tiers.is_hottest(&tier);
+        let inline = self.tiers.is_hottest(self.tiers.for_class(class));
         let spec = self.ingest_spec(put.content_length, put.checksum.algorithm, inline);
-        let ingested = ingest(&tier, put.body, &spec, &self.md5).await?;
+        let targets = self.tiers.write_targets(class, put.content_length);
+        let ingested = ingest(&targets, put.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &put.checksum) {
             self.discard_ingested(&ingested).await;
             return Err(e);
@@ -310,6 +307,7 @@ impl ObjectService {
             pins,
         )
         .await?;
+        self.access.record(bucket.id, &get.key);
         Ok(GetOutcome {
             record,
             range,
@@ -413,10 +411,12 @@ impl ObjectService {
                 copy.precondition.clone()
             };
             let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
-            let tier = Arc::clone(self.tiers.for_class(record.storage_class.as_deref()));
-            let inline = self.tiers.is_hottest(&tier);
+            self.access.record(src_bucket.id, &copy.src_key);
+            let class = record.storage_class.as_deref();
+            let inline = self.tiers.is_hottest(self.tiers.for_class(class));
+            let targets = self.tiers.write_targets(class, Some(src.size));
             let ingested = ingest(
-                &tier,
+                &targets,
                 body,
                 &self.ingest_spec(Some(src.size), algorithm, inline),
                 &self.md5,
