@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod remote;
+use crate::byte_size::ByteSize;
+use crate::objects::Watermarks;
 pub use remote::RemoteSettings;
 
 /// Where the gateway listens when nothing else is configured.
@@ -60,6 +62,8 @@ pub struct FileConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub placement: PlacementConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +98,15 @@ pub struct TierConfig {
     /// Seal the tier's data with AES-256-GCM, using the keys of `[encryption]`.
     #[serde(default)]
     pub encrypt: bool,
+    /// Bytes the tier may hold (`10GiB`, or a number); absent: its filesystem's size.
+    #[serde(default)]
+    pub capacity: Option<ByteSize>,
+    /// Percent of capacity above which objects are demoted to the next tier (default 90).
+    #[serde(default)]
+    pub high_watermark: Option<i64>,
+    /// Percent of capacity demotion brings usage down to (default 75).
+    #[serde(default)]
+    pub low_watermark: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -122,6 +135,9 @@ impl TierConfig {
             credentials_file: None,
             compression: None,
             encrypt: false,
+            capacity: None,
+            high_watermark: None,
+            low_watermark: None,
         }
     }
 }
@@ -188,6 +204,23 @@ impl Default for ServerConfig {
     }
 }
 
+/// Background placement of objects across tiers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlacementConfig {
+    /// How often tier usage is checked against the watermarks (and recorded reads are
+    /// written to the metadata store), in milliseconds.
+    pub check_interval_ms: u64,
+}
+
+impl Default for PlacementConfig {
+    fn default() -> Self {
+        Self {
+            check_interval_ms: 10_000,
+        }
+    }
+}
+
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -222,6 +255,7 @@ pub struct TierSettings {
     pub remote: Option<RemoteSettings>,
     pub compression: Option<i32>,
     pub encrypt: bool,
+    pub watermarks: Watermarks,
 }
 
 /// The validated configuration the gateway runs with.
@@ -240,6 +274,7 @@ pub struct Settings {
     pub keys: Option<KeySettings>,
     pub storage: StorageConfig,
     pub server: ServerConfig,
+    pub placement: PlacementConfig,
 }
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
@@ -318,6 +353,45 @@ fn load_keys(config: EncryptionConfig) -> Result<KeySettings, ConfigError> {
         ));
     }
     Ok(KeySettings { active, keys })
+}
+
+/// A tier's capacity and watermarks, validated: `0 ≤ low < high ≤ 100`.
+fn tier_watermarks(tier: &TierConfig) -> Result<Watermarks, ConfigError> {
+    let field = |name: &str| format!("tiers.{}.{name}", tier.name);
+    let capacity = match &tier.capacity {
+        Some(size) => {
+            let bytes = size
+                .bytes()
+                .map_err(|reason| invalid(&field("capacity"), size, reason))?;
+            if bytes == 0 {
+                return Err(invalid(&field("capacity"), size, "must be more than 0"));
+            }
+            Some(bytes)
+        }
+        None => None,
+    };
+    let percent = |name: &str, value: Option<i64>, default: u8| match value {
+        None => Ok(default),
+        Some(v) => u8::try_from(v)
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| invalid(&field(name), v, "a percentage from 0 to 100")),
+    };
+    let defaults = Watermarks::default();
+    let high = percent("high_watermark", tier.high_watermark, defaults.high_percent)?;
+    let low = percent("low_watermark", tier.low_watermark, defaults.low_percent)?;
+    if low >= high {
+        return Err(invalid(
+            &field("low_watermark"),
+            low,
+            &format!("must be below high_watermark ({high})"),
+        ));
+    }
+    Ok(Watermarks {
+        capacity,
+        high_percent: high,
+        low_percent: low,
+    })
 }
 
 impl Settings {
@@ -432,6 +506,7 @@ impl Settings {
                     "tier names must be unique",
                 ));
             }
+            let watermarks = tier_watermarks(&tier)?;
             let (path, remote) = match tier.kind {
                 TierKind::Local => {
                     if let Some(field) = remote::remote_only_fields(&tier) {
@@ -468,6 +543,7 @@ impl Settings {
                 ));
             }
             resolved_tiers.push(TierSettings {
+                watermarks,
                 compression: tier.compression.filter(|l| *l > 0),
                 encrypt: tier.encrypt,
                 name: tier.name,
@@ -519,6 +595,13 @@ impl Settings {
         if file.server.max_connections == 0 {
             return Err(invalid("server.max_connections", 0, "must be at least 1"));
         }
+        if file.placement.check_interval_ms < 10 {
+            return Err(invalid(
+                "placement.check_interval_ms",
+                file.placement.check_interval_ms,
+                "must be at least 10",
+            ));
+        }
 
         Ok(Self {
             listen,
@@ -531,6 +614,7 @@ impl Settings {
             keys,
             storage: file.storage,
             server: file.server,
+            placement: file.placement,
         })
     }
 
@@ -593,6 +677,7 @@ mod tests {
                 remote: None,
                 compression: None,
                 encrypt: false,
+                watermarks: Watermarks::default(),
             }]
         );
         assert_eq!(s.credentials.len(), 1);
@@ -655,5 +740,71 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("storage.inline_threshold"), "{err}");
+    }
+
+    #[test]
+    fn capacity_and_watermarks() {
+        let s = parse(
+            r#"
+            [[tiers]]
+            name = "ssd"
+            path = "ssd"
+            capacity = "512MiB"
+            high_watermark = 80
+            low_watermark = 50
+            [[tiers]]
+            name = "hdd"
+            path = "hdd"
+            capacity = 1073741824
+            [placement]
+            check_interval_ms = 200
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.tiers[0].watermarks,
+            Watermarks {
+                capacity: Some(512 << 20),
+                high_percent: 80,
+                low_percent: 50
+            }
+        );
+        assert_eq!(
+            s.tiers[1].watermarks,
+            Watermarks {
+                capacity: Some(1 << 30),
+                ..Watermarks::default()
+            }
+        );
+        assert_eq!(s.placement.check_interval_ms, 200);
+        let defaults = parse("").unwrap();
+        assert_eq!(defaults.tiers[0].watermarks, Watermarks::default());
+        assert_eq!(defaults.placement.check_interval_ms, 10_000);
+
+        let tier = |extra: &str| format!("[[tiers]]\nname = \"ssd\"\npath = \"x\"\n{extra}");
+        for (extra, field, value) in [
+            (
+                "capacity = \"10 parsecs\"",
+                "tiers.ssd.capacity",
+                "10 parsecs",
+            ),
+            ("capacity = -3", "tiers.ssd.capacity", "-3"),
+            ("capacity = 0", "tiers.ssd.capacity", "0"),
+            ("high_watermark = 101", "tiers.ssd.high_watermark", "101"),
+            ("low_watermark = -1", "tiers.ssd.low_watermark", "-1"),
+            (
+                "high_watermark = 60\nlow_watermark = 60",
+                "tiers.ssd.low_watermark",
+                "60",
+            ),
+            ("low_watermark = 95", "tiers.ssd.low_watermark", "95"),
+        ] {
+            let err = parse(&tier(extra)).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(value), "{extra}: {err}");
+        }
+        let err = parse("[placement]\ncheck_interval_ms = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("placement.check_interval_ms"), "{err}");
     }
 }

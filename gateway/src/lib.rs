@@ -8,6 +8,7 @@
 pub mod access;
 pub mod admin;
 pub mod app;
+pub mod byte_size;
 pub mod cli;
 pub mod config;
 pub mod credentials;

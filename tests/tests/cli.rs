@@ -138,6 +138,16 @@ fn invalid_configs_are_refused_with_the_field_and_value() {
             "k",
         ),
         ("listen = 5", "listen", "integer"),
+        (
+            "[[tiers]]\nname = \"ssd\"\npath = \"s\"\nhigh_watermark = 70\nlow_watermark = 80",
+            "tiers.ssd.low_watermark",
+            "80",
+        ),
+        (
+            "[[tiers]]\nname = \"ssd\"\npath = \"s\"\ncapacity = \"lots\"",
+            "tiers.ssd.capacity",
+            "lots",
+        ),
     ];
     for (config, field, value) in cases {
         let (ok, stderr) = serve_with_config(config);

@@ -49,19 +49,32 @@ pub async fn tier_ls(args: &AdminArgs) -> Result<String, AdminClientError> {
         return Ok(to_json(&tiers));
     }
     let mut out = format!(
-        "{:<10} {:>10} {:>12} {:>12} {:>7}\n",
-        "TIER", "BLOBS", "STORED", "CAPACITY", "USED"
+        "{:<10} {:>10} {:>12} {:>16} {:>7} {:>10}\n",
+        "TIER", "BLOBS", "STORED", "CAPACITY", "USED", "LOW/HIGH"
     );
     for t in &tiers {
+        // A capacity that is the filesystem's size is marked, as usage then includes
+        // whatever else is on that filesystem.
+        let capacity = t.total_bytes.map_or_else(
+            || "-".to_owned(),
+            |n| {
+                if t.capacity_configured {
+                    bytes(n)
+                } else {
+                    format!("{} (fs)", bytes(n))
+                }
+            },
+        );
         let _ = writeln!(
             out,
-            "{:<10} {:>10} {:>12} {:>12} {:>7}",
+            "{:<10} {:>10} {:>12} {:>16} {:>7} {:>10}",
             t.name,
             t.blobs,
             bytes(t.stored_bytes),
-            t.total_bytes.map_or_else(|| "-".to_owned(), bytes),
+            capacity,
             t.used_percent
-                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%"))
+                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}%")),
+            format!("{}/{}%", t.low_watermark, t.high_watermark)
         );
     }
     Ok(out)

@@ -44,6 +44,7 @@ pub(super) struct Tables<'txn> {
     reclaim: Table<'txn, &'static [u8], &'static str>,
     sys: Table<'txn, &'static str, u64>,
     pub(super) bucket_configs: Table<'txn, (u64, &'static str), &'static [u8]>,
+    reads: Table<'txn, &'static [u8], i64>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
@@ -61,6 +62,7 @@ impl<'txn> Tables<'txn> {
             reclaim: txn.open_table(tables::RECLAIM)?,
             sys: txn.open_table(tables::SYS)?,
             bucket_configs: txn.open_table(tables::BUCKET_CONFIGS)?,
+            reads: txn.open_table(tables::READS)?,
             reclaim_added: false,
         })
     }
@@ -131,6 +133,19 @@ impl<'txn> Tables<'txn> {
                 for id in ids {
                     self.reclaim.remove(id.to_bytes().as_slice())?;
                     self.blobs.remove(id.to_bytes().as_slice())?;
+                }
+                Ok(WriteOutcome::Done)
+            }
+            WriteOp::RecordReads { reads } => {
+                for read in reads {
+                    let okey = keys::object(read.bucket_id, &read.key);
+                    if self.objects.get(okey.as_slice())?.is_none() {
+                        continue;
+                    }
+                    let known = self.reads.get(okey.as_slice())?.map(|v| v.value());
+                    if known.is_none_or(|t| t < read.at_ms) {
+                        self.reads.insert(okey.as_slice(), read.at_ms)?;
+                    }
                 }
                 Ok(WriteOutcome::Done)
             }
@@ -337,6 +352,7 @@ impl<'txn> Tables<'txn> {
         let old: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
         drop(raw);
         self.retire_layout(old.version, &HashSet::new())?;
+        self.reads.remove(okey.as_slice())?;
         Ok(WriteOutcome::ObjectDeleted { existed: true })
     }
 

@@ -17,6 +17,8 @@
 //! - `blobs`: every blob that exists or may exist → tier name. A file on a tier whose id
 //!   is not here is an orphan (a write that crashed before its commit).
 //! - `reclaim`: blobs no longer referenced, to delete from their tier → tier name.
+//! - `reads`: object key (as in `objects`) → when it was last read, written in batches
+//!   (see `objects::access`); a row goes with its object's deletion.
 
 mod apply;
 mod bucket_configs;
@@ -24,12 +26,14 @@ pub mod keys;
 mod list;
 pub mod records;
 mod redb_store;
+mod residents;
 
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
 
 pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
+pub use residents::Resident;
 
 /// An upload id: 8 bytes of initiation time (so uploads of one key list in initiation
 /// order) and 8 random bytes.
@@ -146,6 +150,20 @@ pub enum WriteOp {
         kind: ConfigKind,
         value: Option<Vec<u8>>,
     },
+    /// Objects were read: record the times (a later time wins; objects deleted meanwhile
+    /// are skipped).
+    RecordReads {
+        reads: Vec<ReadMark>,
+    },
+}
+
+/// A read of an object's current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadMark {
+    pub bucket_id: u64,
+    pub key: String,
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
 }
 
 /// The per-bucket configuration documents.
@@ -246,6 +264,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// A configuration document of a bucket, if set.
     fn bucket_config(&self, bucket_id: u64, kind: ConfigKind)
     -> Result<Option<Vec<u8>>, MetaError>;
+    /// Calls `visit` with every object that has bytes on `tier`. A full scan: for the
+    /// background demoter, not for requests.
+    fn for_each_resident(
+        &self,
+        tier: &str,
+        visit: &mut dyn FnMut(Resident),
+    ) -> Result<(), MetaError>;
 
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError>;
 

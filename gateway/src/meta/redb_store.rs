@@ -38,6 +38,8 @@ pub(super) mod tables {
     /// Per-bucket configuration documents (lifecycle, ...) by (bucket id, kind).
     pub const BUCKET_CONFIGS: TableDefinition<(u64, &str), &[u8]> =
         TableDefinition::new("bucket_configs");
+    /// Object key (as in `objects`) → when it was last read, ms since the epoch.
+    pub const READS: TableDefinition<&[u8], i64> = TableDefinition::new("reads");
 }
 
 /// Tunables of the embedded store.
@@ -374,6 +376,14 @@ impl MetaStore for RedbStore {
             .get(id.to_bytes().as_slice())
             .map_err(storage)?
             .is_some())
+    }
+
+    fn for_each_resident(
+        &self,
+        tier: &str,
+        visit: &mut dyn FnMut(super::Resident),
+    ) -> Result<(), MetaError> {
+        super::residents::for_each_resident(&self.read()?, tier, visit)
     }
 
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError> {

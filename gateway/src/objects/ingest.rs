@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
-use vmgw_tiering::{DataId, Tier, TierError};
+use vmgw_tiering::{DataId, DataWriter, Tier, TierError};
 
 use super::checksum::Hasher;
 use super::descriptor::{BlobFacts, Describer};
@@ -71,9 +71,11 @@ enum Msg {
     End,
 }
 
-/// Reads `body` to its end and stores it on `tier` (or inline).
+/// Reads `body` to its end and stores it inline or on the first of `tiers` that accepts
+/// it: a tier that reports itself full when the blob is created is passed over for the
+/// next (no byte of the body has been consumed yet then).
 pub async fn ingest(
-    tier: &Arc<dyn Tier>,
+    tiers: &[Arc<dyn Tier>],
     mut body: ByteStream,
     spec: &IngestSpec,
     md5: &Md5Engine,
@@ -83,7 +85,8 @@ pub async fn ingest(
     }
     match spec.expected_len {
         Some(len) if len <= spec.inline_limit as u64 => ingest_inline(&mut body, spec).await,
-        _ => ingest_blob(tier, body, spec, md5.stream()).await,
+        _ if tiers.is_empty() => Err(ObjectError::StorageFull),
+        _ => ingest_blob(tiers, body, spec, md5.stream()).await,
     }
 }
 
@@ -117,6 +120,7 @@ async fn ingest_inline(body: &mut ByteStream, spec: &IngestSpec) -> ObjectResult
 }
 
 struct WorkerOutput {
+    tier: Arc<dyn Tier>,
     size: u64,
     md5: [u8; 16],
     checksum: Option<String>,
@@ -129,15 +133,36 @@ enum WorkerError {
     Abandoned,
 }
 
+/// Creates blob `id` on the first of `tiers` that is not full; returns that tier's index.
+fn create_on_first(
+    tiers: &[Arc<dyn Tier>],
+    id: DataId,
+) -> Result<(usize, Box<dyn DataWriter>), TierError> {
+    for (index, tier) in tiers.iter().enumerate() {
+        match tier.create(id) {
+            Ok(writer) => return Ok((index, writer)),
+            Err(TierError::Full) => {
+                tracing::info!(
+                    tier = tier.name(),
+                    "tier is full; trying the next colder one"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(TierError::Full)
+}
+
 fn run_worker(
-    tier: &dyn Tier,
+    tiers: &[Arc<dyn Tier>],
     id: DataId,
     algorithm: Option<ChecksumAlgorithm>,
     describe: Option<Describer>,
     mut md5: Md5Stream,
     rx: &mut mpsc::Receiver<Msg>,
 ) -> Result<WorkerOutput, WorkerError> {
-    let mut writer = tier.create(id).map_err(WorkerError::Tier)?;
+    let (index, mut writer) = create_on_first(tiers, id).map_err(WorkerError::Tier)?;
+    let tier = Arc::clone(&tiers[index]);
     let mut checksum = algorithm.map(Hasher::new);
     let mut size = 0u64;
     while let Some(msg) = rx.blocking_recv() {
@@ -165,6 +190,7 @@ fn run_worker(
                 }
                 let size = writer.finish().map_err(WorkerError::Tier)?;
                 return Ok(WorkerOutput {
+                    tier,
                     size,
                     md5: facts.md5,
                     checksum: facts.checksum,
@@ -177,7 +203,7 @@ fn run_worker(
 }
 
 async fn ingest_blob(
-    tier: &Arc<dyn Tier>,
+    tiers: &[Arc<dyn Tier>],
     mut body: ByteStream,
     spec: &IngestSpec,
     md5: Md5Stream,
@@ -186,11 +212,11 @@ async fn ingest_blob(
     let in_flight = spec.in_flight.as_ref().map(|set| set.register(id));
     let (tx, mut rx) = mpsc::channel::<Msg>(2);
     let worker = {
-        let tier = Arc::clone(tier);
+        let tiers = tiers.to_vec();
         let algorithm = spec.checksum;
         let describe = spec.describe.clone();
         tokio::task::spawn_blocking(move || {
-            run_worker(tier.as_ref(), id, algorithm, describe, md5, &mut rx)
+            run_worker(&tiers, id, algorithm, describe, md5, &mut rx)
         })
     };
 
@@ -229,7 +255,11 @@ async fn ingest_blob(
     let worker_result = worker
         .await
         .map_err(|e| ObjectError::Internal(format!("ingest worker failed: {e}")))?;
-    // A body error explains an abandoned worker better than the worker can.
+    // A tier error (a full disk) is why the worker stopped taking the body; otherwise a
+    // body error explains an abandoned worker better than the worker can.
+    if let Err(WorkerError::Tier(e)) = worker_result {
+        return Err(e.into());
+    }
     feed?;
     let output = match worker_result {
         Ok(output) => output,
@@ -239,7 +269,7 @@ async fn ingest_blob(
     Ok(Ingested {
         data: IngestedData::Blob(BlobRef {
             id,
-            tier: tier.name().to_owned(),
+            tier: output.tier.name().to_owned(),
             size: output.size,
         }),
         size: output.size,
@@ -288,7 +318,7 @@ mod tests {
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
         let out = ingest(
-            &tier,
+            std::slice::from_ref(&tier),
             stream(pieces),
             &spec(data.len() as u64, 0),
             &Md5Engine::new(1),
@@ -312,7 +342,7 @@ mod tests {
     async fn small_bodies_stay_inline() {
         let tier: Arc<dyn Tier> = Arc::new(MemTier::new("ssd"));
         let out = ingest(
-            &tier,
+            std::slice::from_ref(&tier),
             stream(vec![Ok(Bytes::from_static(b"hello"))]),
             &spec(5, 1024),
             &Md5Engine::new(1),
@@ -327,7 +357,7 @@ mod tests {
         let mem = MemTier::new("ssd");
         let tier: Arc<dyn Tier> = Arc::new(mem.clone());
         let err = ingest(
-            &tier,
+            std::slice::from_ref(&tier),
             stream(vec![
                 Ok(Bytes::from(vec![1u8; 2_000_000])),
                 Err(BodyError::Sha256Mismatch),
@@ -339,7 +369,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ObjectError::ContentSha256Mismatch), "{err}");
         let err = ingest(
-            &tier,
+            std::slice::from_ref(&tier),
             stream(vec![Ok(Bytes::from(vec![1u8; 10]))]),
             &spec(20, 0),
             &Md5Engine::new(1),
@@ -348,7 +378,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ObjectError::IncompleteBody), "{err}");
         let err = ingest(
-            &tier,
+            std::slice::from_ref(&tier),
             stream(vec![Ok(Bytes::from(vec![1u8; 30]))]),
             &spec(20, 0),
             &Md5Engine::new(1),
@@ -357,5 +387,87 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ObjectError::IncompleteBody), "{err}");
         assert!(mem.is_empty(), "a failed upload left a blob");
+    }
+
+    /// A tier that refuses every new blob as if its disk were full.
+    struct FullTier(MemTier);
+
+    impl Tier for FullTier {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn create(&self, _: DataId) -> Result<Box<dyn vmgw_tiering::DataWriter>, TierError> {
+            Err(TierError::Full)
+        }
+        fn open(&self, id: DataId) -> Result<Box<dyn vmgw_tiering::DataReader>, TierError> {
+            self.0.open(id)
+        }
+        fn remove(&self, id: DataId) -> Result<(), TierError> {
+            self.0.remove(id)
+        }
+        fn for_each_id(&self, visit: &mut dyn FnMut(DataId)) -> Result<(), TierError> {
+            self.0.for_each_id(visit)
+        }
+        fn used_bytes(&self) -> Result<u64, TierError> {
+            self.0.used_bytes()
+        }
+        fn stored_size(&self, id: DataId) -> Result<u64, TierError> {
+            self.0.stored_size(id)
+        }
+        fn space(&self) -> Result<Option<vmgw_tiering::Space>, TierError> {
+            self.0.space()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_tier_passes_the_blob_to_the_next() {
+        let hdd = MemTier::new("hdd");
+        let tiers: Vec<Arc<dyn Tier>> = vec![
+            Arc::new(FullTier(MemTier::new("ssd"))),
+            Arc::new(hdd.clone()),
+        ];
+        let data = vec![5u8; 700_000];
+        let out = ingest(
+            &tiers,
+            stream(vec![Ok(Bytes::from(data.clone()))]),
+            &spec(data.len() as u64, 0),
+            &Md5Engine::new(1),
+        )
+        .await
+        .unwrap();
+        let IngestedData::Blob(blob) = out.data else {
+            panic!("expected a blob")
+        };
+        assert_eq!(blob.tier, "hdd");
+        assert_eq!(hdd.len(), 1);
+
+        let err = ingest(
+            &tiers[..1],
+            stream(vec![Ok(Bytes::from(data.clone()))]),
+            &spec(data.len() as u64, 0),
+            &Md5Engine::new(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ObjectError::StorageFull), "{err}");
+        let err = ingest(
+            &[],
+            stream(vec![Ok(Bytes::from(data.clone()))]),
+            &spec(data.len() as u64, 0),
+            &Md5Engine::new(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ObjectError::StorageFull), "{err}");
+        // Small bodies are kept inline, whatever the tiers say.
+        let out = ingest(
+            &[],
+            stream(vec![Ok(Bytes::from_static(b"tiny"))]),
+            &spec(4, 1024),
+            &Md5Engine::new(1),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(out.data, IngestedData::Inline(_)));
     }
 }

@@ -8,14 +8,17 @@
 //! it leaves the new version whole. Readers pin blobs (see [`pins`]) so that reclamation
 //! never pulls data from under a GET in progress.
 
+mod access;
 mod checksum;
 mod conditions;
+mod demote;
 mod descriptor;
 mod error;
 mod in_flight;
 mod ingest;
 mod lifecycle_config;
 mod md5_lanes;
+mod metered;
 mod move_queue;
 mod moves;
 mod multipart;
@@ -29,6 +32,7 @@ mod tagging;
 #[cfg(test)]
 mod test_support;
 mod tiers;
+mod watermarks;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,6 +41,7 @@ use vmgw_tiering::{DataId, Tier};
 
 pub use checksum::Hasher;
 pub use conditions::{ByteRange, Conditions, EtagMatch};
+pub use demote::run_demoter;
 pub use descriptor::BlobDescriptor;
 pub use error::{BodyError, ObjectError, ObjectResult};
 pub use ingest::ByteStream;
@@ -56,6 +61,7 @@ pub use reclaim::run_reclaimer;
 pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
 pub use tagging::parse_tagging_header;
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
+pub use watermarks::Watermarks;
 
 use crate::meta::{
     BucketRecord, Layout, ListPage, ListQuery, MetaStore, ObjectRecord, UploadPage, UploadQuery,
@@ -99,6 +105,7 @@ pub struct ObjectService {
     in_flight: Arc<in_flight::InFlight>,
     limits: Limits,
     md5: md5_lanes::Md5Engine,
+    access: access::AccessLog,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -131,6 +138,30 @@ impl ObjectService {
             md5: md5_lanes::Md5Engine::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
             ),
+            access: access::AccessLog::default(),
+        }
+    }
+
+    /// Writes the reads noted since the last flush to the metadata store; returns how many
+    /// objects' times were written.
+    pub async fn flush_reads(&self) -> ObjectResult<usize> {
+        let reads = self.access.take();
+        if reads.is_empty() {
+            return Ok(0);
+        }
+        let count = reads.len();
+        match self
+            .meta
+            .apply(WriteOp::RecordReads {
+                reads: reads.clone(),
+            })
+            .await
+        {
+            Ok(_) => Ok(count),
+            Err(e) => {
+                self.access.restore(reads);
+                Err(e.into())
+            }
         }
     }
 

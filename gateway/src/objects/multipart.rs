@@ -5,7 +5,6 @@
 //! while queueing unused parts for reclamation.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
@@ -192,9 +191,11 @@ impl ObjectService {
         // The part's checksum in the upload's algorithm is needed at completion, whether or
         // not the client sent one.
         let algorithm = part.checksum.algorithm.or(upload.checksum_algorithm);
-        let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
+        let targets = self
+            .tiers
+            .write_targets(upload.storage_class.as_deref(), part.content_length);
         let mut spec = self.ingest_spec(part.content_length, algorithm, false);
-        if tier.keeps_descriptors() {
+        if targets.iter().any(|t| t.keeps_descriptors()) {
             spec.describe = Some(Describer::for_part(
                 &part.bucket,
                 &part.key,
@@ -202,7 +203,7 @@ impl ObjectService {
                 number,
             ));
         }
-        let ingested = ingest(&tier, part.body, &spec, &self.md5).await?;
+        let ingested = ingest(&targets, part.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &part.checksum) {
             self.discard_ingested(&ingested).await;
             return Err(e);
@@ -263,9 +264,12 @@ impl ObjectService {
         };
         let len = range.end - range.start;
         let body = stream_range(&self.tiers, layout, range, pins).await?;
-        let tier = Arc::clone(self.tiers.for_class(upload.storage_class.as_deref()));
+        self.access.record(src_bucket.id, &copy.src_key);
+        let targets = self
+            .tiers
+            .write_targets(upload.storage_class.as_deref(), Some(len));
         let mut spec = self.ingest_spec(Some(len), upload.checksum_algorithm, false);
-        if tier.keeps_descriptors() {
+        if targets.iter().any(|t| t.keeps_descriptors()) {
             spec.describe = Some(Describer::for_part(
                 &copy.bucket,
                 &copy.key,
@@ -273,7 +277,7 @@ impl ObjectService {
                 number,
             ));
         }
-        let ingested = ingest(&tier, body, &spec, &self.md5).await?;
+        let ingested = ingest(&targets, body, &spec, &self.md5).await?;
         self.commit_part(upload_id, number, ingested, &upload).await
     }
 

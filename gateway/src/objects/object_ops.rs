@@ -3,8 +3,6 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use vmgw_tiering::Tier;
-
 use super::conditions::{ByteRange, Conditions};
 use super::descriptor::{BlobFacts, Describer, complete_record};
 use super::error::{ObjectError, ObjectResult};
@@ -195,11 +193,10 @@ impl ObjectService {
             // Checked again atomically at commit; failing here saves receiving the body.
             return Err(ObjectError::PreconditionFailed);
         }
-        let tier: Arc<dyn Tier> =
-            Arc::clone(self.tiers.for_class(put.meta.storage_class.as_deref()));
+        let class = put.meta.storage_class.as_deref();
         // Small objects live in the metadata store, next to the hottest tier; colder
         // classes always get a blob on their own tier.
-        let inline = self.tiers.is_hottest(&tier);
+        let inline = self.tiers.is_hottest(self.tiers.for_class(class));
         let draft = ObjectRecord {
             version: new_version(),
             size: 0,
@@ -214,8 +211,10 @@ impl ObjectService {
             tags: put.meta.tags,
         };
         let algorithm = put.checksum.algorithm;
+        let class = draft.storage_class.as_deref();
+        let targets = self.tiers.write_targets(class, put.content_length);
         let mut spec = self.ingest_spec(put.content_length, algorithm, inline);
-        if tier.keeps_descriptors() {
+        if targets.iter().any(|t| t.keeps_descriptors()) {
             spec.describe = Some(Describer::for_object(
                 &put.bucket,
                 &put.key,
@@ -223,7 +222,7 @@ impl ObjectService {
                 algorithm,
             ));
         }
-        let ingested = ingest(&tier, put.body, &spec, &self.md5).await?;
+        let ingested = ingest(&targets, put.body, &spec, &self.md5).await?;
         if let Err(e) = verify(&ingested, content_md5, &put.checksum) {
             self.discard_ingested(&ingested).await;
             return Err(e);
@@ -332,6 +331,7 @@ impl ObjectService {
             pins,
         )
         .await?;
+        self.access.record(bucket.id, &get.key);
         Ok(GetOutcome {
             record,
             range,
@@ -443,10 +443,12 @@ impl ObjectService {
                 copy.precondition.clone()
             };
             let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
-            let tier = Arc::clone(self.tiers.for_class(record.storage_class.as_deref()));
-            let inline = self.tiers.is_hottest(&tier);
+            self.access.record(src_bucket.id, &copy.src_key);
+            let class = record.storage_class.as_deref();
+            let inline = self.tiers.is_hottest(self.tiers.for_class(class));
+            let targets = self.tiers.write_targets(class, Some(src.size));
             let mut spec = self.ingest_spec(Some(src.size), algorithm, inline);
-            if tier.keeps_descriptors() {
+            if targets.iter().any(|t| t.keeps_descriptors()) {
                 spec.describe = Some(Describer::for_object(
                     &copy.dst_bucket,
                     &copy.dst_key,
@@ -454,7 +456,7 @@ impl ObjectService {
                     algorithm,
                 ));
             }
-            let ingested = ingest(&tier, body, &spec, &self.md5).await?;
+            let ingested = ingest(&targets, body, &spec, &self.md5).await?;
             // The copy is a single-part object: its ETag and checksum describe its bytes.
             let record = complete_record(
                 record,

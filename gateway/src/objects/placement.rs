@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use vmgw_tiering::Tier;
+
 use super::ObjectService;
 use super::error::{ObjectError, ObjectResult};
+use super::watermarks;
 use crate::meta::Layout;
 
 /// One tier's contents and capacity.
@@ -14,9 +17,20 @@ pub struct TierStatus {
     pub blobs: u64,
     /// Bytes the tier's files take, framing included.
     pub stored_bytes: u64,
+    /// The configured capacity, else the size of the filesystem under the tier.
     pub total_bytes: Option<u64>,
+    /// Room left under the configured capacity, else on the filesystem.
     pub free_bytes: Option<u64>,
+    /// `stored_bytes` of the configured capacity, else how full the filesystem is.
     pub used_percent: Option<f64>,
+    /// Whether `total_bytes` is a configured capacity rather than the filesystem's size.
+    #[serde(default)]
+    pub capacity_configured: bool,
+    /// Watermarks in percent of `total_bytes` (see the README's Tiers section).
+    #[serde(default)]
+    pub high_watermark: u8,
+    #[serde(default)]
+    pub low_watermark: u8,
 }
 
 /// One blob of an object.
@@ -45,23 +59,39 @@ pub struct ObjectPlacement {
 }
 
 impl ObjectService {
-    /// Contents and capacity of every tier. Walks the tiers' files: an operator's command,
-    /// not a request path.
+    /// Contents and capacity of every tier. Counts the blobs in the metadata store: an
+    /// operator's command, not a request path.
     pub fn tier_status(&self) -> ObjectResult<Vec<TierStatus>> {
         let census = self.meta.blob_census()?;
         let mut out = Vec::new();
-        for tier in self.tiers.iter() {
-            let space = tier.space()?;
+        for tier in self.tiers.meters() {
+            let used = tier.used();
+            let marks = tier.watermarks();
+            let (total, free, used_percent) = match marks.capacity {
+                Some(capacity) => (
+                    Some(capacity),
+                    Some(capacity.saturating_sub(used)),
+                    watermarks::percent(used, capacity),
+                ),
+                None => {
+                    let space = tier.space()?;
+                    (
+                        space.map(|s| s.total),
+                        space.map(|s| s.free),
+                        space.and_then(|s| watermarks::percent(s.total - s.free, s.total)),
+                    )
+                }
+            };
             out.push(TierStatus {
                 name: tier.name().to_owned(),
                 blobs: census.get(tier.name()).copied().unwrap_or(0),
-                stored_bytes: tier.used_bytes()?,
-                total_bytes: space.map(|s| s.total),
-                free_bytes: space.map(|s| s.free),
-                #[allow(clippy::cast_precision_loss)]
-                used_percent: space
-                    .filter(|s| s.total > 0)
-                    .map(|s| (s.total - s.free) as f64 * 100.0 / s.total as f64),
+                stored_bytes: used,
+                total_bytes: total,
+                free_bytes: free,
+                used_percent,
+                capacity_configured: marks.capacity.is_some(),
+                high_watermark: marks.high_percent,
+                low_watermark: marks.low_percent,
             });
         }
         Ok(out)

@@ -18,6 +18,14 @@ pub struct TestService {
 
 /// A service with local tiers `ssd` and `hdd` (or the given tiers) and a bucket `b`.
 pub async fn service_with(tiers: Option<Vec<Arc<dyn Tier>>>) -> TestService {
+    service_with_watermarks(tiers, &[]).await
+}
+
+/// [`service_with`], with capacity limits for some tiers.
+pub async fn service_with_watermarks(
+    tiers: Option<Vec<Arc<dyn Tier>>>,
+    watermarks: &[(&str, super::Watermarks)],
+) -> TestService {
     let dir = tempfile::tempdir().unwrap();
     let meta =
         Arc::new(RedbStore::open(&dir.path().join("meta.redb"), &RedbOptions::default()).unwrap());
@@ -32,9 +40,16 @@ pub async fn service_with(tiers: Option<Vec<Arc<dyn Tier>>>) -> TestService {
             })
             .collect()
     });
+    let names: Vec<String> = tiers.iter().map(|t| t.name().to_owned()).collect();
+    let watermarks = watermarks
+        .iter()
+        .map(|(name, w)| ((*name).to_owned(), *w))
+        .collect();
+    let tiers =
+        Tiers::open(tiers, &super::default_class_map(&names), &watermarks).expect("open tiers");
     let service = Arc::new(ObjectService::new(
         meta as Arc<dyn MetaStore>,
-        Tiers::with_default_classes(tiers),
+        tiers,
         Limits::default(),
     ));
     service.create_bucket("b", "us-east-1", "me").await.unwrap();

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use vmgw_tiering::Tier;
+use vmgw_tiering::{Tier, TierError};
+
+use super::metered::MeteredTier;
+use super::watermarks::Watermarks;
 
 /// The storage classes S3 defines.
 pub const STORAGE_CLASSES: &[&str] = &[
@@ -25,6 +28,8 @@ pub const DEFAULT_CLASS: &str = "STANDARD";
 #[derive(Clone)]
 pub struct Tiers {
     ordered: Vec<Arc<dyn Tier>>,
+    /// The same tiers as `ordered`, with their usage.
+    meters: Vec<Arc<MeteredTier>>,
     /// Storage class → index into `ordered`.
     classes: HashMap<String, usize>,
 }
@@ -56,10 +61,25 @@ pub fn default_class_map(tier_names: &[String]) -> HashMap<String, String> {
 
 impl Tiers {
     /// `ordered` must hold at least one tier; `classes` maps every storage class to the name
-    /// of one of them (see [`default_class_map`]).
-    #[must_use]
-    pub fn new(ordered: Vec<Arc<dyn Tier>>, classes: &HashMap<String, String>) -> Self {
+    /// of one of them (see [`default_class_map`]); `watermarks` gives the capacity limits of
+    /// tiers that have any. Blocking: counts the bytes on every tier.
+    pub fn open(
+        ordered: Vec<Arc<dyn Tier>>,
+        classes: &HashMap<String, String>,
+        watermarks: &HashMap<String, Watermarks>,
+    ) -> Result<Self, TierError> {
         assert!(!ordered.is_empty(), "at least one tier is required");
+        let meters = ordered
+            .into_iter()
+            .map(|tier| {
+                let limits = watermarks.get(tier.name()).copied().unwrap_or_default();
+                MeteredTier::open(tier, limits).map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ordered: Vec<Arc<dyn Tier>> = meters
+            .iter()
+            .map(|m| Arc::clone(m) as Arc<dyn Tier>)
+            .collect();
         let index = |name: &str| ordered.iter().position(|t| t.name() == name);
         let classes = classes
             .iter()
@@ -71,14 +91,11 @@ impl Tiers {
                 )
             })
             .collect();
-        Self { ordered, classes }
-    }
-
-    /// Tiers with the default class mapping.
-    #[must_use]
-    pub fn with_default_classes(ordered: Vec<Arc<dyn Tier>>) -> Self {
-        let names: Vec<String> = ordered.iter().map(|t| t.name().to_owned()).collect();
-        Self::new(ordered, &default_class_map(&names))
+        Ok(Self {
+            ordered,
+            meters,
+            classes,
+        })
     }
 
     #[must_use]
@@ -86,15 +103,50 @@ impl Tiers {
         self.ordered.iter().find(|t| t.name() == name).cloned()
     }
 
+    fn class_index(&self, class: Option<&str>) -> usize {
+        self.classes
+            .get(class.unwrap_or(DEFAULT_CLASS))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The tier objects of `class` (`None`: STANDARD) are written to.
     #[must_use]
     pub fn for_class(&self, class: Option<&str>) -> &Arc<dyn Tier> {
-        let index = self
-            .classes
-            .get(class.unwrap_or(DEFAULT_CLASS))
-            .copied()
-            .unwrap_or(0);
-        &self.ordered[index]
+        &self.ordered[self.class_index(class)]
+    }
+
+    /// Where a blob of `len` bytes (`None`: unknown) of `class` may be written, in order of
+    /// preference: the class's tier, then each colder one, skipping those without room.
+    /// Empty when every one of them is full. Blocking (a `statvfs` per tier).
+    #[must_use]
+    pub fn write_targets(&self, class: Option<&str>, len: Option<u64>) -> Vec<Arc<dyn Tier>> {
+        let first = self.class_index(class);
+        let targets: Vec<Arc<dyn Tier>> = (first..self.ordered.len())
+            .filter(|&i| self.meters[i].has_room(len))
+            .map(|i| Arc::clone(&self.ordered[i]))
+            .collect();
+        if targets.first().map(|t| t.name()) != Some(self.ordered[first].name()) {
+            tracing::debug!(
+                tier = self.ordered[first].name(),
+                len,
+                "tier has no room; writing to a colder one"
+            );
+        }
+        targets
+    }
+
+    /// The first tier colder than the one at `index` with room for `len` bytes.
+    #[must_use]
+    pub fn colder_with_room(&self, index: usize, len: u64) -> Option<Arc<dyn Tier>> {
+        (index + 1..self.ordered.len())
+            .find(|&i| self.meters[i].has_room(Some(len)))
+            .map(|i| Arc::clone(&self.ordered[i]))
+    }
+
+    /// Every tier with its usage, hottest first.
+    pub(crate) fn meters(&self) -> impl Iterator<Item = &Arc<MeteredTier>> {
+        self.meters.iter()
     }
 
     /// Whether `tier` is the hottest one, next to the metadata store, where small objects
@@ -129,5 +181,55 @@ mod tests {
         let map = default_class_map(&names(&["only"]));
         assert!(map.values().all(|t| t == "only"));
         assert_eq!(map.len(), STORAGE_CLASSES.len());
+    }
+
+    #[test]
+    fn writes_skip_tiers_without_room() {
+        use vmgw_tiering::MemTier;
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let open = |limits: &[(&str, u64)]| {
+            let ordered: Vec<Arc<dyn Tier>> =
+                vec![Arc::new(MemTier::new("ssd")), Arc::new(MemTier::new("hdd"))];
+            let limits = limits
+                .iter()
+                .map(|(name, capacity)| {
+                    (
+                        (*name).to_owned(),
+                        Watermarks {
+                            capacity: Some(*capacity),
+                            ..Watermarks::default()
+                        },
+                    )
+                })
+                .collect();
+            Tiers::open(
+                ordered,
+                &default_class_map(&names(&["ssd", "hdd"])),
+                &limits,
+            )
+            .unwrap()
+        };
+        let targets = |tiers: &Tiers, class: Option<&str>, len: Option<u64>| {
+            tiers
+                .write_targets(class, len)
+                .iter()
+                .map(|t| t.name().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let tiers = open(&[("ssd", 1000)]);
+        assert_eq!(targets(&tiers, None, Some(500)), ["ssd", "hdd"]);
+        assert_eq!(targets(&tiers, None, Some(1000)), ["ssd", "hdd"]);
+        assert_eq!(targets(&tiers, None, Some(1001)), ["hdd"]);
+        assert_eq!(targets(&tiers, None, None), ["ssd", "hdd"]);
+        // Colder classes never go to a hotter tier.
+        assert_eq!(targets(&tiers, Some("GLACIER"), Some(10)), ["hdd"]);
+        let tiers = open(&[("ssd", 1000), ("hdd", 100)]);
+        assert!(targets(&tiers, None, Some(2000)).is_empty());
+        assert_eq!(
+            tiers.colder_with_room(0, 100).map(|t| t.name().to_owned()),
+            Some("hdd".to_owned())
+        );
+        assert!(tiers.colder_with_room(0, 101).is_none());
+        assert!(tiers.colder_with_room(1, 1).is_none());
     }
 }
