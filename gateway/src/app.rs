@@ -8,7 +8,9 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
-use vmgw_tiering::{LocalTier, LocalTierOptions, RemoteTier, RemoteTierOptions, Tier};
+use vmgw_tiering::{
+    CacheOptions, CachedTier, LocalTier, LocalTierOptions, RemoteTier, RemoteTierOptions, Tier,
+};
 
 use crate::access::Access;
 use crate::config::{CredentialConfig, Settings};
@@ -105,6 +107,26 @@ fn open_remote(
     Ok(tier)
 }
 
+/// Puts a cache of promoted copies in front of a remote tier, when read promotion is on.
+fn with_read_cache(
+    tier: Arc<RemoteTier>,
+    name: &str,
+    promotion: Option<&crate::config::ReadPromotion>,
+) -> Result<Arc<dyn Tier>, vmgw_tiering::TierError> {
+    let Some(promotion) = promotion else {
+        return Ok(tier);
+    };
+    let cached = CachedTier::new(
+        tier,
+        CacheOptions {
+            policy: promotion.policy,
+            dir: promotion.dir.join(name),
+            capacity: promotion.capacity,
+        },
+    )?;
+    Ok(Arc::new(cached))
+}
+
 /// Opens storage, binds the listeners and starts serving.
 pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     ensure_dir(&settings.data_dir)?;
@@ -156,14 +178,14 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
                 },
             )
             .map(|t| Arc::new(t) as Arc<dyn Tier>),
-            Some(remote) => open_remote(&tier.name, &tier.path, remote, codec).map(|t| {
+            Some(remote) => open_remote(&tier.name, &tier.path, remote, codec).and_then(|t| {
                 let t = Arc::new(t);
                 let probe = Arc::clone(&t);
                 tokio::task::spawn_blocking(move || match probe.probe() {
                     Ok(()) => info!(tier = probe.name(), "remote tier reachable"),
                     Err(e) => warn!(error = %e, "remote tier not reachable at start; local tiers serve meanwhile"),
                 });
-                t as Arc<dyn Tier>
+                with_read_cache(t, &tier.name, settings.read_promotion.as_ref())
             }),
         };
         tiers.push(opened.map_err(|source| AppError::Tier {
@@ -180,8 +202,12 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         .iter()
         .map(|t| (t.name.clone(), t.watermarks))
         .collect();
-    let tiers =
-        Tiers::open(tiers, &settings.storage_classes, &watermarks).map_err(AppError::Usage)?;
+    // Blocking: counting a tier's bytes walks its directory or lists its bucket.
+    let classes = settings.storage_classes.clone();
+    let tiers = tokio::task::spawn_blocking(move || Tiers::open(tiers, &classes, &watermarks))
+        .await
+        .map_err(|e| AppError::Sweep(e.to_string()))?
+        .map_err(AppError::Usage)?;
     let objects = Arc::new(ObjectService::new(
         Arc::clone(&meta) as Arc<dyn MetaStore>,
         tiers,

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod promotion;
 mod remote;
+pub use promotion::{ReadPromotion, ReadPromotionConfig};
+pub use remote::RemoteSettings;
+
 use crate::byte_size::ByteSize;
 use crate::objects::Watermarks;
-pub use remote::RemoteSettings;
 
 /// Where the gateway listens when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -64,6 +67,8 @@ pub struct FileConfig {
     pub server: ServerConfig,
     #[serde(default)]
     pub placement: PlacementConfig,
+    #[serde(default)]
+    pub read_promotion: ReadPromotionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,6 +280,8 @@ pub struct Settings {
     pub storage: StorageConfig,
     pub server: ServerConfig,
     pub placement: PlacementConfig,
+    /// Cached local copies of remote objects that are read; `None`: off.
+    pub read_promotion: Option<ReadPromotion>,
 }
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
@@ -603,6 +610,7 @@ impl Settings {
             ));
         }
 
+        let read_promotion = promotion::resolve(&file.read_promotion, &data_dir)?;
         Ok(Self {
             listen,
             data_dir,
@@ -615,6 +623,7 @@ impl Settings {
             storage: file.storage,
             server: file.server,
             placement: file.placement,
+            read_promotion,
         })
     }
 

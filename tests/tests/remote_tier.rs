@@ -808,3 +808,84 @@ async fn the_background_sweep_removes_orphans_everywhere_but_spares_writes_in_fl
         "the sweep should say what it removed"
     );
 }
+
+/// Files in the read cache of the remote tier (the promoted copies).
+fn cached_copies(data_dir: &Path) -> usize {
+    let root = data_dir.join("cache/remote");
+    let Ok(shards) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    shards
+        .map(|s| std::fs::read_dir(s.unwrap().path()).unwrap().count())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_read_twice_get_a_local_copy_that_serves_them_during_an_outage() {
+    let remote = remote_with_bucket().await;
+    let link = CuttableLink::start(remote.endpoint().trim_start_matches("http://")).await;
+    let temp = tempfile::tempdir().unwrap();
+    let gw = start_gateway_with(
+        temp.path(),
+        &link.endpoint(),
+        true,
+        "[read_promotion]\npolicy = \"after-reads\"\nreads = 2\nwindow_secs = 600\n",
+    );
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let hot = pattern(5_000_000, 61);
+    let cold = pattern(1_000_000, 62);
+    for (key, data) in [("hot", &hot), ("cold", &cold)] {
+        s3.put_object()
+            .bucket("bkt")
+            .key(key)
+            .storage_class(StorageClass::Glacier)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    // One read is not enough for the policy; moves do not count either.
+    assert_eq!(md5_hex(&get_all(&s3, "bkt", "hot").await), md5_hex(&hot));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cached_copies(&gw.data_dir), 0);
+    // The second read promotes it.
+    assert_eq!(get_range(&s3, "hot", 100, 200).await, &hot[100..=200]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cached_copies(&gw.data_dir) != 1 {
+        assert!(Instant::now() < deadline, "the hot object was never cached");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The object still lives on the remote tier; the copy is a cache.
+    assert_eq!(tiers_of(&gw, "bkt", "hot"), ["remote"]);
+
+    // With the remote gone, the cached object is served whole and in ranges; the other
+    // remote object is not.
+    link.cut();
+    assert_eq!(md5_hex(&get_all(&s3, "bkt", "hot").await), md5_hex(&hot));
+    assert_eq!(
+        get_range(&s3, "hot", 4_000_000, 4_999_999).await,
+        &hot[4_000_000..]
+    );
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("cold")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 503);
+    link.restore().await;
+
+    // An overwrite is a new blob: the old copy is never served for it.
+    let newer = pattern(2_000_000, 63);
+    s3.put_object()
+        .bucket("bkt")
+        .key("hot")
+        .storage_class(StorageClass::Glacier)
+        .body(ByteStream::from(newer.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(md5_hex(&get_all(&s3, "bkt", "hot").await), md5_hex(&newer));
+}

@@ -13,6 +13,7 @@
 //! every read; corruption is reported as [`TierError::Corrupt`], never returned as bytes.
 
 mod blob;
+mod cache;
 mod codec;
 mod error;
 pub mod format;
@@ -27,6 +28,7 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 mod mem;
 
+pub use cache::{CacheOptions, CachedTier, PromotionPolicy};
 pub use codec::CodecOptions;
 pub use error::TierError;
 pub use id::DataId;

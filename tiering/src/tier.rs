@@ -18,6 +18,12 @@ pub trait Tier: Send + Sync + 'static {
     /// Opens a blob for verified reads.
     fn open(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError>;
 
+    /// Opens a blob to copy it (a move, a verification): like [`Tier::open`], but not a sign
+    /// of interest in the object, so it does not count towards read promotion.
+    fn open_for_copy(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+        self.open(id)
+    }
+
     /// Removes a blob. Removing an absent blob succeeds, so deletion can be retried.
     fn remove(&self, id: DataId) -> Result<(), TierError>;
 

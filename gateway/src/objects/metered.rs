@@ -159,6 +159,10 @@ impl Tier for MeteredTier {
         self.inner.open(id)
     }
 
+    fn open_for_copy(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+        self.inner.open_for_copy(id)
+    }
+
     fn remove(&self, id: DataId) -> Result<(), TierError> {
         let mut retiring = self.meter.retiring.lock().expect("meter lock");
         let size = match self.inner.stored_size(id) {

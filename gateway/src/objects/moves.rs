@@ -45,7 +45,7 @@ fn copy_blob(
     in_flight: &mut InFlightIds,
 ) -> Result<BlobRef, ObjectError> {
     let id = in_flight.new_id();
-    let mut reader = source.open(from.id)?;
+    let mut reader = source.open_for_copy(from.id)?;
     let mut writer = target.create(id)?;
     let mut offset = 0;
     while offset < from.size {
@@ -60,7 +60,7 @@ fn copy_blob(
     writer.finish()?;
     // Read the copy back from the target: what will be served is what is checked.
     let verified = (|| -> Result<String, TierError> {
-        let mut copy = target.open(id)?;
+        let mut copy = target.open_for_copy(id)?;
         let mut md5 = Md5::new();
         let mut offset = 0;
         while offset < copy.len() {
