@@ -39,13 +39,13 @@ export VMGW_ACCESS_KEY=benchkey VMGW_SECRET_KEY=benchsecret0123456789
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port_gw") 2>/dev/null && break; sleep 0.1; done
 export AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret0123456789
 head -c $((size_mib << 20)) /dev/urandom >"$work/body"
-aws --endpoint-url "http://127.0.0.1:$port_gw" s3api create-bucket --bucket b >/dev/null
+aws --endpoint-url "http://127.0.0.1:$port_gw" s3api create-bucket --bucket bench >/dev/null
 for i in $(seq "$count"); do
-    aws --endpoint-url "http://127.0.0.1:$port_gw" s3api put-object --bucket b --key "o$i" --body "$work/body" >/dev/null
+    aws --endpoint-url "http://127.0.0.1:$port_gw" s3api put-object --bucket bench --key "o$i" --body "$work/body" >/dev/null
 done
 start=$(date +%s.%N)
 for i in $(seq "$count"); do
-    "$bin" tier move b "o$i" remote --data-dir "$work/data" >/dev/null
+    "$bin" tier move bench "o$i" remote --data-dir "$work/data" >/dev/null
 done
 end=$(date +%s.%N)
 python3 -c "n=$count*$size_mib; t=$end-$start; print(f'moved {n} MiB ssd -> remote (moto) in {t:.2f} s: {n/t:.1f} MiB/s')"

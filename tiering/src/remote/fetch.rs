@@ -1,7 +1,8 @@
-//! Reading a remote blob through ranged GETs. Sequential reads (a GET streaming the object)
-//! fetch ever larger windows ahead, so a large object costs a few requests, not one per
-//! chunk; the tail (footer and frame index) is fetched once into its own window so it does
-//! not evict the data being streamed.
+//! Reading a remote blob through ranged GETs. Sequential reads (a GET streaming the object,
+//! a move) pull from one open response that runs to the end of the object, so a large
+//! object costs one request, not one per chunk; a read elsewhere drops it and opens
+//! another at the new offset. The tail (footer and frame index) is fetched once into its
+//! own window.
 
 use std::sync::Arc;
 
@@ -16,8 +17,9 @@ use crate::{DataId, TierError};
 /// First request: the header and the first chunk with its checksum, which is all a small
 /// object needs and where a GET starts anyway.
 const FIRST_WINDOW: u64 = format::HEADER_LEN + format::DEFAULT_CHUNK_SIZE as u64 + 64;
-const MAX_READAHEAD: u64 = 16 << 20;
 const TAIL_WINDOW: u64 = 64 << 10;
+/// Longest wait for the next piece of a response body.
+const BODY_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Window {
     start: u64,
@@ -35,9 +37,14 @@ impl Window {
         true
     }
 
-    fn end(&self) -> u64 {
-        self.start + self.bytes.len() as u64
-    }
+}
+
+/// An open response body delivering the object from `position` on.
+struct Stream {
+    position: u64,
+    body: aws_sdk_s3::primitives::ByteStream,
+    /// Received but not yet consumed.
+    pending: Bytes,
 }
 
 pub(super) struct RangeSource {
@@ -47,7 +54,7 @@ pub(super) struct RangeSource {
     len: u64,
     current: Window,
     tail: Option<Window>,
-    readahead: u64,
+    stream: Option<Stream>,
 }
 
 impl RangeSource {
@@ -62,8 +69,41 @@ impl RangeSource {
             len,
             current: Window { start: 0, bytes },
             tail: None,
-            readahead: FIRST_WINDOW,
+            stream: None,
         })
+    }
+
+    /// Fills `buf` from the open stream, which must be at `offset`.
+    fn read_stream(&mut self, buf: &mut [u8], offset: u64) -> Result<(), TierError> {
+        let remote = Arc::clone(&self.remote);
+        let stream = self.stream.as_mut().expect("a stream is open");
+        debug_assert_eq!(stream.position, offset);
+        let mut filled = 0;
+        while filled < buf.len() {
+            if stream.pending.is_empty() {
+                // A server that stops sending mid-body must not hold the reader forever.
+                let next = remote
+                    .block_on(async {
+                        tokio::time::timeout(BODY_STALL, stream.body.try_next()).await
+                    })
+                    .map_err(|_| remote.unavailable(format!("reading {}: stalled", self.key)))?
+                    .map_err(|e| remote.unavailable(format!("reading {}: {e}", self.key)))?;
+                match next {
+                    Some(bytes) => stream.pending = bytes,
+                    None => {
+                        return Err(TierError::corrupt(
+                            self.id,
+                            "remote object is shorter than it was when opened",
+                        ));
+                    }
+                }
+            }
+            let take = stream.pending.len().min(buf.len() - filled);
+            buf[filled..filled + take].copy_from_slice(&stream.pending.split_to(take));
+            filled += take;
+        }
+        stream.position += buf.len() as u64;
+        Ok(())
     }
 }
 
@@ -82,17 +122,6 @@ impl BlobSource for RangeSource {
             return Ok(());
         }
         let want = buf.len() as u64;
-        let near_end = offset + want + TAIL_WINDOW >= self.len;
-        let (start, end) = if near_end && want <= TAIL_WINDOW {
-            (self.len.saturating_sub(TAIL_WINDOW), self.len)
-        } else {
-            if offset == self.current.end() {
-                self.readahead = (self.readahead * 2).min(MAX_READAHEAD);
-            } else {
-                self.readahead = FIRST_WINDOW;
-            }
-            (offset, (offset + want.max(self.readahead)).min(self.len))
-        };
         if offset + want > self.len {
             return Err(TierError::corrupt(
                 self.id,
@@ -102,24 +131,57 @@ impl BlobSource for RangeSource {
                 ),
             ));
         }
-        let (bytes, _) =
-            self.remote
-                .block_on(fetch(&self.remote, self.id, &self.key, start, end))?;
-        if (bytes.len() as u64) < end - start {
-            return Err(TierError::corrupt(
-                self.id,
-                "remote object is shorter than it was when opened",
-            ));
+        if self.stream.as_ref().is_some_and(|s| s.position == offset) {
+            return self.read_stream(buf, offset);
         }
-        let window = Window { start, bytes };
-        assert!(window.copy_if_covers(buf, offset), "window covers the read");
-        if near_end && want <= TAIL_WINDOW {
+        if want <= TAIL_WINDOW && offset + want + TAIL_WINDOW >= self.len {
+            let start = self.len.saturating_sub(TAIL_WINDOW);
+            let (bytes, _) = self
+                .remote
+                .block_on(fetch(&self.remote, self.id, &self.key, start, self.len))?;
+            if (bytes.len() as u64) < self.len - start {
+                return Err(TierError::corrupt(
+                    self.id,
+                    "remote object is shorter than it was when opened",
+                ));
+            }
+            let window = Window { start, bytes };
+            assert!(window.copy_if_covers(buf, offset), "window covers the read");
             self.tail = Some(window);
-        } else {
-            self.current = window;
+            return Ok(());
         }
-        Ok(())
+        // Anywhere else: open a response from here to the end and read on from it.
+        let remote = Arc::clone(&self.remote);
+        let body = remote.block_on(open_stream(&remote, self.id, &self.key, offset))?;
+        self.stream = Some(Stream {
+            position: offset,
+            body,
+            pending: Bytes::new(),
+        });
+        self.read_stream(buf, offset)
     }
+}
+
+/// Starts a GET of everything from `start` to the end of the object.
+async fn open_stream(
+    remote: &Remote,
+    id: DataId,
+    key: &str,
+    start: u64,
+) -> Result<aws_sdk_s3::primitives::ByteStream, TierError> {
+    let response = remote
+        .client
+        .get_object()
+        .bucket(&remote.options.bucket)
+        .key(key)
+        .range(format!("bytes={start}-"))
+        .send()
+        .await
+        .map_err(|e| classify(&remote.name, Some(id), &e))?;
+    if start > 0 && response.content_range().is_none() {
+        return Err(remote.unavailable("the server ignored a ranged GET"));
+    }
+    Ok(response.body)
 }
 
 /// GETs bytes `[start, end)` (fewer at the object's end); returns them and the object's
