@@ -195,6 +195,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     }
     let limits = Limits {
         inline_threshold: settings.storage.inline_threshold,
+        lifecycle_day_ms: settings.lifecycle_day_ms,
         ..Limits::default()
     };
     let watermarks = settings

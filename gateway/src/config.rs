@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod lifecycle;
 mod promotion;
 mod remote;
+pub use lifecycle::LifecycleConfig;
 pub use promotion::{ReadPromotion, ReadPromotionConfig};
 pub use remote::RemoteSettings;
 
@@ -69,6 +71,8 @@ pub struct FileConfig {
     pub placement: PlacementConfig,
     #[serde(default)]
     pub read_promotion: ReadPromotionConfig,
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +286,8 @@ pub struct Settings {
     pub placement: PlacementConfig,
     /// Cached local copies of remote objects that are read; `None`: off.
     pub read_promotion: Option<ReadPromotion>,
+    /// Milliseconds in a lifecycle day.
+    pub lifecycle_day_ms: i64,
 }
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
@@ -611,6 +617,7 @@ impl Settings {
         }
 
         let read_promotion = promotion::resolve(&file.read_promotion, &data_dir)?;
+        let lifecycle_day_ms = file.lifecycle.day_ms()?;
         Ok(Self {
             listen,
             data_dir,
@@ -624,6 +631,7 @@ impl Settings {
             server: file.server,
             placement: file.placement,
             read_promotion,
+            lifecycle_day_ms,
         })
     }
 

@@ -447,3 +447,116 @@ async fn invalid_configurations_get_s3_error_codes() {
     assert_eq!(got.rules().len(), 1);
     assert_eq!(got.rules()[0].id(), Some("a"));
 }
+
+/// `x-amz-expiration` on PUT, GET, HEAD and CompleteMultipartUpload names the expiration
+/// rule that covers the object and the midnight it acts at.
+#[tokio::test]
+async fn responses_say_when_an_expiration_rule_will_delete_the_object() {
+    use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
+
+    let gw = Gateway::start();
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("rules").send().await.unwrap();
+    let body = config(&[
+        rule(
+            "<ID>expire-logs</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration>",
+        ),
+        rule(
+            "<ID>scratch</ID><Filter><Tag><Key>t</Key><Value>1</Value></Tag></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>",
+        ),
+        rule(
+            "<ID>off</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Disabled</Status><Expiration><Days>1</Days></Expiration>",
+        ),
+    ]);
+    let resp = Request::new("PUT", "/rules?lifecycle")
+        .header("content-md5", &common::md5_b64(body.as_bytes()))
+        .body(body)
+        .signed_ok(&gw.addr)
+        .send(&gw.addr)
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+
+    // Midnight UTC `days` + 1 days after the day of `modified` (S3: add, round up).
+    let expected = |modified: &DateTime, days: i64, rule: &str| {
+        let midnight = (modified.secs().div_euclid(86_400) + days + 1) * 86_400;
+        format!(
+            "expiry-date=\"{}\", rule-id=\"{rule}\"",
+            DateTime::from_secs(midnight)
+                .fmt(DateTimeFormat::HttpDate)
+                .unwrap()
+        )
+    };
+    let put = s3
+        .put_object()
+        .bucket("rules")
+        .key("logs/a")
+        .body(ByteStream::from_static(b"log"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("rules")
+        .key("logs/a")
+        .send()
+        .await
+        .unwrap();
+    let want = expected(head.last_modified().unwrap(), 3, "expire-logs");
+    assert_eq!(put.expiration(), Some(want.as_str()), "PUT");
+    assert_eq!(head.expiration(), Some(want.as_str()), "HEAD");
+    let get = s3
+        .get_object()
+        .bucket("rules")
+        .key("logs/a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.expiration(), Some(want.as_str()), "GET");
+
+    // Two rules cover a tagged log: the earlier expiration is reported.
+    s3.put_object()
+        .bucket("rules")
+        .key("logs/tagged")
+        .tagging("t=1")
+        .body(ByteStream::from_static(b"log"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("rules")
+        .key("logs/tagged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.expiration(),
+        Some(expected(head.last_modified().unwrap(), 1, "scratch").as_str())
+    );
+
+    // No rule covers this one.
+    let put = s3
+        .put_object()
+        .bucket("rules")
+        .key("data/b")
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.expiration(), None);
+
+    // Rules apply at once to objects already there, and go away with the configuration.
+    s3.delete_bucket_lifecycle()
+        .bucket("rules")
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("rules")
+        .key("logs/a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.expiration(), None);
+}

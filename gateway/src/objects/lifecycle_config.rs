@@ -1,10 +1,12 @@
 //! A bucket's lifecycle configuration: validated as S3 validates it, stored with the bucket.
 
-use vmgw_lifecycle::{DAY_MS, ErrorKind, LifecycleError, Rule, validate};
+use std::sync::Arc;
+
+use vmgw_lifecycle::{Action, DAY_MS, ErrorKind, LifecycleError, ObjectFacts, Rule, due, validate};
 
 use super::ObjectService;
 use super::error::{ObjectError, ObjectResult};
-use crate::meta::{ConfigKind, WriteOp};
+use crate::meta::{ConfigKind, ObjectRecord, WriteOp};
 
 impl From<LifecycleError> for ObjectError {
     fn from(e: LifecycleError) -> Self {
@@ -34,6 +36,7 @@ impl ObjectService {
                 value: Some(value),
             })
             .await?;
+        self.forget_cached_rules(record.id);
         Ok(())
     }
 
@@ -58,6 +61,67 @@ impl ObjectService {
                 value: None,
             })
             .await?;
+        self.forget_cached_rules(record.id);
         Ok(())
+    }
+
+    fn forget_cached_rules(&self, bucket_id: u64) {
+        self.lifecycles
+            .lock()
+            .expect("lifecycle cache lock")
+            .remove(&bucket_id);
+    }
+
+    /// The rules of bucket `bucket_id`, from the cache when possible.
+    fn cached_rules(&self, bucket_id: u64) -> ObjectResult<Option<Arc<Vec<Rule>>>> {
+        if let Some(rules) = self
+            .lifecycles
+            .lock()
+            .expect("lifecycle cache lock")
+            .get(&bucket_id)
+        {
+            return Ok(rules.clone());
+        }
+        let rules = match self.meta.bucket_config(bucket_id, ConfigKind::Lifecycle)? {
+            Some(raw) => Some(Arc::new(rmp_serde::from_slice::<Vec<Rule>>(&raw).map_err(
+                |e| ObjectError::Internal(format!("stored lifecycle rules: {e}")),
+            )?)),
+            None => None,
+        };
+        self.lifecycles
+            .lock()
+            .expect("lifecycle cache lock")
+            .insert(bucket_id, rules.clone());
+        Ok(rules)
+    }
+
+    /// When an expiration rule will delete the object, and which: what S3 reports in
+    /// `x-amz-expiration` on PUT, GET and HEAD.
+    pub fn expiration(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> ObjectResult<Option<(i64, String)>> {
+        let Some(rules) = self.cached_rules(bucket_id)? else {
+            return Ok(None);
+        };
+        let facts = ObjectFacts {
+            key: key.to_owned(),
+            size: record.size,
+            created_ms: record.modified_ms,
+            tags: record.tags.clone(),
+            storage_class: record
+                .storage_class
+                .clone()
+                .unwrap_or_else(|| super::tiers::DEFAULT_CLASS.to_owned()),
+        };
+        Ok(due(&rules, &facts, self.limits.lifecycle_day_ms)
+            .into_iter()
+            .filter_map(|(at, action)| match action {
+                Action::Expire { rule_id } => Some((at, rule_id)),
+                Action::Transition { .. } => None,
+            })
+            .min_by_key(|(at, _)| *at))
     }
 }

@@ -80,6 +80,8 @@ pub struct Limits {
     pub min_part_size: u64,
     /// Most bytes of user metadata (keys plus values) per object (S3: 2 KiB).
     pub max_user_metadata: usize,
+    /// The length of a lifecycle "day" in milliseconds (shortened for tests and demos).
+    pub lifecycle_day_ms: i64,
 }
 
 impl Default for Limits {
@@ -91,6 +93,7 @@ impl Default for Limits {
             max_put_size: 5 << 30,
             min_part_size: 5 << 20,
             max_user_metadata: 2048,
+            lifecycle_day_ms: vmgw_lifecycle::DAY_MS,
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct ObjectService {
     pins: Arc<Pins>,
     /// Background moves, retried while their tier is unavailable.
     moves: Arc<MoveQueue>,
+    /// Decoded lifecycle rules by bucket id (`None`: the bucket has none), so requests that
+    /// report `x-amz-expiration` do not decode them every time.
+    lifecycles:
+        std::sync::Mutex<std::collections::HashMap<u64, Option<Arc<Vec<vmgw_lifecycle::Rule>>>>>,
     /// Blobs written but not yet committed, which the orphan sweep must leave alone.
     in_flight: Arc<in_flight::InFlight>,
     limits: Limits,
@@ -132,6 +139,7 @@ impl ObjectService {
             tiers,
             pins: Arc::new(Pins::default()),
             moves: Arc::new(MoveQueue::default()),
+            lifecycles: std::sync::Mutex::default(),
             in_flight: Arc::new(in_flight::InFlight::default()),
             limits,
             // One engine thread per two cores: each hashes up to eight uploads side by side.

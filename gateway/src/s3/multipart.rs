@@ -214,6 +214,7 @@ impl Gateway {
             .map_err(to_s3)?;
         let sums = checksum_fields(record.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            expiration: self.expiration_header(&input.bucket, &input.key, &record),
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, url_encode(&input.key))),

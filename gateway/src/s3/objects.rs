@@ -97,6 +97,7 @@ impl Gateway {
             &req.headers,
             req.trailing_headers,
         )?;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let put = objects::PutObject {
             bucket: input.bucket,
             key: input.key,
@@ -124,6 +125,7 @@ impl Gateway {
         let record = self.objects.put_object(put).await.map_err(to_s3)?;
         let sums = checksum_fields(record.checksum.as_ref());
         Ok(S3Response::new(PutObjectOutput {
+            expiration: self.expiration_header(&bucket, &key, &record),
             e_tag: Some(etag(&record)),
             checksum_crc32: sums.crc32,
             checksum_crc32c: sums.crc32c,
@@ -144,6 +146,7 @@ impl Gateway {
             return Err(not_implemented("versionId"));
         }
         let part_number = convert::part_number(input.part_number)?;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let get = objects::GetObject {
             bucket: input.bucket,
             key: input.key,
@@ -174,6 +177,7 @@ impl Gateway {
         };
         let c = record.content.clone();
         let output = GetObjectOutput {
+            expiration: self.expiration_header(&bucket, &key, &record),
             body: Some(blob(outcome.body, len)),
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
@@ -253,6 +257,7 @@ impl Gateway {
         };
         let c = record.content.clone();
         let output = HeadObjectOutput {
+            expiration: self.expiration_header(&input.bucket, &input.key, &record),
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
             content_range: range.as_ref().map(|r| content_range(r, record.size)),
@@ -514,4 +519,29 @@ pub(super) fn tags_from_header(header: Option<&str>) -> S3Result<Vec<(String, St
 /// `x-amz-tagging-count`, sent only when the object has tags.
 fn tag_count(record: &crate::meta::ObjectRecord) -> Option<i32> {
     (!record.tags.is_empty()).then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX))
+}
+
+impl Gateway {
+    /// `x-amz-expiration` for an object an expiration rule covers: when and which rule.
+    pub(super) fn expiration_header(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &crate::meta::ObjectRecord,
+    ) -> Option<String> {
+        let id = self.objects.bucket(bucket).ok()?.id;
+        match self.objects.expiration(id, key, record) {
+            Ok(found) => found.map(|(at, rule)| {
+                format!(
+                    "expiry-date=\"{}\", rule-id=\"{}\"",
+                    convert::http_date(at),
+                    rule.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            }),
+            Err(e) => {
+                tracing::warn!(bucket, key, error = %e, "cannot evaluate expiration rules");
+                None
+            }
+        }
+    }
 }

@@ -36,7 +36,6 @@ impl Window {
         buf.copy_from_slice(&self.bytes[from..from + buf.len()]);
         true
     }
-
 }
 
 /// An open response body delivering the object from `position` on.
@@ -136,9 +135,9 @@ impl BlobSource for RangeSource {
         }
         if want <= TAIL_WINDOW && offset + want + TAIL_WINDOW >= self.len {
             let start = self.len.saturating_sub(TAIL_WINDOW);
-            let (bytes, _) = self
-                .remote
-                .block_on(fetch(&self.remote, self.id, &self.key, start, self.len))?;
+            let (bytes, _) =
+                self.remote
+                    .block_on(fetch(&self.remote, self.id, &self.key, start, self.len))?;
             if (bytes.len() as u64) < self.len - start {
                 return Err(TierError::corrupt(
                     self.id,
