@@ -17,8 +17,8 @@ use crate::config::{CredentialConfig, Settings};
 use crate::credentials::{self, KeyStore};
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
 use crate::objects::{
-    Limits, ObjectService, SweepMode, Tiers, run_demoter, run_move_queue, run_reclaimer,
-    run_sweeper, sweep_orphans,
+    Limits, ObjectService, SweepMode, Tiers, run_demoter, run_lifecycle, run_move_queue,
+    run_reclaimer, run_sweeper, sweep_orphans,
 };
 use crate::s3::{Gateway, VirtualHosts};
 
@@ -66,6 +66,7 @@ pub struct Running {
     admin: tokio::task::JoinHandle<()>,
     reclaimer: tokio::task::JoinHandle<()>,
     mover: tokio::task::JoinHandle<()>,
+    lifecycle: tokio::task::JoinHandle<()>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
     demoter: tokio::task::JoinHandle<()>,
     objects: Arc<ObjectService>,
@@ -151,6 +152,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         &meta_path,
         &RedbOptions {
             cache_bytes: settings.storage.metadata_cache_mib << 20,
+            lifecycle_day_ms: settings.lifecycle_day_ms,
             ..RedbOptions::default()
         },
     )?);
@@ -236,6 +238,11 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mover = tokio::spawn(run_move_queue(Arc::clone(&objects), shutdown_rx.clone()));
+    let lifecycle = tokio::spawn(run_lifecycle(
+        Arc::clone(&objects),
+        Duration::from_millis(settings.lifecycle.scan_interval_ms.max(10)),
+        shutdown_rx.clone(),
+    ));
     let sweeper = (settings.storage.orphan_sweep_secs > 0).then(|| {
         tokio::spawn(run_sweeper(
             Arc::clone(&objects),
@@ -302,6 +309,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         admin,
         reclaimer,
         mover,
+        lifecycle,
         sweeper,
         demoter,
         objects,
@@ -320,6 +328,7 @@ impl Running {
         let _ = std::fs::remove_file(crate::admin::socket_path(&self.data_dir));
         let _ = self.reclaimer.await;
         let _ = self.mover.await;
+        let _ = self.lifecycle.await;
         if let Some(sweeper) = self.sweeper {
             let _ = sweeper.await;
         }

@@ -288,6 +288,7 @@ pub struct Settings {
     pub read_promotion: Option<ReadPromotion>,
     /// Milliseconds in a lifecycle day.
     pub lifecycle_day_ms: i64,
+    pub lifecycle: LifecycleConfig,
 }
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
@@ -632,6 +633,7 @@ impl Settings {
             placement: file.placement,
             read_promotion,
             lifecycle_day_ms,
+            lifecycle: file.lifecycle,
         })
     }
 

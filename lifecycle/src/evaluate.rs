@@ -85,6 +85,22 @@ pub fn due(rules: &[Rule], object: &ObjectFacts, day_ms: i64) -> Vec<(i64, Actio
     out
 }
 
+/// The first moment an action becomes due for the object: the time to index it under, so
+/// that a worker finds it then without scanning. `None`: no rule will ever act on it.
+/// [`evaluate`] at that moment returns an action, and before it returns none.
+#[must_use]
+pub fn next_due(rules: &[Rule], object: &ObjectFacts, day_ms: i64) -> Option<i64> {
+    let current = coldness(&object.storage_class);
+    due(rules, object, day_ms)
+        .into_iter()
+        .filter(|(_, action)| match action {
+            Action::Expire { .. } => true,
+            Action::Transition { storage_class, .. } => coldness(storage_class) > current,
+        })
+        .map(|(at, _)| at)
+        .min()
+}
+
 /// The action to take now, if any, with S3's precedence: an expiration wins over
 /// transitions; among due transitions the coldest class wins; a transition to the object's
 /// class or a warmer one is no action.

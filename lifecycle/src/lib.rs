@@ -12,7 +12,7 @@
 mod evaluate;
 mod rule;
 
-pub use evaluate::{Action, ObjectFacts, coldness, due, evaluate, moment};
+pub use evaluate::{Action, ObjectFacts, coldness, due, evaluate, moment, next_due};
 pub use rule::{
     ErrorKind, Filter, FilterForm, LifecycleError, MAX_RULES, NoncurrentExpiration,
     NoncurrentTransition, Rule, TRANSITION_CLASSES, Transition, When, validate,

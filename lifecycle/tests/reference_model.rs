@@ -4,7 +4,9 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use vmgw_lifecycle::{Action, Filter, ObjectFacts, Rule, Transition, When, evaluate, validate};
+use vmgw_lifecycle::{
+    Action, Filter, ObjectFacts, Rule, Transition, When, evaluate, next_due, validate,
+};
 
 const DAY: i64 = 1000;
 
@@ -206,6 +208,13 @@ fn evaluator_agrees_with_the_reference_model() {
             );
             acted += usize::from(expected.is_some());
             compared += 1;
+            // The index time agrees with the evaluator: nothing before it, something at it.
+            if let Some(at) = next_due(&rules, &object, DAY) {
+                assert_eq!(evaluate(&rules, &object, at - 1, DAY), None, "before {at}");
+                assert!(evaluate(&rules, &object, at, DAY).is_some(), "at {at}");
+            } else {
+                assert_eq!(evaluate(&rules, &object, i64::MAX / 2, DAY), None);
+            }
         }
     }
     // The generator must exercise both outcomes, or the comparison proves little.

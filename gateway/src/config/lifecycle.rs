@@ -10,12 +10,15 @@ pub struct LifecycleConfig {
     /// Seconds in a lifecycle "day": 86400, or less to watch rules act in tests and demos
     /// (like Ceph's `rgw_lc_debug_interval`). Dates in rules stay calendar dates.
     pub day_seconds: u64,
+    /// How often the worker looks for due objects when idle, in milliseconds.
+    pub scan_interval_ms: u64,
 }
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
         Self {
             day_seconds: 86_400,
+            scan_interval_ms: 1_000,
         }
     }
 }

@@ -35,7 +35,7 @@ use ApplyError::Rejected;
 
 pub(super) struct Tables<'txn> {
     buckets: Table<'txn, &'static str, &'static [u8]>,
-    objects: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) objects: Table<'txn, &'static [u8], &'static [u8]>,
     layouts: Table<'txn, u128, &'static [u8]>,
     uploads: Table<'txn, &'static [u8], &'static [u8]>,
     uploads_by_key: Table<'txn, &'static [u8], ()>,
@@ -44,13 +44,20 @@ pub(super) struct Tables<'txn> {
     reclaim: Table<'txn, &'static [u8], &'static str>,
     sys: Table<'txn, &'static str, u64>,
     pub(super) bucket_configs: Table<'txn, (u64, &'static str), &'static [u8]>,
+    pub(super) lc_due: Table<'txn, &'static [u8], ()>,
+    pub(super) lc_next: Table<'txn, &'static [u8], i64>,
+    pub(super) lc_backfill: Table<'txn, u64, &'static [u8]>,
+    /// Lifecycle rules decoded in this batch, by bucket.
+    pub(super) rules_cache:
+        std::collections::HashMap<u64, Option<std::sync::Arc<Vec<vmgw_lifecycle::Rule>>>>,
+    pub(super) day_ms: i64,
     reads: Table<'txn, &'static [u8], i64>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
 
 impl<'txn> Tables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::TableError> {
+    pub fn open(txn: &'txn WriteTransaction, day_ms: i64) -> Result<Self, redb::TableError> {
         Ok(Self {
             buckets: txn.open_table(tables::BUCKETS)?,
             objects: txn.open_table(tables::OBJECTS)?,
@@ -62,6 +69,11 @@ impl<'txn> Tables<'txn> {
             reclaim: txn.open_table(tables::RECLAIM)?,
             sys: txn.open_table(tables::SYS)?,
             bucket_configs: txn.open_table(tables::BUCKET_CONFIGS)?,
+            lc_due: txn.open_table(tables::LC_DUE)?,
+            lc_next: txn.open_table(tables::LC_NEXT)?,
+            lc_backfill: txn.open_table(tables::LC_BACKFILL)?,
+            rules_cache: std::collections::HashMap::new(),
+            day_ms,
             reads: txn.open_table(tables::READS)?,
             reclaim_added: false,
         })
@@ -71,6 +83,33 @@ impl<'txn> Tables<'txn> {
         match op {
             WriteOp::CreateBucket { record } => self.create_bucket(record),
             WriteOp::DeleteBucket { name } => self.delete_bucket(&name),
+            WriteOp::LifecycleBackfill { bucket_id, limit } => self.backfill(bucket_id, limit),
+            WriteOp::ExpireObject {
+                bucket_id,
+                key,
+                version,
+            } => {
+                let okey = keys::object(bucket_id, &key);
+                match self.current(&okey)? {
+                    Some(record) if record.version == version => {
+                        self.delete_object(bucket_id, &key)
+                    }
+                    _ => Err(Rejected(MetaError::PreconditionFailed)),
+                }
+            }
+            WriteOp::Reschedule {
+                bucket_id,
+                key,
+                at_ms,
+            } => {
+                let okey = keys::object(bucket_id, &key);
+                let record = self.current(&okey)?;
+                self.reschedule(bucket_id, &key, record.as_ref())?;
+                if let (Some(at), Some(_)) = (at_ms, record) {
+                    self.postpone(&okey, at)?;
+                }
+                Ok(WriteOutcome::Done)
+            }
             WriteOp::SetObjectTags {
                 bucket_id,
                 key,
@@ -232,6 +271,7 @@ impl<'txn> Tables<'txn> {
         record.tags = tags;
         self.objects
             .insert(okey.as_slice(), records::encode(&record).as_slice())?;
+        self.reschedule(bucket_id, key, Some(&record))?;
         Ok(WriteOutcome::Done)
     }
 
@@ -276,6 +316,7 @@ impl<'txn> Tables<'txn> {
             .insert(okey.as_slice(), records::encode(&record).as_slice())?;
         self.layouts
             .insert(record.version, records::encode(layout).as_slice())?;
+        self.reschedule(bucket_id, key, Some(&record))?;
         for blob in layout.blobs() {
             self.blobs
                 .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
@@ -325,6 +366,7 @@ impl<'txn> Tables<'txn> {
             record.storage_class = class;
             self.objects
                 .insert(okey.as_slice(), records::encode(&record).as_slice())?;
+            self.reschedule(bucket_id, key, Some(&record))?;
         }
         Ok(WriteOutcome::Done)
     }
@@ -353,6 +395,7 @@ impl<'txn> Tables<'txn> {
         drop(raw);
         self.retire_layout(old.version, &HashSet::new())?;
         self.reads.remove(okey.as_slice())?;
+        self.reschedule(bucket_id, key, None)?;
         Ok(WriteOutcome::ObjectDeleted { existed: true })
     }
 

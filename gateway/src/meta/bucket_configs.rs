@@ -20,6 +20,9 @@ impl Tables<'_> {
                 self.bucket_configs.remove((bucket_id, kind.name()))?;
             }
         }
+        if kind == ConfigKind::Lifecycle {
+            self.queue_backfill(bucket_id)?;
+        }
         Ok(WriteOutcome::Done)
     }
 
@@ -28,6 +31,8 @@ impl Tables<'_> {
     pub(super) fn drop_bucket_configs(&mut self, bucket_id: u64) -> Result<(), ApplyError> {
         self.bucket_configs
             .retain_in((bucket_id, "")..(bucket_id + 1, ""), |_, _| false)?;
+        // Its objects are all gone, so nothing of it is scheduled; a backfill may be pending.
+        self.lc_backfill.remove(bucket_id)?;
         Ok(())
     }
 }

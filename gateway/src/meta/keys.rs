@@ -16,6 +16,14 @@ pub fn object_raw(bucket_id: u64, name: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The bucket id and object key of an [`object`] key.
+#[must_use]
+pub fn split_object(raw: &[u8]) -> Option<(u64, String)> {
+    let (id, name) = raw.split_at_checked(8)?;
+    let id = u64::from_be_bytes(id.try_into().ok()?);
+    Some((id, String::from_utf8(name.to_vec()).ok()?))
+}
+
 /// The smallest `objects` key after every key of `bucket_id`.
 #[must_use]
 pub fn bucket_end(bucket_id: u64) -> Vec<u8> {

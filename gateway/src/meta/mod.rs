@@ -27,6 +27,7 @@ mod list;
 pub mod records;
 mod redb_store;
 mod residents;
+mod schedule;
 
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
@@ -150,6 +151,24 @@ pub enum WriteOp {
         kind: ConfigKind,
         value: Option<Vec<u8>>,
     },
+    /// Re-indexes up to `limit` objects of a bucket whose lifecycle rules changed.
+    LifecycleBackfill {
+        bucket_id: u64,
+        limit: usize,
+    },
+    /// Deletes an object for an expiration rule, provided it is still `version`.
+    ExpireObject {
+        bucket_id: u64,
+        key: String,
+        version: u128,
+    },
+    /// Moves an object's due moment (a lifecycle action that must be retried later, or an
+    /// entry that turned out to be early). `at_ms` `None`: recompute it from the rules.
+    Reschedule {
+        bucket_id: u64,
+        key: String,
+        at_ms: Option<i64>,
+    },
     /// Objects were read: record the times (a later time wins; objects deleted meanwhile
     /// are skipped).
     RecordReads {
@@ -193,6 +212,18 @@ pub enum WriteOutcome {
     ObjectDeleted {
         existed: bool,
     },
+    Backfilled {
+        done: bool,
+        count: usize,
+    },
+}
+
+/// An object the lifecycle schedule says is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueObject {
+    pub at_ms: i64,
+    pub bucket_id: u64,
+    pub key: String,
 }
 
 /// A listing request over the `objects` table.
@@ -261,6 +292,10 @@ pub trait MetaStore: Send + Sync + 'static {
     fn blob_census(&self) -> Result<std::collections::HashMap<String, u64>, MetaError>;
     /// Whether `id` is a known (referenced or reclaimable) blob.
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError>;
+    /// Objects due for a lifecycle action by `now_ms`, earliest first.
+    fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError>;
+    /// Buckets whose lifecycle schedule is being rebuilt after a rule change.
+    fn pending_backfills(&self) -> Result<Vec<u64>, MetaError>;
     /// A configuration document of a bucket, if set.
     fn bucket_config(&self, bucket_id: u64, kind: ConfigKind)
     -> Result<Option<Vec<u8>>, MetaError>;

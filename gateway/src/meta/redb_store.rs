@@ -19,8 +19,8 @@ use vmgw_tiering::DataId;
 use super::apply::{ApplyError, Tables};
 use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
 use super::{
-    ConfigKind, ListPage, ListQuery, MetaError, MetaStore, UploadId, UploadPage, UploadQuery,
-    WriteOp, WriteOutcome, keys, list,
+    ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, UploadId, UploadPage,
+    UploadQuery, WriteOp, WriteOutcome, keys, list,
 };
 
 pub(super) mod tables {
@@ -38,6 +38,12 @@ pub(super) mod tables {
     /// Per-bucket configuration documents (lifecycle, ...) by (bucket id, kind).
     pub const BUCKET_CONFIGS: TableDefinition<(u64, &str), &[u8]> =
         TableDefinition::new("bucket_configs");
+    /// The lifecycle schedule: (due moment, object key) → (), in time order.
+    pub const LC_DUE: TableDefinition<&[u8], ()> = TableDefinition::new("lc_due");
+    /// Object key → its moment in `lc_due`, to find the entry again.
+    pub const LC_NEXT: TableDefinition<&[u8], i64> = TableDefinition::new("lc_next");
+    /// Bucket id → the object key a rule-change backfill has reached (empty: not started).
+    pub const LC_BACKFILL: TableDefinition<u64, &[u8]> = TableDefinition::new("lc_backfill");
     /// Object key (as in `objects`) → when it was last read, ms since the epoch.
     pub const READS: TableDefinition<&[u8], i64> = TableDefinition::new("reads");
 }
@@ -49,6 +55,8 @@ pub struct RedbOptions {
     pub cache_bytes: usize,
     /// Most ops committed together; bounds the latency one commit adds to its first op.
     pub max_batch: usize,
+    /// Milliseconds in a lifecycle day, for the schedule.
+    pub lifecycle_day_ms: i64,
 }
 
 impl Default for RedbOptions {
@@ -56,6 +64,7 @@ impl Default for RedbOptions {
         Self {
             cache_bytes: 32 << 20,
             max_batch: 512,
+            lifecycle_day_ms: vmgw_lifecycle::DAY_MS,
         }
     }
 }
@@ -101,7 +110,7 @@ impl RedbStore {
         {
             let txn = db.begin_write().map_err(storage)?;
             // Creating every table up front lets readers open them without special cases.
-            Tables::open(&txn).map_err(storage)?;
+            Tables::open(&txn, options.lifecycle_day_ms).map_err(storage)?;
             txn.commit().map_err(storage)?;
         }
         let db = Arc::new(db);
@@ -111,9 +120,10 @@ impl RedbStore {
             let db = Arc::clone(&db);
             let notify = Arc::clone(&reclaim_ready);
             let max_batch = options.max_batch;
+            let day_ms = options.lifecycle_day_ms;
             std::thread::Builder::new()
                 .name("vmgw-meta-commit".into())
-                .spawn(move || run_committer(&db, rx, &notify, max_batch))
+                .spawn(move || run_committer(&db, rx, &notify, max_batch, day_ms))
                 .map_err(storage)?
         };
         Ok(Self {
@@ -140,6 +150,7 @@ fn run_committer(
     mut rx: mpsc::Receiver<Msg>,
     reclaim_ready: &Notify,
     max_batch: usize,
+    day_ms: i64,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
@@ -156,7 +167,7 @@ fn run_committer(
             }
         }
         if !batch.is_empty() {
-            commit_batch(db, batch, reclaim_ready);
+            commit_batch(db, batch, reclaim_ready, day_ms);
         }
         if shutdown {
             // Writes queued behind the shutdown are answered `Closed` when `rx` drops.
@@ -166,7 +177,7 @@ fn run_committer(
     debug!("metadata committer stopped");
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>, reclaim_ready: &Notify) {
+fn commit_batch(db: &Database, batch: Vec<Job>, reclaim_ready: &Notify, day_ms: i64) {
     let size = batch.len();
     let (ops, replies): (Vec<WriteOp>, Vec<_>) =
         batch.into_iter().map(|job| (job.op, job.reply)).unzip();
@@ -183,7 +194,7 @@ fn commit_batch(db: &Database, batch: Vec<Job>, reclaim_ready: &Notify) {
     let mut outcomes = Vec::with_capacity(size);
     let reclaim_added;
     {
-        let mut tables = match Tables::open(&txn) {
+        let mut tables = match Tables::open(&txn, day_ms) {
             Ok(tables) => tables,
             Err(e) => return fail_all(replies, &storage(e)),
         };
@@ -367,6 +378,41 @@ impl MetaStore for RedbStore {
             .get((bucket_id, kind.name()))
             .map_err(storage)?
             .map(|v| v.value().to_vec()))
+    }
+
+    fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::LC_DUE).map_err(storage)?;
+        let end = super::schedule::due_key(now_ms.saturating_add(1), &[]);
+        let mut out = Vec::new();
+        for entry in table.range(..end.as_slice()).map_err(storage)? {
+            let (k, ()) = entry.map_err(storage).map(|(k, v)| (k, v.value()))?;
+            let Some((at_ms, okey)) = super::schedule::split_due_key(k.value()) else {
+                continue;
+            };
+            let Some((bucket_id, key)) = keys::split_object(okey) else {
+                continue;
+            };
+            out.push(DueObject {
+                at_ms,
+                bucket_id,
+                key,
+            });
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn pending_backfills(&self) -> Result<Vec<u64>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::LC_BACKFILL).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            out.push(entry.map_err(storage)?.0.value());
+        }
+        Ok(out)
     }
 
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError> {

@@ -73,7 +73,7 @@ impl ObjectService {
     }
 
     /// The rules of bucket `bucket_id`, from the cache when possible.
-    fn cached_rules(&self, bucket_id: u64) -> ObjectResult<Option<Arc<Vec<Rule>>>> {
+    pub(super) fn cached_rules(&self, bucket_id: u64) -> ObjectResult<Option<Arc<Vec<Rule>>>> {
         if let Some(rules) = self
             .lifecycles
             .lock()

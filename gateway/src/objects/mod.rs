@@ -17,6 +17,7 @@ mod error;
 mod in_flight;
 mod ingest;
 mod lifecycle_config;
+mod lifecycle_worker;
 mod md5_lanes;
 mod metered;
 mod move_queue;
@@ -45,6 +46,7 @@ pub use demote::run_demoter;
 pub use descriptor::BlobDescriptor;
 pub use error::{BodyError, ObjectError, ObjectResult};
 pub use ingest::ByteStream;
+pub use lifecycle_worker::{lifecycle_round, run_lifecycle};
 pub use move_queue::{MoveQueue, QueuedMove, run_move_queue};
 pub use moves::MoveOutcome;
 pub use multipart::{

@@ -1,0 +1,167 @@
+//! The lifecycle worker: applies the actions lifecycle rules make due — transitions through
+//! the tier engine's move, expirations as deletes — taking due objects from the schedule
+//! the metadata store keeps (no bucket scans), and rebuilding that schedule incrementally
+//! after a rule change.
+//!
+//! Every action is idempotent and re-checked against the object when it runs: an object
+//! overwritten since it was scheduled is rescheduled by its own write, a transition whose
+//! tier is unreachable is retried later, and a crash at any point leaves the schedule
+//! entry in place (it is removed in the same commit as the action), so the action is simply
+//! taken again after a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+use vmgw_lifecycle::{Action, ObjectFacts, evaluate};
+
+use super::error::{ObjectError, ObjectResult};
+use super::moves::MoveOutcome;
+use super::{ObjectService, now_ms};
+use crate::meta::{DueObject, MetaError, WriteOp};
+
+/// Objects taken from the schedule per round.
+const DUE_BATCH: usize = 256;
+/// Objects re-indexed per backfill commit.
+const BACKFILL_BATCH: usize = 1000;
+/// When a transition could not run (its tier is down), the next try.
+const RETRY_AFTER_MS: i64 = 30_000;
+
+/// Runs until `shutdown`: rounds back to back while there is work, else every `interval`.
+pub async fn run_lifecycle(
+    service: Arc<ObjectService>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let worked = match lifecycle_round(&service).await {
+            Ok(worked) => worked,
+            Err(e) => {
+                warn!(error = %e, "lifecycle round failed; will retry");
+                false
+            }
+        };
+        if worked {
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// One round: a step of every pending backfill, then the due objects. Returns whether
+/// there was anything to do.
+pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
+    let mut worked = false;
+    for bucket_id in service.meta.pending_backfills()? {
+        service
+            .meta
+            .apply(WriteOp::LifecycleBackfill {
+                bucket_id,
+                limit: BACKFILL_BATCH,
+            })
+            .await?;
+        worked = true;
+    }
+    let now = now_ms();
+    for due in service.meta.due_objects(now, DUE_BATCH)? {
+        act(service, &due, now).await?;
+        worked = true;
+    }
+    Ok(worked)
+}
+
+async fn reschedule(
+    service: &ObjectService,
+    due: &DueObject,
+    at_ms: Option<i64>,
+) -> ObjectResult<()> {
+    service
+        .meta
+        .apply(WriteOp::Reschedule {
+            bucket_id: due.bucket_id,
+            key: due.key.clone(),
+            at_ms,
+        })
+        .await?;
+    Ok(())
+}
+
+async fn act(service: &ObjectService, due: &DueObject, now: i64) -> ObjectResult<()> {
+    let bucket = service
+        .buckets()?
+        .into_iter()
+        .find(|b| b.id == due.bucket_id);
+    let record = match &bucket {
+        Some(_) => service.meta.object(due.bucket_id, &due.key)?,
+        None => None,
+    };
+    let rules = service.cached_rules(due.bucket_id)?;
+    let (Some(bucket), Some(record), Some(rules)) = (bucket, record, rules) else {
+        // The object, its bucket or its rules are gone: drop the entry.
+        return reschedule(service, due, None).await;
+    };
+    let class = record
+        .storage_class
+        .clone()
+        .unwrap_or_else(|| super::tiers::DEFAULT_CLASS.to_owned());
+    let facts = ObjectFacts {
+        key: due.key.clone(),
+        size: record.size,
+        created_ms: record.modified_ms,
+        tags: record.tags.clone(),
+        storage_class: class,
+    };
+    match evaluate(&rules, &facts, now, service.limits.lifecycle_day_ms) {
+        None => reschedule(service, due, None).await,
+        Some(Action::Expire { rule_id }) => {
+            let op = WriteOp::ExpireObject {
+                bucket_id: bucket.id,
+                key: due.key.clone(),
+                version: record.version,
+            };
+            match service.meta.apply(op).await {
+                Ok(_) => {
+                    info!(bucket = %bucket.name, key = %due.key, rule = %rule_id, "lifecycle expired an object");
+                    Ok(())
+                }
+                // Overwritten meanwhile: the new version was scheduled by its own write.
+                Err(MetaError::PreconditionFailed) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(Action::Transition {
+            rule_id,
+            storage_class,
+        }) => {
+            let tier = service
+                .tiers
+                .for_class(Some(&storage_class))
+                .name()
+                .to_owned();
+            match service
+                .move_object(&bucket.name, &due.key, &tier, Some(storage_class.clone()))
+                .await
+            {
+                Ok(MoveOutcome::Moved { bytes }) => {
+                    info!(bucket = %bucket.name, key = %due.key, rule = %rule_id, class = %storage_class, %tier, bytes, "lifecycle transitioned an object");
+                    Ok(())
+                }
+                Ok(MoveOutcome::AlreadyThere) => reschedule(service, due, None).await,
+                Ok(MoveOutcome::Abandoned) => Ok(()),
+                Err(ObjectError::NoSuchKey | ObjectError::NoSuchBucket) => Ok(()),
+                Err(e) => {
+                    warn!(bucket = %bucket.name, key = %due.key, error = %e, "lifecycle transition failed; retrying later");
+                    debug!(retry_in_ms = RETRY_AFTER_MS);
+                    reschedule(service, due, Some(now + RETRY_AFTER_MS)).await
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The lifecycle worker with one-second days: objects walk ssd → hdd → remote at the ages
+//! their rules give and are then deleted, reading back intact at every stage; expiration
+//! takes exactly the objects its filters select; objects written before the rules exist are
+//! found by the backfill.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use vmgw_tests::{
+    Gateway, GatewayOptions, MOTO_KEY, MOTO_SECRET, RemoteS3, md5_hex, pattern, run, vmgw_bin,
+};
+
+const REMOTE_BUCKET: &str = "vmgw-lc";
+
+fn tiers_of(gw: &Gateway, key: &str) -> Vec<String> {
+    let out = run(Command::new(vmgw_bin())
+        .args(["object", "where", "lcb", key, "--json", "--data-dir"])
+        .arg(&gw.data_dir));
+    let placement: serde_json::Value = serde_json::from_str(&out).unwrap();
+    placement["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["tier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str, data: &[u8], tagging: Option<&str>) {
+    s3.put_object()
+        .bucket("lcb")
+        .key(key)
+        .set_tagging(tagging.map(str::to_owned))
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
+    match s3.get_object().bucket("lcb").key(key).send().await {
+        Ok(out) => Some(out.body.collect().await.unwrap().into_bytes().to_vec()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
+        Err(e) => panic!("GET {key}: {e:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_walk_objects_through_the_tiers_and_expire_exactly_what_they_select() {
+    let remote = RemoteS3::start();
+    remote
+        .sdk()
+        .create_bucket()
+        .bucket(REMOTE_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let creds = temp.path().join("remote.toml");
+    std::fs::write(
+        &creds,
+        format!("access_key = \"{MOTO_KEY}\"\nsecret_key = \"{MOTO_SECRET}\"\n"),
+    )
+    .unwrap();
+    let config = temp.path().join("vmgw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lifecycle]\nday_seconds = 1\nscan_interval_ms = 100\n\n\
+             [[tiers]]\nname = \"ssd\"\npath = \"tiers/ssd\"\n\n\
+             [[tiers]]\nname = \"hdd\"\npath = \"tiers/hdd\"\n\n\
+             [[tiers]]\nname = \"remote\"\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{REMOTE_BUCKET}\"\n\
+             credentials_file = \"{}\"\n",
+            remote.endpoint(),
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let gw = Gateway::start_with(GatewayOptions {
+        data_dir: Some(temp.path().join("data")),
+        args: vec!["--config".into(), config.display().to_string()],
+        ..GatewayOptions::default()
+    });
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("lcb").send().await.unwrap();
+
+    // Written before the rules exist: found by the backfill the rule change starts.
+    let late = pattern(2_000, 1);
+    put(&s3, "late/x", &late, None).await;
+
+    run(Command::new("/usr/bin/aws")
+        .envs(gw.client_env())
+        .args([
+            "--endpoint-url",
+            &gw.endpoint,
+            "s3api",
+            "put-bucket-lifecycle-configuration",
+            "--bucket",
+            "lcb",
+            "--lifecycle-configuration",
+        ])
+        .arg(lifecycle_json()));
+
+    let walk = pattern(300_000, 2);
+    put(&s3, "walk/a", &walk, None).await;
+    let big = pattern(1_000, 3);
+    let small = pattern(50, 4);
+    put(&s3, "exp/match", &big, Some("k=v")).await;
+    put(&s3, "exp/small", &small, Some("k=v")).await;
+    put(&s3, "exp/untagged", &big, None).await;
+    put(&s3, "exp/othertag", &big, Some("k=w")).await;
+    put(&s3, "other/x", &big, Some("k=v")).await;
+
+    // Watch walk/a: record every (class, tier) it shows, checking its bytes each time.
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let head = s3.head_object().bucket("lcb").key("walk/a").send().await;
+        let Ok(head) = head else { break };
+        let class = head
+            .storage_class()
+            .map_or("STANDARD".to_owned(), |c| c.as_str().to_owned());
+        let tiers = tiers_of(&gw, "walk/a");
+        match get(&s3, "walk/a").await {
+            Some(bytes) => assert_eq!(md5_hex(&bytes), md5_hex(&walk), "at {class}"),
+            None => break,
+        }
+        if seen.last() != Some(&(class.clone(), tiers.clone())) {
+            seen.push((class, tiers));
+        }
+        assert!(Instant::now() < deadline, "walk/a never expired: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stages: Vec<(String, Vec<String>)> =
+        seen.into_iter().filter(|(_, t)| !t.is_empty()).collect();
+    let expected = vec![
+        ("STANDARD".to_owned(), vec!["ssd".to_owned()]),
+        ("STANDARD_IA".to_owned(), vec!["hdd".to_owned()]),
+        ("GLACIER".to_owned(), vec!["remote".to_owned()]),
+    ];
+    // Every stage in order (a poll may fall between the class change and the next look).
+    let mut it = stages.iter();
+    for want in &expected {
+        assert!(
+            it.any(|s| s == want),
+            "walk/a stages {stages:?} miss {want:?}"
+        );
+    }
+    assert_eq!(get(&s3, "walk/a").await, None, "expired");
+
+    // Expiration took exactly what the And filter selects; the rest is intact.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&s3, "exp/match").await.is_some() || get(&s3, "late/x").await.is_some() {
+        assert!(Instant::now() < deadline, "exp/match or late/x not expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut left = BTreeMap::new();
+    for (key, data) in [
+        ("exp/small", &small),
+        ("exp/untagged", &big),
+        ("exp/othertag", &big),
+        ("other/x", &big),
+    ] {
+        left.insert(key, get(&s3, key).await.map(|b| md5_hex(&b)));
+        assert_eq!(left[key], Some(md5_hex(data)), "{key} must stay");
+    }
+}
+
+/// The rules: a walk through the tiers, an And filter, and one for objects older than the
+/// rules.
+fn lifecycle_json() -> String {
+    serde_json::json!({"Rules": [
+        {
+            "ID": "walk",
+            "Filter": {"Prefix": "walk/"},
+            "Status": "Enabled",
+            "Transitions": [
+                {"Days": 1, "StorageClass": "STANDARD_IA"},
+                {"Days": 3, "StorageClass": "GLACIER"}
+            ],
+            "Expiration": {"Days": 6}
+        },
+        {
+            "ID": "sized",
+            "Filter": {"And": {
+                "Prefix": "exp/",
+                "Tags": [{"Key": "k", "Value": "v"}],
+                "ObjectSizeGreaterThan": 100
+            }},
+            "Status": "Enabled",
+            "Expiration": {"Days": 1}
+        },
+        {
+            "ID": "late",
+            "Filter": {"Prefix": "late/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 1}
+        }
+    ]})
+    .to_string()
+}
