@@ -200,3 +200,88 @@ fn lifecycle_json() -> String {
     ]})
     .to_string()
 }
+
+fn blobs_on(data_dir: &std::path::Path, tier: &str) -> usize {
+    std::fs::read_dir(data_dir.join("tiers").join(tier))
+        .unwrap()
+        .map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap().count())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_multipart_uploads_are_aborted_and_their_parts_removed() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("vmgw.toml");
+    std::fs::write(
+        &config,
+        "[lifecycle]\nday_seconds = 1\nscan_interval_ms = 100\n",
+    )
+    .unwrap();
+    let gw = Gateway::start_with(GatewayOptions {
+        data_dir: Some(temp.path().join("data")),
+        args: vec!["--config".into(), config.display().to_string()],
+        ..GatewayOptions::default()
+    });
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("lcb").send().await.unwrap();
+    let rules = aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+        .rules(
+            aws_sdk_s3::types::LifecycleRule::builder()
+                .id("abort-mpu")
+                .filter(
+                    aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                        .prefix("mpu/")
+                        .build(),
+                )
+                .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                .abort_incomplete_multipart_upload(
+                    aws_sdk_s3::types::AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(1)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("lcb")
+        .lifecycle_configuration(rules)
+        .send()
+        .await
+        .unwrap();
+    for key in ["mpu/stale", "keep/this"] {
+        let upload = s3
+            .create_multipart_upload()
+            .bucket("lcb")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        s3.upload_part()
+            .bucket("lcb")
+            .key(key)
+            .upload_id(upload.upload_id().unwrap())
+            .part_number(1)
+            .body(ByteStream::from(pattern(200_000, 7)))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(blobs_on(&gw.data_dir, "ssd"), 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = s3
+            .list_multipart_uploads()
+            .bucket("lcb")
+            .send()
+            .await
+            .unwrap();
+        let keys: Vec<&str> = listed.uploads().iter().filter_map(|u| u.key()).collect();
+        if keys == ["keep/this"] && blobs_on(&gw.data_dir, "ssd") == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "uploads {keys:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
-use vmgw_lifecycle::{Action, ObjectFacts, evaluate};
+use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 
 use super::error::{ObjectError, ObjectResult};
 use super::moves::MoveOutcome;
 use super::{ObjectService, now_ms};
-use crate::meta::{DueObject, MetaError, WriteOp};
+use crate::meta::{DueObject, MetaError, UploadQuery, WriteOp};
 
 /// Objects taken from the schedule per round.
 const DUE_BATCH: usize = 256;
@@ -74,7 +74,76 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
         act(service, &due, now).await?;
         worked = true;
     }
+    if abort_stale_uploads(service, now).await? > 0 {
+        worked = true;
+    }
     Ok(worked)
+}
+
+/// Aborts multipart uploads an AbortIncompleteMultipartUpload rule says are stale; their
+/// parts are reclaimed like any unreferenced blob. Uploads are few and short-lived, so they
+/// are looked at directly rather than scheduled.
+async fn abort_stale_uploads(service: &ObjectService, now: i64) -> ObjectResult<usize> {
+    let mut aborted = 0;
+    for bucket in service.buckets()? {
+        let Some(rules) = service.cached_rules(bucket.id)? else {
+            continue;
+        };
+        let abort_rules: Vec<(&str, u32)> = rules
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| {
+                r.abort_incomplete_multipart_days
+                    .map(|days| (r.filter.prefix.as_str(), days))
+            })
+            .collect();
+        if abort_rules.is_empty() {
+            continue;
+        }
+        let mut query = UploadQuery {
+            bucket_id: bucket.id,
+            max_uploads: 1000,
+            ..UploadQuery::default()
+        };
+        loop {
+            let page = service.meta.list_uploads(&query)?;
+            for (key, upload_id, upload) in &page.uploads {
+                let stale = abort_rules.iter().any(|(prefix, days)| {
+                    key.starts_with(prefix)
+                        && moment(
+                            When::Days(*days),
+                            upload.initiated_ms,
+                            service.limits.lifecycle_day_ms,
+                        ) <= now
+                });
+                if stale {
+                    match service
+                        .meta
+                        .apply(WriteOp::AbortUpload {
+                            upload_id: *upload_id,
+                        })
+                        .await
+                    {
+                        Ok(_) => {
+                            info!(bucket = %bucket.name, %key, "lifecycle aborted a stale multipart upload");
+                            aborted += 1;
+                        }
+                        // Completed or aborted meanwhile.
+                        Err(MetaError::NoSuchUpload) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            match (page.truncated, page.uploads.last()) {
+                (true, Some((key, upload_id, _))) => {
+                    query.key_marker = Some(key.clone());
+                    query.upload_id_marker = Some(*upload_id);
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(aborted)
 }
 
 async fn reschedule(
