@@ -285,3 +285,112 @@ async fn stale_multipart_uploads_are_aborted_and_their_parts_removed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Killed in the middle of a lifecycle run (a crash point inside a transition's move), the
+/// gateway finishes the run after a restart: every object transitioned exactly once, one
+/// whole copy each, bytes intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_a_lifecycle_run_is_finished_after_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("vmgw.toml");
+    std::fs::write(
+        &config,
+        "[lifecycle]\nday_seconds = 1\nscan_interval_ms = 100\n",
+    )
+    .unwrap();
+    let mut gw = Gateway::start_with(GatewayOptions {
+        data_dir: Some(temp.path().join("data")),
+        args: vec!["--config".into(), config.display().to_string()],
+        ..GatewayOptions::default()
+    });
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("lcb").send().await.unwrap();
+    let bodies: Vec<Vec<u8>> = (0..20).map(|i| pattern(300_000, 100 + i)).collect();
+    for (i, body) in bodies.iter().enumerate() {
+        put(&s3, &format!("cold/{i:02}"), body, None).await;
+    }
+    // Stop before the rules exist, then come back armed: the worker's first move dies.
+    gw.set_env(vec![("VMGW_FAULT_CRASH_AT".into(), "move:copied".into())]);
+    gw.restart(true);
+    let s3 = gw.sdk();
+    let rules = aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+        .rules(
+            aws_sdk_s3::types::LifecycleRule::builder()
+                .id("cool")
+                .filter(
+                    aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                        .prefix("cold/")
+                        .build(),
+                )
+                .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                .transitions(
+                    aws_sdk_s3::types::Transition::builder()
+                        .days(1)
+                        .storage_class(aws_sdk_s3::types::TransitionStorageClass::StandardIa)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("lcb")
+        .lifecycle_configuration(rules)
+        .send()
+        .await
+        .unwrap();
+    let status = gw.wait_exit(Duration::from_secs(60));
+    assert!(
+        !status.success(),
+        "the crash point should have stopped the gateway"
+    );
+    assert!(
+        gw.log().contains("crash point move:copied reached"),
+        "{}",
+        gw.log()
+    );
+
+    gw.set_env(Vec::new());
+    gw.restart(true);
+    let s3 = gw.sdk();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut on_hdd = 0;
+        for i in 0..bodies.len() {
+            if tiers_of(&gw, &format!("cold/{i:02}")) == ["hdd"] {
+                on_hdd += 1;
+            }
+        }
+        if on_hdd == bodies.len() && blobs_on(&gw.data_dir, "ssd") == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{on_hdd} of {} on hdd, {} blobs left on ssd",
+            bodies.len(),
+            blobs_on(&gw.data_dir, "ssd")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(blobs_on(&gw.data_dir, "hdd"), bodies.len(), "one copy each");
+    for (i, body) in bodies.iter().enumerate() {
+        let key = format!("cold/{i:02}");
+        let head = s3
+            .head_object()
+            .bucket("lcb")
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.storage_class().map(|c| c.as_str()),
+            Some("STANDARD_IA")
+        );
+        assert_eq!(
+            md5_hex(&get(&s3, &key).await.unwrap()),
+            md5_hex(body),
+            "{key}"
+        );
+    }
+}
