@@ -148,6 +148,10 @@ pub struct Args {
     /// object size) [default: 10, quick: 2].
     #[arg(long)]
     pub tier_latency_secs: Option<f64>,
+
+    /// Foreground clients of tier-latency.
+    #[arg(long, default_value_t = 4)]
+    pub tier_latency_clients: usize,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -214,6 +218,7 @@ pub struct Plan {
     pub tier_get_rounds: u32,
     pub codec_size: u64,
     pub tier_latency_duration: Duration,
+    pub tier_latency_clients: usize,
 }
 
 impl Args {
@@ -252,6 +257,7 @@ impl Args {
             tier_latency_duration: Duration::from_secs_f64(
                 self.tier_latency_secs.unwrap_or(pick(quick, 10.0, 2.0)),
             ),
+            tier_latency_clients: self.tier_latency_clients.max(1),
         }
     }
 }

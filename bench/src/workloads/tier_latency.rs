@@ -1,5 +1,5 @@
 //! Foreground GET latency while objects move between tiers. For each object size (4 KiB,
-//! 1 MiB), 4 clients GET objects on tier `ssd` round-robin for a fixed time with the gateway
+//! 1 MiB), 4 clients (`--tier-latency-clients`) GET objects on tier `ssd` round-robin for a fixed time with the gateway
 //! otherwise idle, then for the same time while a background task moves large objects
 //! ssd→hdd→ssd without pause through the admin API. Reported: p99 of both runs and their
 //! ratio (moving / idle).
@@ -22,9 +22,8 @@ use crate::report::{Row, summary_row};
 use crate::server::Launch;
 
 use super::tiered::{TierServer, check_placement, tier_toml};
-use super::{BUCKET, Budget, drive, row, size_label};
+use super::{BUCKET, Budget, clients_label, drive, row, size_label};
 
-const CLIENTS: usize = 4;
 /// Foreground objects per size: `(size, count)`.
 const FOREGROUND: [(u64, u64); 2] = [(4 << 10, 256), (1 << 20, 64)];
 /// Large objects the background task keeps moving.
@@ -44,7 +43,8 @@ fn key(size: u64, i: u64) -> String {
 }
 
 async fn measure(t: &mut TierServer, plan: &Plan) -> Result<Vec<Row>> {
-    let workers = t.ctx.clients(CLIENTS);
+    let clients = plan.tier_latency_clients;
+    let workers = t.ctx.clients(clients);
     let s3 = &workers[0];
     for (size, count) in FOREGROUND {
         let body = pattern(size as usize, size);
@@ -68,7 +68,7 @@ async fn measure(t: &mut TierServer, plan: &Plan) -> Result<Vec<Row>> {
     for (size, count) in FOREGROUND {
         let label = size_label(size);
         let get = move |s3: crate::client::S3, w: usize, i: u64| {
-            let k = key(size, (i * CLIENTS as u64 + w as u64) % count);
+            let k = key(size, (i * clients as u64 + w as u64) % count);
             async move {
                 match s3.get(&k).await? {
                     n if n == size => Ok(n),
@@ -83,8 +83,8 @@ async fn measure(t: &mut TierServer, plan: &Plan) -> Result<Vec<Row>> {
         let (idle, usage) = t.ctx.measure(drive(&workers, budget, get)).await?;
         let idle_p99 = idle.sample.percentiles_ms().1;
         let mut r = row(
-            format!("get-{label}-c{CLIENTS}-p99-idle"),
-            format!("GET {label} on ssd, {CLIENTS} clients, idle: p99"),
+            format!("get-{label}-c{clients}-p99-idle"),
+            format!("GET {label} on ssd, {}, idle: p99", clients_label(clients)),
             "ms",
             idle_p99,
             &idle.sample,
@@ -107,8 +107,11 @@ async fn measure(t: &mut TierServer, plan: &Plan) -> Result<Vec<Row>> {
         }
         let moving_p99 = moving.sample.percentiles_ms().1;
         let mut r = row(
-            format!("get-{label}-c{CLIENTS}-p99-moving"),
-            format!("GET {label} on ssd, {CLIENTS} clients, during moves: p99"),
+            format!("get-{label}-c{clients}-p99-moving"),
+            format!(
+                "GET {label} on ssd, {}, during moves: p99",
+                clients_label(clients)
+            ),
             "ms",
             moving_p99,
             &moving.sample,
@@ -124,8 +127,11 @@ async fn measure(t: &mut TierServer, plan: &Plan) -> Result<Vec<Row>> {
         );
         rows.push(r);
         rows.push(summary_row(
-            &format!("get-{label}-c{CLIENTS}-p99-moving-vs-idle"),
-            &format!("GET {label} p99 during moves / idle"),
+            &format!("get-{label}-c{clients}-p99-moving-vs-idle"),
+            &format!(
+                "GET {label}, {}: p99 during moves / idle",
+                clients_label(clients)
+            ),
             "×",
             if idle_p99 > 0.0 {
                 moving_p99 / idle_p99
