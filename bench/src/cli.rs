@@ -38,8 +38,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "raw")]
     pub client: ClientKind,
 
-    /// Workloads to run, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "large,small,list,big")]
+    /// Workloads to run, in this order (`tiers` stands for tier-move, tier-get, codec and
+    /// tier-latency; they run on vmgw only, each on a vmgw of its own configured with tiers).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "large,small,list,big,tiers"
+    )]
     pub workloads: Vec<WorkloadKind>,
 
     /// Small counts and short runs for a smoke test (under a minute for both targets).
@@ -111,6 +116,42 @@ pub struct Args {
     /// Parts of that upload in flight at once.
     #[arg(long, default_value_t = 4)]
     pub big_concurrency: usize,
+
+    /// Size of the objects moved between tiers (tier-move, and the background moves of
+    /// tier-latency), in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub move_mib: u64,
+
+    /// Objects moved ssd→hdd by tier-move [default: 8, quick: 2].
+    #[arg(long)]
+    pub move_objects: Option<u64>,
+
+    /// Moves in flight at once in tier-move (one measured run per value).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub move_concurrency: Vec<usize>,
+
+    /// Size of the objects tier-get reads from the plain and the sealed tier, in MiB
+    /// [default: 256, quick: 64].
+    #[arg(long)]
+    pub tier_get_mib: Option<u64>,
+
+    /// How many times tier-get reads each object [default: 4, quick: 1].
+    #[arg(long)]
+    pub tier_get_rounds: Option<u32>,
+
+    /// Bytes of each corpus (text, random) the codec workload writes per codec, in MiB
+    /// [default: 256, quick: 32].
+    #[arg(long)]
+    pub codec_mib: Option<u64>,
+
+    /// Seconds of each foreground GET run of tier-latency (idle, then during moves, per
+    /// object size) [default: 10, quick: 2].
+    #[arg(long)]
+    pub tier_latency_secs: Option<f64>,
+
+    /// Foreground clients of tier-latency.
+    #[arg(long, default_value_t = 4)]
+    pub tier_latency_clients: usize,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -130,6 +171,25 @@ pub enum WorkloadKind {
     List,
     /// One big multipart upload (peak server RSS).
     Big,
+    /// All four tier workloads below.
+    Tiers,
+    /// Moves of large objects ssd→hdd through the admin API.
+    TierMove,
+    /// GET of large objects from a plain and a compressed+sealed tier.
+    TierGet,
+    /// The tier codecs (plain, zstd, zstd+AES) directly through `vmgw-tiering`, no server.
+    Codec,
+    /// Foreground GET latency, idle and while objects move between tiers.
+    TierLatency,
+}
+
+impl WorkloadKind {
+    /// Whether the workload runs on the suite's server (the tier workloads start their own
+    /// vmgw, or none).
+    #[must_use]
+    pub fn uses_suite_server(self) -> bool {
+        matches!(self, Self::Large | Self::Small | Self::List | Self::Big)
+    }
 }
 
 /// Everything a run needs, defaults resolved.
@@ -151,6 +211,14 @@ pub struct Plan {
     pub big_size: u64,
     pub big_part: u64,
     pub big_concurrency: usize,
+    pub move_size: u64,
+    pub move_objects: u64,
+    pub move_concurrency: Vec<usize>,
+    pub tier_get_size: u64,
+    pub tier_get_rounds: u32,
+    pub codec_size: u64,
+    pub tier_latency_duration: Duration,
+    pub tier_latency_clients: usize,
 }
 
 impl Args {
@@ -163,7 +231,7 @@ impl Args {
         }
         Plan {
             client: self.client,
-            workloads: self.workloads.clone(),
+            workloads: expand(&self.workloads),
             large_size: self.large_mib << 20,
             large_objects: self.large_objects.unwrap_or(pick(quick, 16, 2)),
             large_clients: self.large_clients.clone(),
@@ -180,6 +248,49 @@ impl Args {
             big_size: self.big_mib.unwrap_or(pick(quick, 2048, 256)) * MIB,
             big_part: self.big_part_mib.max(5) * MIB,
             big_concurrency: self.big_concurrency.max(1),
+            move_size: self.move_mib.max(1) * MIB,
+            move_objects: self.move_objects.unwrap_or(pick(quick, 8, 2)).max(1),
+            move_concurrency: self.move_concurrency.iter().map(|&n| n.max(1)).collect(),
+            tier_get_size: self.tier_get_mib.unwrap_or(pick(quick, 256, 64)).max(1) * MIB,
+            tier_get_rounds: self.tier_get_rounds.unwrap_or(pick(quick, 4, 1)).max(1),
+            codec_size: self.codec_mib.unwrap_or(pick(quick, 256, 32)).max(1) * MIB,
+            tier_latency_duration: Duration::from_secs_f64(
+                self.tier_latency_secs.unwrap_or(pick(quick, 10.0, 2.0)),
+            ),
+            tier_latency_clients: self.tier_latency_clients.max(1),
         }
+    }
+}
+
+/// Replaces `tiers` by the tier workloads, keeping the order and dropping repeats.
+fn expand(kinds: &[WorkloadKind]) -> Vec<WorkloadKind> {
+    use WorkloadKind::{Codec, TierGet, TierLatency, TierMove, Tiers};
+    let mut out = Vec::new();
+    for &kind in kinds {
+        let group: &[WorkloadKind] = if kind == Tiers {
+            &[TierMove, TierGet, Codec, TierLatency]
+        } else {
+            &[kind]
+        };
+        for &k in group {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkloadKind::*;
+    use super::expand;
+
+    #[test]
+    fn tiers_expands_to_the_tier_workloads() {
+        assert_eq!(
+            expand(&[Large, Tiers, Codec]),
+            [Large, TierMove, TierGet, Codec, TierLatency]
+        );
     }
 }

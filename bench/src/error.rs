@@ -34,8 +34,27 @@ pub enum BenchError {
     #[error("S3 {op} failed: {message}")]
     S3 { op: &'static str, message: String },
 
+    #[error("admin API {path} failed: {message}")]
+    Admin { path: &'static str, message: String },
+
+    #[error("tier: {0}")]
+    Tier(#[from] vmgw_tiering::TierError),
+
+    #[error("encryption key: {0}")]
+    Key(#[from] vmgw_tiering::KeyError),
+
     #[error("{0}")]
     Check(String),
+
+    /// A failure on a server a workload started itself, with the end of that server's log
+    /// (the suite's own server gets its log attached by `main`).
+    #[error("{source}\n{what} log tail:\n{log}")]
+    WithLog {
+        #[source]
+        source: Box<BenchError>,
+        what: String,
+        log: String,
+    },
 
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -7,6 +7,7 @@ use serde::Serialize;
 pub enum Goal {
     AtLeast(f64),
     Below(f64),
+    AtMost(f64),
 }
 
 impl Goal {
@@ -15,6 +16,7 @@ impl Goal {
         match self {
             Self::AtLeast(min) => value >= min,
             Self::Below(max) => value < max,
+            Self::AtMost(max) => value <= max,
         }
     }
 }
@@ -24,6 +26,7 @@ impl std::fmt::Display for Goal {
         match self {
             Self::AtLeast(v) => write!(f, "≥ {}", crate::report::num(*v)),
             Self::Below(v) => write!(f, "< {}", crate::report::num(*v)),
+            Self::AtMost(v) => write!(f, "≤ {}", crate::report::num(*v)),
         }
     }
 }
@@ -31,7 +34,7 @@ impl std::fmt::Display for Goal {
 /// The target for a result id (ids name the object size, so non-default sizes get none).
 #[must_use]
 pub fn lookup(id: &str) -> Option<Goal> {
-    use Goal::{AtLeast, Below};
+    use Goal::{AtLeast, AtMost, Below};
     Some(match id {
         "put-64MiB-c1" => AtLeast(340.0),
         "put-64MiB-c4" => AtLeast(600.0),
@@ -45,6 +48,14 @@ pub fn lookup(id: &str) -> Option<Goal> {
         "list-flat" => AtLeast(150_000.0),
         "rss-workloads" => Below(100.0),
         "rss-big-upload" => Below(200.0),
+        // Tiers: a move copies, verifies (MD5 of the copy read back) and commits.
+        "move-64MiB-ssd-hdd-c1" => AtLeast(400.0),
+        // GET from a zstd + AES-GCM tier, in % of the same GET from a plain tier.
+        "get-256MiB-text-sealed-vs-plain" | "get-256MiB-random-sealed-vs-plain" => AtLeast(60.0),
+        // Stored bytes of random data through zstd + AES over plain, in %.
+        "codec-overhead-256MiB-random-zstd3-aes" => Below(5.0),
+        // Foreground GET p99 while objects move, over the same p99 when idle.
+        "get-4KiB-c4-p99-moving-vs-idle" | "get-1MiB-c4-p99-moving-vs-idle" => AtMost(2.0),
         _ => return None,
     })
 }

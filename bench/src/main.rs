@@ -1,6 +1,7 @@
 //! vmgw-bench: starts each target server with a fresh data directory, runs the same S3
 //! workloads against it over loopback, and prints the results as Markdown (and JSON).
 
+mod admin;
 mod body;
 mod cli;
 mod client;
@@ -11,6 +12,7 @@ mod raw;
 mod report;
 mod server;
 mod stats;
+mod text;
 mod workloads;
 
 use anyhow::Context as _;
@@ -18,16 +20,30 @@ use clap::Parser as _;
 
 use crate::cli::Args;
 use crate::report::Report;
-use crate::server::{Server, ServerKind};
+use crate::server::{Launch, ServerKind};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = args.plan();
 
+    // Only vmgw runs the tier workloads: without a suite workload there is nothing for
+    // another target to do.
+    let suite = plan.workloads.iter().any(|w| w.uses_suite_server());
+    let kinds: Vec<ServerKind> = args
+        .target
+        .iter()
+        .copied()
+        .filter(|&kind| suite || kind == ServerKind::Vmgw)
+        .collect();
+    anyhow::ensure!(
+        !kinds.is_empty(),
+        "the tier workloads run on vmgw only: add vmgw to --target"
+    );
+
     // Locate every binary before running anything.
     let mut targets = Vec::new();
-    for &kind in &args.target {
+    for kind in kinds {
         let bin = match kind {
             ServerKind::Vmgw => {
                 anyhow::ensure!(
@@ -50,24 +66,42 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default();
     let mut reports = Vec::new();
     for (kind, bin) in targets {
-        let server = Server::start(kind, &bin, args.work_dir.as_deref(), &args.server_env)
-            .with_context(|| format!("starting {kind} ({})", bin.display()))?;
-        eprintln!(
-            "[{kind}] {} at {} (pid {}, log {})",
-            bin.display(),
-            server.endpoint,
-            server.pid(),
-            server.log_path.display()
-        );
-        let result = workloads::run_suite(&server, &plan).await;
-        let log = if result.is_err() {
-            server.log_tail(40)
-        } else {
-            String::new()
+        let launch = Launch {
+            kind,
+            bin,
+            work_dir: args.work_dir.clone(),
+            env: args.server_env.clone(),
         };
-        server.stop();
-        reports
-            .push(result.with_context(|| format!("benchmarking {kind}; server log tail:\n{log}"))?);
+        let server = if suite {
+            let server = launch
+                .start()
+                .with_context(|| format!("starting {kind} ({})", launch.bin.display()))?;
+            eprintln!(
+                "[{kind}] {} at {} (pid {}, log {})",
+                launch.bin.display(),
+                server.endpoint,
+                server.pid(),
+                server.log_path.display()
+            );
+            Some(server)
+        } else {
+            None
+        };
+        let result = workloads::run_suite(&launch, server.as_ref(), &plan).await;
+        let log = match (&result, &server) {
+            (Err(_), Some(server)) => server.log_tail(40),
+            _ => String::new(),
+        };
+        if let Some(server) = server {
+            server.stop();
+        }
+        reports.push(result.with_context(|| {
+            if log.is_empty() {
+                format!("benchmarking {kind}")
+            } else {
+                format!("benchmarking {kind}; server log tail:\n{log}")
+            }
+        })?);
     }
 
     let report = Report {

@@ -75,11 +75,19 @@ impl TargetReport {
 }
 
 fn rss_row(id: &str, label: &str, mib: f64) -> Row {
+    let mut row = summary_row(id, label, "MiB", mib);
+    row.server_peak_rss_mib = mib;
+    row
+}
+
+/// A row computed from other rows (a ratio, a peak): it appears in the summary table only.
+#[must_use]
+pub fn summary_row(id: &str, label: &str, unit: &'static str, value: f64) -> Row {
     Row {
         id: id.into(),
         label: label.into(),
-        unit: "MiB",
-        value: mib,
+        unit,
+        value,
         goal: goals::lookup(id),
         ops: 0,
         wall_s: 0.0,
@@ -88,7 +96,7 @@ fn rss_row(id: &str, label: &str, mib: f64) -> Row {
         server_cpu_s: 0.0,
         client_cpu_s: 0.0,
         other_cpu_s: 0.0,
-        server_peak_rss_mib: mib,
+        server_peak_rss_mib: 0.0,
         note: String::new(),
     }
 }
@@ -122,10 +130,15 @@ impl Report<'_> {
         let names: Vec<String> = self.targets.iter().map(|t| t.target.to_string()).collect();
         let _ = writeln!(out, "| Workload | Unit | Goal | {} |", names.join(" | "));
         let _ = writeln!(out, "|---|---|---|{}", "---:|".repeat(names.len()));
-        let Some(first) = self.targets.first() else {
-            return out;
-        };
-        for row in &first.rows {
+        // Every id any target reported, in order of first appearance (a target may lack some:
+        // the tier workloads run on vmgw only).
+        let mut ids: Vec<&Row> = Vec::new();
+        for row in self.targets.iter().flat_map(|t| &t.rows) {
+            if !ids.iter().any(|r| r.id == row.id) {
+                ids.push(row);
+            }
+        }
+        for row in ids {
             let cells: Vec<String> = self
                 .targets
                 .iter()

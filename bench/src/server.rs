@@ -36,28 +36,58 @@ impl fmt::Display for ServerKind {
     }
 }
 
+/// How to start a target: its binary, where its data directories go and the extra
+/// environment of `--server-env`. Workloads that need a differently configured server (the
+/// tier workloads) start their own from it.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub kind: ServerKind,
+    pub bin: PathBuf,
+    pub work_dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// The server with its defaults.
+    pub fn start(&self) -> Result<Server> {
+        Server::start(self, None, &[])
+    }
+
+    /// vmgw with `config` as its TOML config file and `env` added to `--server-env`.
+    pub fn start_configured(&self, config: &str, env: &[(String, String)]) -> Result<Server> {
+        Server::start(self, Some(config), env)
+    }
+}
+
 /// A running server; killed on drop if not stopped.
 pub struct Server {
     pub kind: ServerKind,
     pub endpoint: String,
     pub log_path: PathBuf,
+    /// The server's data directory (vmgw's admin socket lives in it).
+    pub data_dir: PathBuf,
     child: Option<Child>,
+    /// Keeps the data directory for the server's life; deleted on drop.
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    /// Starts `bin` as `kind` with a fresh data directory under `work_dir` (system temp dir
-    /// when `None`) and `env` added to its environment.
-    pub fn start(
-        kind: ServerKind,
-        bin: &Path,
-        work_dir: Option<&Path>,
-        env: &[(String, String)],
+    /// Starts `launch.bin` with a fresh data directory under `launch.work_dir` (system temp
+    /// dir when `None`), `launch.env` and `extra_env` added to its environment and, for vmgw,
+    /// `config` written to a file it is started with.
+    fn start(
+        launch: &Launch,
+        config: Option<&str>,
+        extra_env: &[(String, String)],
     ) -> Result<Self> {
+        let (kind, bin) = (launch.kind, launch.bin.as_path());
+        if config.is_some() && kind != ServerKind::Vmgw {
+            return Err(BenchError::Check(format!("{kind} takes no config file")));
+        }
         let prefix = format!("vmgw-bench-{kind}-");
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix);
-        let dir = match work_dir {
+        let dir = match &launch.work_dir {
             Some(parent) => builder.tempdir_in(parent)?,
             None => builder.tempdir()?,
         };
@@ -73,7 +103,13 @@ impl Server {
                     .arg(&data)
                     .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
                     .env_remove("VMGW_CONFIG")
+                    .env_remove("VMGW_ENCRYPTION_KEY")
                     .env_remove("VMGW_LOG");
+                if let Some(config) = config {
+                    let path = dir.path().join("vmgw.toml");
+                    std::fs::write(&path, config)?;
+                    cmd.arg("--config").arg(path);
+                }
                 None
             }
             ServerKind::S3sFs => {
@@ -85,7 +121,7 @@ impl Server {
                 Some(addr)
             }
         };
-        cmd.envs(env.iter().map(|(k, v)| (k, v)))
+        cmd.envs(launch.env.iter().chain(extra_env).map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -99,6 +135,7 @@ impl Server {
             kind,
             endpoint: String::new(),
             log_path,
+            data_dir: data,
             child: Some(child),
             _dir: dir,
         };

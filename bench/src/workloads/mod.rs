@@ -2,10 +2,15 @@
 //! after, and the server's peak RSS (VmHWM reset before, sampled during, read after).
 
 mod big;
+mod codec;
 mod driver;
 mod large;
 mod list;
 mod small;
+mod tier_get;
+mod tier_latency;
+mod tier_move;
+mod tiered;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -15,7 +20,7 @@ use crate::client::{ClientKind, S3};
 use crate::error::Result;
 use crate::procfs::{Proc, RssSampler, machine_busy_seconds};
 use crate::report::{Row, TargetReport};
-use crate::server::Server;
+use crate::server::{Launch, Server, ServerKind};
 use crate::stats::{MIB, Sample};
 
 pub use driver::{Budget, drive};
@@ -33,7 +38,7 @@ pub struct Ctx {
 }
 
 /// Resources one measured run used.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
     pub server_cpu_s: f64,
     pub client_cpu_s: f64,
@@ -42,7 +47,31 @@ pub struct Usage {
     pub server_peak_rss: u64,
 }
 
+impl Usage {
+    /// Adds the resources of another run (CPU adds up, the peak is the larger one).
+    pub fn add(&mut self, other: Self) {
+        self.server_cpu_s += other.server_cpu_s;
+        self.client_cpu_s += other.client_cpu_s;
+        self.other_cpu_s += other.other_cpu_s;
+        self.server_peak_rss = self.server_peak_rss.max(other.server_peak_rss);
+    }
+}
+
 impl Ctx {
+    /// Observes `server` (CPU, RSS) and sends requests to it with `client_kind`.
+    #[must_use]
+    pub fn new(server: &Server, client_kind: ClientKind) -> Self {
+        let proc = Proc::new(server.pid());
+        Self {
+            endpoint: server.endpoint.clone(),
+            client_kind,
+            server: proc,
+            client: Proc::current(),
+            sampler: RssSampler::start(proc, Duration::from_millis(10)),
+            peak_reset: true,
+        }
+    }
+
     /// `n` clients, each with its own connection pool.
     #[must_use]
     pub fn clients(&self, n: usize) -> Vec<S3> {
@@ -147,32 +176,55 @@ pub fn clients_label(n: usize) -> String {
     }
 }
 
-/// Runs the planned workloads against a started server.
-pub async fn run_suite(server: &Server, plan: &Plan) -> Result<TargetReport> {
-    let proc = Proc::new(server.pid());
-    let mut ctx = Ctx {
-        endpoint: server.endpoint.clone(),
-        client_kind: plan.client,
-        server: proc,
-        client: Proc::current(),
-        sampler: RssSampler::start(proc, Duration::from_millis(10)),
-        peak_reset: true,
+/// Runs the planned workloads: those of the suite on `server` (started by the caller from
+/// `launch`, `None` when no planned workload uses it), the tier workloads on servers of
+/// their own started from `launch` (vmgw only).
+pub async fn run_suite(
+    launch: &Launch,
+    server: Option<&Server>,
+    plan: &Plan,
+) -> Result<TargetReport> {
+    let target = launch.kind;
+    let mut suite = match server {
+        Some(server) => {
+            let ctx = Ctx::new(server, plan.client);
+            ctx.clients(1)[0].create_bucket().await?;
+            Some(ctx)
+        }
+        None => None,
     };
-    ctx.clients(1)[0].create_bucket().await?;
     let mut rows = Vec::new();
-    for kind in &plan.workloads {
-        ctx.settle().await?;
-        eprintln!("[{}] {kind:?} ...", server.kind);
-        let new_rows = match kind {
-            WorkloadKind::Large => large::run(&mut ctx, plan).await?,
-            WorkloadKind::Small => small::run(&mut ctx, plan).await?,
-            WorkloadKind::List => list::run(&mut ctx, plan).await?,
-            WorkloadKind::Big => big::run(&mut ctx, plan).await?,
+    for &kind in &plan.workloads {
+        if let Some(ctx) = &suite {
+            // Also before a tier workload: the suite's server may still be reclaiming, and
+            // would take CPU from the tier workload's server.
+            ctx.settle().await?;
+        }
+        if !kind.uses_suite_server() && target != ServerKind::Vmgw {
+            eprintln!("[{target}] {kind:?}: vmgw only, skipped");
+            continue;
+        }
+        eprintln!("[{target}] {kind:?} ...");
+        let new_rows = match (kind, suite.as_mut()) {
+            (WorkloadKind::Large, Some(ctx)) => large::run(ctx, plan).await?,
+            (WorkloadKind::Small, Some(ctx)) => small::run(ctx, plan).await?,
+            (WorkloadKind::List, Some(ctx)) => list::run(ctx, plan).await?,
+            (WorkloadKind::Big, Some(ctx)) => big::run(ctx, plan).await?,
+            (WorkloadKind::TierMove, _) => tier_move::run(launch, plan).await?,
+            (WorkloadKind::TierGet, _) => tier_get::run(launch, plan).await?,
+            (WorkloadKind::Codec, _) => codec::run(launch, plan).await?,
+            (WorkloadKind::TierLatency, _) => tier_latency::run(launch, plan).await?,
+            // `Plan` expands the group into its members.
+            (WorkloadKind::Tiers, _) => Vec::new(),
+            (_, None) => {
+                return Err(crate::error::BenchError::Check(format!(
+                    "{kind:?} needs the suite's server, which was not started"
+                )));
+            }
         };
         for r in &new_rows {
             eprintln!(
-                "[{}]   {}: {} {}",
-                server.kind,
+                "[{target}]   {}: {} {}",
                 r.label,
                 crate::report::num(r.value),
                 r.unit
@@ -181,9 +233,9 @@ pub async fn run_suite(server: &Server, plan: &Plan) -> Result<TargetReport> {
         rows.extend(new_rows);
     }
     let mut report = TargetReport {
-        target: server.kind,
+        target,
         rows,
-        peak_reset: ctx.peak_reset,
+        peak_reset: suite.as_ref().is_none_or(|ctx| ctx.peak_reset),
     };
     report.add_rss_summary();
     Ok(report)
