@@ -45,6 +45,13 @@ pub trait Tier: Send + Sync + 'static {
         false
     }
 
+    /// Whether a long read goes faster split over two readers on two threads: true where
+    /// reading costs CPU per chunk (decompression), false where it is a copy or where
+    /// readers are sequential streams (a remote tier).
+    fn parallel_reads(&self) -> bool {
+        false
+    }
+
     /// Discards uploads a crashed run left unfinished where the tier's storage keeps them
     /// outside the blobs [`Tier::for_each_id`] lists (multipart uploads of a remote tier).
     /// Only safe when nothing is being written. Returns how many it discarded.

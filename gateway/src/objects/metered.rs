@@ -200,6 +200,10 @@ impl Tier for MeteredTier {
         self.inner.keeps_descriptors()
     }
 
+    fn parallel_reads(&self) -> bool {
+        self.inner.parallel_reads()
+    }
+
     fn descriptor(&self, id: DataId) -> Result<Option<Vec<u8>>, TierError> {
         self.inner.descriptor(id)
     }

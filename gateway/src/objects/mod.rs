@@ -9,6 +9,7 @@
 //! never pulls data from under a GET in progress.
 
 mod access;
+mod activity;
 mod checksum;
 mod conditions;
 mod demote;
@@ -114,8 +115,15 @@ pub struct ObjectService {
     in_flight: Arc<in_flight::InFlight>,
     limits: Limits,
     md5: md5_lanes::Md5Engine,
+    /// When clients were last served, for moves to give way.
+    activity: Arc<activity::Activity>,
+    /// MD5 for moves between tiers, on a low-priority thread of its own.
+    background_md5: Arc<md5_lanes::Md5Engine>,
     access: access::AccessLog,
 }
+
+/// CPU priority of background moves (and their hashing): they take what requests leave.
+pub(crate) const MOVE_NICE: i32 = 10;
 
 pub(crate) fn now_ms() -> i64 {
     let since = SystemTime::now()
@@ -148,6 +156,8 @@ impl ObjectService {
             md5: md5_lanes::Md5Engine::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
             ),
+            activity: Arc::default(),
+            background_md5: Arc::new(md5_lanes::Md5Engine::with_nice(1, MOVE_NICE)),
             access: access::AccessLog::default(),
         }
     }

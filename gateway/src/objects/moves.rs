@@ -11,12 +11,13 @@
 
 use std::sync::Arc;
 
-use md5::{Digest, Md5};
 use vmgw_tiering::{DataId, Tier, TierError};
 
+use super::activity::Activity;
 use super::descriptor::{BlobDescriptor, DESCRIPTOR_VERSION};
 use super::error::{ObjectError, ObjectResult};
 use super::in_flight::{InFlight, InFlightGuard};
+use super::md5_lanes::Md5Engine;
 use super::{ObjectService, hex};
 use crate::meta::{BlobRef, Layout, MetaError, ObjectRecord, PartLayout, WriteOp};
 
@@ -34,57 +35,89 @@ pub enum MoveOutcome {
 /// Bytes read from the source per step of a copy.
 const COPY_STEP: usize = 1 << 20;
 
-/// Copies blob `from` (on `source`) to a new blob on `target` and verifies that the copy's
-/// MD5 is `expected_md5` (hex). Blocking.
+/// Copies blob `from` (on `source`) to a new blob on `target` and verifies it. Blocking.
+///
+/// The source bytes are hashed on the way (MD5 on an engine thread, in parallel with the
+/// copy) and must match `expected_md5` (hex), the ETag of the object or part: the bytes moved
+/// are the bytes the client wrote. The copy is then read back from the target — what will be
+/// served is what is checked — and must have the same length and CRC32C as what was sent.
 fn copy_blob(
     source: &dyn Tier,
     from: &BlobRef,
     target: &dyn Tier,
     expected_md5: &str,
     descriptor: Option<Vec<u8>>,
-    in_flight: &mut InFlightIds,
+    ctx: &mut CopyContext,
 ) -> Result<BlobRef, ObjectError> {
-    let id = in_flight.new_id();
+    let id = ctx.in_flight.new_id();
     let mut reader = source.open_for_copy(from.id)?;
     let mut writer = target.create(id)?;
+    let mut source_md5 = ctx.md5.stream();
+    let mut sent = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
     let mut offset = 0;
     while offset < from.size {
         let bytes = reader.read_at(offset, COPY_STEP)?;
+        sent.update(&bytes);
         writer.write(&bytes)?;
         offset += bytes.len() as u64;
+        let len = bytes.len();
+        source_md5.update(bytes);
         crate::faults::crash_point("move:partial-copy");
+        ctx.activity.pace(len);
     }
     if let Some(descriptor) = descriptor {
         writer.describe(descriptor);
     }
     writer.finish()?;
-    // Read the copy back from the target: what will be served is what is checked.
-    let verified = (|| -> Result<String, TierError> {
+    let source_md5 = hex(&source_md5.finish());
+    let verified = (|| -> Result<(u64, u64), TierError> {
         let mut copy = target.open_for_copy(id)?;
-        let mut md5 = Md5::new();
+        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
         let mut offset = 0;
         while offset < copy.len() {
             let bytes = copy.read_at(offset, COPY_STEP)?;
-            md5.update(&bytes);
+            crc.update(&bytes);
             offset += bytes.len() as u64;
+            ctx.activity.pace(bytes.len());
         }
-        Ok(hex(&md5.finalize()))
+        Ok((copy.len(), crc.finalize()))
     })();
     match verified {
-        Ok(md5) if md5 == expected_md5 => Ok(BlobRef {
-            id,
-            tier: target.name().to_owned(),
-            size: from.size,
-        }),
+        Ok((len, crc)) if source_md5 == expected_md5 && len == offset && crc == sent.finalize() => {
+            Ok(BlobRef {
+                id,
+                tier: target.name().to_owned(),
+                size: from.size,
+            })
+        }
         outcome => {
             let _ = target.remove(id);
             Err(ObjectError::Internal(format!(
-                "copy of blob {} to tier {} failed verification: {outcome:?}",
+                "copy of blob {} to tier {} failed verification (source MD5 {source_md5}, expected {expected_md5}): {outcome:?}",
                 from.id,
                 target.name()
             )))
         }
     }
+}
+
+/// Runs a move's copy on a thread of its own at low CPU priority, so that a move (which
+/// streams, checksums and hashes at full speed) yields the cores to foreground requests.
+async fn low_priority<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ObjectError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("vmgw-move".into())
+        .spawn(move || {
+            // Linux's nice value is per thread: only this one is lowered.
+            let _ = rustix::process::setpriority_process(None, super::MOVE_NICE);
+            let _ = done.send(work());
+        })
+        .map_err(|e| ObjectError::Internal(format!("cannot start a move thread: {e}")))?;
+    result
+        .await
+        .map_err(|_| ObjectError::Internal("move worker failed".into()))
 }
 
 impl ObjectService {
@@ -122,23 +155,19 @@ impl ObjectService {
                 key: key.to_owned(),
                 record: record.clone(),
             });
-            let mut in_flight = InFlightIds {
-                set: Arc::clone(&self.in_flight),
-                guards: Vec::new(),
+            let mut ctx = CopyContext {
+                in_flight: InFlightIds {
+                    set: Arc::clone(&self.in_flight),
+                    guards: Vec::new(),
+                },
+                md5: Arc::clone(&self.background_md5),
+                activity: Arc::clone(&self.activity),
             };
-            tokio::task::spawn_blocking(move || {
-                copy_layout(
-                    &tiers,
-                    &layout,
-                    &target,
-                    &etag,
-                    describe.as_ref(),
-                    &mut in_flight,
-                )
-                .map(|layout| (layout, in_flight))
+            low_priority(move || {
+                copy_layout(&tiers, &layout, &target, &etag, describe.as_ref(), &mut ctx)
+                    .map(|layout| (layout, ctx.in_flight))
             })
-            .await
-            .map_err(|e| ObjectError::Internal(format!("move worker failed: {e}")))??
+            .await??
         };
         drop(pins);
         crate::faults::crash_point("move:copied");
@@ -175,6 +204,15 @@ impl ObjectService {
             }
         }
     }
+}
+
+/// What the copies of one move share.
+struct CopyContext {
+    in_flight: InFlightIds,
+    /// Hashes the source bytes, on a low-priority engine thread.
+    md5: Arc<Md5Engine>,
+    /// Paces the copy while clients are being served.
+    activity: Arc<Activity>,
 }
 
 /// Fresh blob ids for the copies, registered as in flight while the move is uncommitted.
@@ -220,7 +258,7 @@ fn copy_layout(
     target: &Arc<dyn Tier>,
     etag: &str,
     describe: Option<&Describe>,
-    in_flight: &mut InFlightIds,
+    ctx: &mut CopyContext,
 ) -> ObjectResult<Layout> {
     let source_of = |blob: &BlobRef| {
         tiers
@@ -237,7 +275,7 @@ fn copy_layout(
                     "inline object data failed its checksum".into(),
                 ));
             }
-            let id = in_flight.new_id();
+            let id = ctx.in_flight.new_id();
             let mut writer = target.create(id)?;
             writer.write(data)?;
             if let Some(describe) = describe {
@@ -257,7 +295,7 @@ fn copy_layout(
             target.as_ref(),
             etag,
             describe.map(|d| d.blob(None, 0)),
-            in_flight,
+            ctx,
         )?)),
         Layout::Parts(parts) => {
             let mut moved = Vec::with_capacity(parts.len());
@@ -272,7 +310,7 @@ fn copy_layout(
                         target.as_ref(),
                         &part.etag,
                         describe.map(|d| d.blob(Some(part.number), offset)),
-                        in_flight,
+                        ctx,
                     )?
                 };
                 offset += part.blob.size;

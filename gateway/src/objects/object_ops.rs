@@ -184,6 +184,7 @@ impl ObjectService {
     }
 
     pub async fn put_object(&self, put: PutObject) -> ObjectResult<ObjectRecord> {
+        self.activity.touch();
         self.validate_meta(&put.meta)?;
         let content_md5 = parse_content_md5(put.content_md5.as_deref())?;
         let bucket = self.bucket(&put.bucket)?;
@@ -292,6 +293,7 @@ impl ObjectService {
         conditions: &Conditions,
         part_number: Option<u32>,
     ) -> ObjectResult<(ObjectRecord, Option<Range<u64>>)> {
+        self.activity.touch();
         let bucket = self.bucket(bucket)?;
         let Some(part_number) = part_number else {
             let record = self
@@ -311,6 +313,7 @@ impl ObjectService {
     }
 
     pub async fn get_object(&self, get: GetObject) -> ObjectResult<GetOutcome> {
+        self.activity.touch();
         let bucket = self.bucket(&get.bucket)?;
         let (record, layout, pins) = self.open_current(&bucket, &get.key)?;
         get.conditions.check(&record, false)?;

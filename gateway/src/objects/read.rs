@@ -146,7 +146,12 @@ fn produce(
         if let Some(opened) = opened.take() {
             let _ = opened.send(Ok(()));
         }
-        if !send_segment(reader, &segment, tx) {
+        let sent = if tier.parallel_reads() && segment.len >= PARALLEL_MIN {
+            send_segment_parallel(reader, tier.as_ref(), &segment, tx)
+        } else {
+            send_segment(reader, &segment, tx)
+        };
+        if !sent {
             return;
         }
     }
@@ -154,6 +159,89 @@ fn produce(
         let _ = opened.send(Ok(()));
     }
     drop(pins);
+}
+
+/// Segments at least this long are read by two threads on tiers that decode chunks.
+const PARALLEL_MIN: u64 = 8 << 20;
+/// The pieces the two readers take turns at; a multiple of the chunk size.
+const PIECE: u64 = 1 << 20;
+
+/// Sends one segment read by two readers on two threads, each decoding every other
+/// piece, so that decompression uses two cores; pieces go out in order. False when the
+/// stream must stop.
+fn send_segment_parallel(
+    first: Box<dyn DataReader>,
+    tier: &dyn Tier,
+    segment: &Segment,
+    tx: &mpsc::Sender<Result<Bytes, BodyError>>,
+) -> bool {
+    let second = match tier.open(segment.blob.id) {
+        Ok(reader) => reader,
+        Err(_) => return send_segment(first, segment, tx),
+    };
+    let end = segment.offset + segment.len;
+    // Piece boundaries: the segment start, then every PIECE-aligned offset.
+    let mut bounds = vec![segment.offset];
+    let mut next = (segment.offset / PIECE + 1) * PIECE;
+    while next < end {
+        bounds.push(next);
+        next += PIECE;
+    }
+    bounds.push(end);
+    let pieces: Vec<(u64, u64)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let blob = segment.blob.id;
+    std::thread::scope(|scope| {
+        let mut lanes = Vec::new();
+        for (lane, mut reader) in [first, second].into_iter().enumerate() {
+            let (lane_tx, lane_rx) = std::sync::mpsc::sync_channel::<Result<Bytes, String>>(2);
+            let mine: Vec<(u64, u64)> = pieces.iter().copied().skip(lane).step_by(2).collect();
+            scope.spawn(move || {
+                for (start, stop) in mine {
+                    let piece = read_piece(reader.as_mut(), start, stop);
+                    let failed = piece.is_err();
+                    if lane_tx.send(piece).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            lanes.push(lane_rx);
+        }
+        for i in 0..pieces.len() {
+            match lanes[i % 2].recv() {
+                Ok(Ok(bytes)) => {
+                    if tx.blocking_send(Ok(bytes)).is_err() {
+                        return false;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(%blob, error = %e, "read failed mid-stream");
+                    let _ = tx.blocking_send(Err(BodyError::Incomplete(e)));
+                    return false;
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    })
+}
+
+/// Reads `[start, stop)` whole.
+fn read_piece(reader: &mut dyn DataReader, start: u64, stop: u64) -> Result<Bytes, String> {
+    let mut offset = start;
+    let mut out = bytes::BytesMut::with_capacity(usize::try_from(stop - start).unwrap_or(0));
+    while offset < stop {
+        let want = usize::try_from(stop - offset).unwrap_or(usize::MAX);
+        let bytes = reader.read_at(offset, want).map_err(|e| e.to_string())?;
+        if bytes.is_empty() {
+            return Err(format!("no bytes at {offset}"));
+        }
+        offset += bytes.len() as u64;
+        if out.is_empty() && offset == stop {
+            return Ok(bytes);
+        }
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out.freeze())
 }
 
 /// Sends one segment; false when the stream must stop (client gone or read failed).

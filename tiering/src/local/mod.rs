@@ -168,6 +168,10 @@ impl Tier for LocalTier {
             })
     }
 
+    fn parallel_reads(&self) -> bool {
+        self.options.codec.zstd_level.is_some()
+    }
+
     fn space(&self) -> Result<Option<crate::Space>, TierError> {
         let stat = rustix::fs::statvfs(&self.root)
             .map_err(|e| TierError::io(self.root.display(), e.into()))?;

@@ -87,6 +87,13 @@ impl Md5Engine {
     /// Starts `threads` engine threads (at least one).
     #[must_use]
     pub fn new(threads: usize) -> Self {
+        Self::with_nice(threads, 0)
+    }
+
+    /// An engine whose threads run at `nice` (higher: lower CPU priority), for background
+    /// work that must leave the cores to requests.
+    #[must_use]
+    pub fn with_nice(threads: usize, nice: i32) -> Self {
         let shards = (0..threads.max(1))
             .map(|i| {
                 let shard = Arc::new(Shard {
@@ -96,7 +103,13 @@ impl Md5Engine {
                 let worker = Arc::clone(&shard);
                 std::thread::Builder::new()
                     .name(format!("vmgw-md5-{i}"))
-                    .spawn(move || run(&worker))
+                    .spawn(move || {
+                        if nice != 0 {
+                            // Linux's nice value is per thread.
+                            let _ = rustix::process::setpriority_process(None, nice);
+                        }
+                        run(&worker)
+                    })
                     .expect("spawn MD5 engine thread");
                 shard
             })
