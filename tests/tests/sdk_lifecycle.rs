@@ -46,6 +46,24 @@ fn get_via_cli(gw: &Gateway, bucket: &str) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
+/// aws-cli's get-bucket-lifecycle-configuration fails with S3's NoSuchLifecycleConfiguration.
+fn assert_no_configuration(gw: &Gateway, bucket: &str) {
+    let out = aws(
+        gw,
+        &[
+            "s3api",
+            "get-bucket-lifecycle-configuration",
+            "--bucket",
+            bucket,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NoSuchLifecycleConfiguration"), "{stderr}");
+}
+
 /// The examples of the S3 user guide ("Examples of S3 Lifecycle configurations").
 fn documented_examples() -> Vec<Value> {
     vec![
@@ -130,23 +148,7 @@ fn documented_examples_round_trip_through_aws_cli() {
         &["s3api", "create-bucket", "--bucket", "rules"],
     ));
     // No configuration yet: S3's error.
-    let out = aws(
-        &gw,
-        &[
-            "s3api",
-            "get-bucket-lifecycle-configuration",
-            "--bucket",
-            "rules",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("NoSuchLifecycleConfiguration"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_no_configuration(&gw, "rules");
     for example in documented_examples() {
         put_via_cli(&gw, "rules", &example);
         let mut got = get_via_cli(&gw, "rules");
@@ -163,18 +165,7 @@ fn documented_examples_round_trip_through_aws_cli() {
         &gw,
         &["s3api", "delete-bucket-lifecycle", "--bucket", "rules"],
     ));
-    let out = aws(
-        &gw,
-        &[
-            "s3api",
-            "get-bucket-lifecycle-configuration",
-            "--bucket",
-            "rules",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchLifecycleConfiguration"));
+    assert_no_configuration(&gw, "rules");
     // A bucket deleted and created again starts without rules.
     put_via_cli(&gw, "rules", &documented_examples()[0]);
     run(&mut aws(
@@ -185,18 +176,7 @@ fn documented_examples_round_trip_through_aws_cli() {
         &gw,
         &["s3api", "create-bucket", "--bucket", "rules"],
     ));
-    let out = aws(
-        &gw,
-        &[
-            "s3api",
-            "get-bucket-lifecycle-configuration",
-            "--bucket",
-            "rules",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchLifecycleConfiguration"));
+    assert_no_configuration(&gw, "rules");
 }
 
 fn rule(body: &str) -> String {
