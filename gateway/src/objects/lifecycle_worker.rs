@@ -9,6 +9,7 @@
 //! entry in place (it is removed in the same commit as the action), so the action is simply
 //! taken again after a restart.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 use super::error::{ObjectError, ObjectResult};
 use super::moves::MoveOutcome;
 use super::{ObjectService, now_ms};
-use crate::meta::{DueObject, MetaError, UploadQuery, WriteOp};
+use crate::meta::{BucketRecord, DueObject, MetaError, UploadQuery, WriteOp};
 
 /// Objects taken from the schedule per round.
 const DUE_BATCH: usize = 256;
@@ -70,8 +71,14 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
         worked = true;
     }
     let now = now_ms();
-    for due in service.meta.due_objects(now, DUE_BATCH)? {
-        act(service, &due, now).await?;
+    let due = service.meta.due_objects(now, DUE_BATCH)?;
+    if !due.is_empty() {
+        // Once per round, not per object: buckets are few, due objects may be many.
+        let buckets: HashMap<u64, BucketRecord> =
+            service.buckets()?.into_iter().map(|b| (b.id, b)).collect();
+        for due in due {
+            act(service, &buckets, &due, now).await?;
+        }
         worked = true;
     }
     if abort_stale_uploads(service, now).await? > 0 {
@@ -162,11 +169,13 @@ async fn reschedule(
     Ok(())
 }
 
-async fn act(service: &ObjectService, due: &DueObject, now: i64) -> ObjectResult<()> {
-    let bucket = service
-        .buckets()?
-        .into_iter()
-        .find(|b| b.id == due.bucket_id);
+async fn act(
+    service: &ObjectService,
+    buckets: &HashMap<u64, BucketRecord>,
+    due: &DueObject,
+    now: i64,
+) -> ObjectResult<()> {
+    let bucket = buckets.get(&due.bucket_id).cloned();
     let record = match &bucket {
         Some(_) => service.meta.object(due.bucket_id, &due.key)?,
         None => None,

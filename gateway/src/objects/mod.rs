@@ -55,8 +55,8 @@ pub use multipart::{
     parse_upload_id,
 };
 pub use object_ops::{
-    ChecksumInput, CopyObject, GetObject, GetOutcome, MetadataDirective, NewObjectMeta, PutObject,
-    TaggingDirective, TrailerSource,
+    ChecksumInput, CopyObject, GetObject, GetOutcome, HeadOutcome, MetadataDirective,
+    NewObjectMeta, PutObject, TaggingDirective, TrailerSource,
 };
 pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};

@@ -75,10 +75,20 @@ pub struct GetObject {
 }
 
 pub struct GetOutcome {
+    /// The bucket's id, so the caller can ask about its rules without looking it up again.
+    pub bucket_id: u64,
     pub record: ObjectRecord,
     /// The bytes returned, when less than the whole object was asked for.
     pub range: Option<Range<u64>>,
     pub body: ByteStream,
+}
+
+/// What HeadObject found.
+pub struct HeadOutcome {
+    pub bucket_id: u64,
+    pub record: ObjectRecord,
+    /// The byte range of the part asked for with `partNumber`.
+    pub part: Option<Range<u64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -292,7 +302,7 @@ impl ObjectService {
         key: &str,
         conditions: &Conditions,
         part_number: Option<u32>,
-    ) -> ObjectResult<(ObjectRecord, Option<Range<u64>>)> {
+    ) -> ObjectResult<HeadOutcome> {
         self.activity.touch();
         let bucket = self.bucket(bucket)?;
         let Some(part_number) = part_number else {
@@ -301,7 +311,11 @@ impl ObjectService {
                 .object(bucket.id, key)?
                 .ok_or(ObjectError::NoSuchKey)?;
             conditions.check(&record, false)?;
-            return Ok((record, None));
+            return Ok(HeadOutcome {
+                bucket_id: bucket.id,
+                record,
+                part: None,
+            });
         };
         let (record, layout) = self
             .meta
@@ -309,7 +323,11 @@ impl ObjectService {
             .ok_or(ObjectError::NoSuchKey)?;
         conditions.check(&record, false)?;
         let range = part_range(&layout, record.size, part_number)?;
-        Ok((record, Some(range)))
+        Ok(HeadOutcome {
+            bucket_id: bucket.id,
+            record,
+            part: Some(range),
+        })
     }
 
     pub async fn get_object(&self, get: GetObject) -> ObjectResult<GetOutcome> {
@@ -336,6 +354,7 @@ impl ObjectService {
         .await?;
         self.access.record(bucket.id, &get.key);
         Ok(GetOutcome {
+            bucket_id: bucket.id,
             record,
             range,
             body,

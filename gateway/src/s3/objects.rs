@@ -146,7 +146,7 @@ impl Gateway {
             return Err(not_implemented("versionId"));
         }
         let part_number = convert::part_number(input.part_number)?;
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let key = input.key.clone();
         let get = objects::GetObject {
             bucket: input.bucket,
             key: input.key,
@@ -177,7 +177,7 @@ impl Gateway {
         };
         let c = record.content.clone();
         let output = GetObjectOutput {
-            expiration: self.expiration_header(&bucket, &key, &record),
+            expiration: self.expiration_of(outcome.bucket_id, &key, &record),
             body: Some(blob(outcome.body, len)),
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
@@ -230,7 +230,11 @@ impl Gateway {
             input.if_modified_since,
             input.if_unmodified_since,
         );
-        let (record, part) = self
+        let objects::HeadOutcome {
+            bucket_id,
+            record,
+            part,
+        } = self
             .objects
             .head_object(&input.bucket, &input.key, &conds, part_number)
             .map_err(to_s3)?;
@@ -257,7 +261,7 @@ impl Gateway {
         };
         let c = record.content.clone();
         let output = HeadObjectOutput {
-            expiration: self.expiration_header(&input.bucket, &input.key, &record),
+            expiration: self.expiration_of(bucket_id, &input.key, &record),
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
             content_range: range.as_ref().map(|r| content_range(r, record.size)),
@@ -522,7 +526,7 @@ fn tag_count(record: &crate::meta::ObjectRecord) -> Option<i32> {
 }
 
 impl Gateway {
-    /// `x-amz-expiration` for an object an expiration rule covers: when and which rule.
+    /// `x-amz-expiration` for an object of a bucket known by name (PUT, Complete).
     pub(super) fn expiration_header(
         &self,
         bucket: &str,
@@ -530,7 +534,17 @@ impl Gateway {
         record: &crate::meta::ObjectRecord,
     ) -> Option<String> {
         let id = self.objects.bucket(bucket).ok()?.id;
-        match self.objects.expiration(id, key, record) {
+        self.expiration_of(id, key, record)
+    }
+
+    /// `x-amz-expiration` for an object an expiration rule covers: when and which rule.
+    pub(super) fn expiration_of(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        record: &crate::meta::ObjectRecord,
+    ) -> Option<String> {
+        match self.objects.expiration(bucket_id, key, record) {
             Ok(found) => found.map(|(at, rule)| {
                 format!(
                     "expiry-date=\"{}\", rule-id=\"{}\"",
@@ -539,7 +553,7 @@ impl Gateway {
                 )
             }),
             Err(e) => {
-                tracing::warn!(bucket, key, error = %e, "cannot evaluate expiration rules");
+                tracing::warn!(bucket_id, key, error = %e, "cannot evaluate expiration rules");
                 None
             }
         }
