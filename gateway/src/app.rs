@@ -153,6 +153,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         &RedbOptions {
             cache_bytes: settings.storage.metadata_cache_mib << 20,
             lifecycle_day_ms: settings.lifecycle_day_ms,
+            auto_tiering: settings.auto_tiering,
             ..RedbOptions::default()
         },
     )?);
@@ -198,6 +199,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     let limits = Limits {
         inline_threshold: settings.storage.inline_threshold,
         lifecycle_day_ms: settings.lifecycle_day_ms,
+        auto_tiering: settings.auto_tiering,
         ..Limits::default()
     };
     let watermarks = settings

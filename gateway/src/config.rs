@@ -288,6 +288,8 @@ pub struct Settings {
     pub read_promotion: Option<ReadPromotion>,
     /// Milliseconds in a lifecycle day.
     pub lifecycle_day_ms: i64,
+    /// Intelligent tiering's automatic steps.
+    pub auto_tiering: vmgw_lifecycle::AutoTiering,
     pub lifecycle: LifecycleConfig,
 }
 
@@ -619,6 +621,7 @@ impl Settings {
 
         let read_promotion = promotion::resolve(&file.read_promotion, &data_dir)?;
         let lifecycle_day_ms = file.lifecycle.day_ms()?;
+        let auto_tiering = file.lifecycle.auto_tiering()?;
         Ok(Self {
             listen,
             data_dir,
@@ -633,6 +636,7 @@ impl Settings {
             placement: file.placement,
             read_promotion,
             lifecycle_day_ms,
+            auto_tiering,
             lifecycle: file.lifecycle,
         })
     }

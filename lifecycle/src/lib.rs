@@ -10,9 +10,15 @@
 //! crate stays free of I/O so that it can be tested exhaustively.
 
 mod evaluate;
+mod intelligent;
 mod rule;
 
 pub use evaluate::{Action, ObjectFacts, coldness, due, evaluate, moment, next_due};
+pub use intelligent::{
+    ARCHIVE_DAYS, AccessFacts, AccessTier, AutoTiering, DEEP_ARCHIVE_DAYS, INTELLIGENT_TIERING,
+    MAX_TIERING_CONFIGS, MIN_AUTO_TIERING_SIZE, TieringConfig, TieringError, access_steps,
+    access_tier_at, next_access_step, validate_tiering,
+};
 pub use rule::{
     ErrorKind, Filter, FilterForm, LifecycleError, MAX_RULES, NoncurrentExpiration,
     NoncurrentTransition, Rule, TRANSITION_CLASSES, Transition, When, validate,

@@ -11,7 +11,7 @@ use vmgw_tiering::DataId;
 use super::keys;
 use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
 use super::redb_store::tables;
-use super::{MetaError, Precondition, UploadId, WriteOp, WriteOutcome};
+use super::{ClassChange, MetaError, Precondition, UploadId, WriteOp, WriteOutcome};
 
 /// Why an op did not apply.
 pub(super) enum ApplyError {
@@ -50,14 +50,22 @@ pub(super) struct Tables<'txn> {
     /// Lifecycle rules decoded in this batch, by bucket.
     pub(super) rules_cache:
         std::collections::HashMap<u64, Option<std::sync::Arc<Vec<vmgw_lifecycle::Rule>>>>,
+    /// Intelligent-Tiering configurations decoded in this batch, by bucket.
+    pub(super) tiering_cache:
+        std::collections::HashMap<u64, std::sync::Arc<Vec<vmgw_lifecycle::TieringConfig>>>,
     pub(super) day_ms: i64,
-    reads: Table<'txn, &'static [u8], i64>,
+    pub(super) auto_tiering: vmgw_lifecycle::AutoTiering,
+    pub(super) reads: Table<'txn, &'static [u8], i64>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
 
 impl<'txn> Tables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction, day_ms: i64) -> Result<Self, redb::TableError> {
+    pub fn open(
+        txn: &'txn WriteTransaction,
+        day_ms: i64,
+        auto_tiering: vmgw_lifecycle::AutoTiering,
+    ) -> Result<Self, redb::TableError> {
         Ok(Self {
             buckets: txn.open_table(tables::BUCKETS)?,
             objects: txn.open_table(tables::OBJECTS)?,
@@ -73,7 +81,9 @@ impl<'txn> Tables<'txn> {
             lc_next: txn.open_table(tables::LC_NEXT)?,
             lc_backfill: txn.open_table(tables::LC_BACKFILL)?,
             rules_cache: std::collections::HashMap::new(),
+            tiering_cache: std::collections::HashMap::new(),
             day_ms,
+            auto_tiering,
             reads: txn.open_table(tables::READS)?,
             reclaim_added: false,
         })
@@ -166,8 +176,8 @@ impl<'txn> Tables<'txn> {
                 version,
                 expected,
                 layout,
-                storage_class,
-            } => self.swap_layout(bucket_id, &key, version, &expected, &layout, storage_class),
+                class,
+            } => self.swap_layout(bucket_id, &key, version, &expected, &layout, class),
             WriteOp::ForgetBlobs { ids } => {
                 for id in ids {
                     self.reclaim.remove(id.to_bytes().as_slice())?;
@@ -178,13 +188,7 @@ impl<'txn> Tables<'txn> {
             WriteOp::RecordReads { reads } => {
                 for read in reads {
                     let okey = keys::object(read.bucket_id, &read.key);
-                    if self.objects.get(okey.as_slice())?.is_none() {
-                        continue;
-                    }
-                    let known = self.reads.get(okey.as_slice())?.map(|v| v.value());
-                    if known.is_none_or(|t| t < read.at_ms) {
-                        self.reads.insert(okey.as_slice(), read.at_ms)?;
-                    }
+                    self.note_read(&okey, read.at_ms)?;
                 }
                 Ok(WriteOutcome::Done)
             }
@@ -338,7 +342,7 @@ impl<'txn> Tables<'txn> {
         version: u128,
         expected: &Layout,
         layout: &Layout,
-        storage_class: Option<Option<String>>,
+        class: Option<ClassChange>,
     ) -> Result<WriteOutcome, ApplyError> {
         let okey = keys::object(bucket_id, key);
         let Some(mut record) = self.current(&okey)? else {
@@ -362,8 +366,9 @@ impl<'txn> Tables<'txn> {
             self.blobs
                 .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
         }
-        if let Some(class) = storage_class {
-            record.storage_class = class;
+        if let Some(class) = class {
+            record.storage_class = class.storage_class;
+            record.access_tier = class.access_tier;
             self.objects
                 .insert(okey.as_slice(), records::encode(&record).as_slice())?;
             self.reschedule(bucket_id, key, Some(&record))?;

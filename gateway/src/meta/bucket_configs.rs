@@ -20,8 +20,11 @@ impl Tables<'_> {
                 self.bucket_configs.remove((bucket_id, kind.name()))?;
             }
         }
-        if kind == ConfigKind::Lifecycle {
-            self.queue_backfill(bucket_id)?;
+        // Both kinds decide when objects fall due.
+        match kind {
+            ConfigKind::Lifecycle | ConfigKind::IntelligentTiering => {
+                self.queue_backfill(bucket_id)?;
+            }
         }
         Ok(WriteOutcome::Done)
     }

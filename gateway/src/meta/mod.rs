@@ -130,7 +130,7 @@ pub enum WriteOp {
         version: u128,
         expected: Layout,
         layout: Layout,
-        storage_class: Option<Option<String>>,
+        class: Option<ClassChange>,
     },
     /// Blobs deleted from their tiers: drop them from `reclaim` and `blobs`.
     ForgetBlobs {
@@ -189,6 +189,8 @@ pub struct ReadMark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigKind {
     Lifecycle,
+    /// Every Intelligent-Tiering configuration of the bucket, as one list.
+    IntelligentTiering,
 }
 
 impl ConfigKind {
@@ -196,8 +198,17 @@ impl ConfigKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Lifecycle => "lifecycle",
+            Self::IntelligentTiering => "intelligent_tiering",
         }
     }
+}
+
+/// The class an object takes with a layout swap: a lifecycle transition or an
+/// Intelligent-Tiering step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassChange {
+    pub storage_class: Option<String>,
+    pub access_tier: Option<vmgw_lifecycle::AccessTier>,
 }
 
 /// What a successful [`WriteOp`] did.
@@ -296,6 +307,8 @@ pub trait MetaStore: Send + Sync + 'static {
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError>;
     /// Buckets whose lifecycle schedule is being rebuilt after a rule change.
     fn pending_backfills(&self) -> Result<Vec<u64>, MetaError>;
+    /// When the object was last read, as far as the batched read marks tell.
+    fn last_read(&self, bucket_id: u64, key: &str) -> Result<Option<i64>, MetaError>;
     /// A configuration document of a bucket, if set.
     fn bucket_config(&self, bucket_id: u64, kind: ConfigKind)
     -> Result<Option<Vec<u8>>, MetaError>;

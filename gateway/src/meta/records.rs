@@ -2,6 +2,7 @@
 //! later versions can add fields (with `#[serde(default)]`) without migrating records.
 
 use serde::{Deserialize, Serialize};
+use vmgw_lifecycle::AccessTier;
 use vmgw_tiering::DataId;
 
 /// A bucket. Objects refer to buckets by `id`, never by name, so a bucket deleted and
@@ -89,6 +90,10 @@ pub struct ObjectRecord {
     /// Object tags (key, value), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// For the INTELLIGENT_TIERING class, the access tier the object has moved to by not
+    /// being read; `None` is the frequent tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_tier: Option<AccessTier>,
 }
 
 /// The fields a listing needs; decoding into this skips the rest of the record cheaply.
@@ -234,6 +239,7 @@ mod tests {
             parts: None,
             owner: "me".into(),
             tags: vec![("k".into(), "v".into())],
+            access_tier: None,
         }
     }
 

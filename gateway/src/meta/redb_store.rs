@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, error, info};
+use vmgw_lifecycle::AutoTiering;
 use vmgw_tiering::DataId;
 
 use super::apply::{ApplyError, Tables};
@@ -57,6 +58,8 @@ pub struct RedbOptions {
     pub max_batch: usize,
     /// Milliseconds in a lifecycle day, for the schedule.
     pub lifecycle_day_ms: i64,
+    /// Intelligent tiering's automatic steps, for the schedule.
+    pub auto_tiering: AutoTiering,
 }
 
 impl Default for RedbOptions {
@@ -65,6 +68,7 @@ impl Default for RedbOptions {
             cache_bytes: 32 << 20,
             max_batch: 512,
             lifecycle_day_ms: vmgw_lifecycle::DAY_MS,
+            auto_tiering: AutoTiering::default(),
         }
     }
 }
@@ -110,7 +114,7 @@ impl RedbStore {
         {
             let txn = db.begin_write().map_err(storage)?;
             // Creating every table up front lets readers open them without special cases.
-            Tables::open(&txn, options.lifecycle_day_ms).map_err(storage)?;
+            Tables::open(&txn, options.lifecycle_day_ms, options.auto_tiering).map_err(storage)?;
             txn.commit().map_err(storage)?;
         }
         let db = Arc::new(db);
@@ -121,9 +125,10 @@ impl RedbStore {
             let notify = Arc::clone(&reclaim_ready);
             let max_batch = options.max_batch;
             let day_ms = options.lifecycle_day_ms;
+            let auto = options.auto_tiering;
             std::thread::Builder::new()
                 .name("vmgw-meta-commit".into())
-                .spawn(move || run_committer(&db, rx, &notify, max_batch, day_ms))
+                .spawn(move || run_committer(&db, rx, &notify, max_batch, day_ms, auto))
                 .map_err(storage)?
         };
         Ok(Self {
@@ -151,6 +156,7 @@ fn run_committer(
     reclaim_ready: &Notify,
     max_batch: usize,
     day_ms: i64,
+    auto: AutoTiering,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
@@ -167,7 +173,7 @@ fn run_committer(
             }
         }
         if !batch.is_empty() {
-            commit_batch(db, batch, reclaim_ready, day_ms);
+            commit_batch(db, batch, reclaim_ready, day_ms, auto);
         }
         if shutdown {
             // Writes queued behind the shutdown are answered `Closed` when `rx` drops.
@@ -177,7 +183,13 @@ fn run_committer(
     debug!("metadata committer stopped");
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>, reclaim_ready: &Notify, day_ms: i64) {
+fn commit_batch(
+    db: &Database,
+    batch: Vec<Job>,
+    reclaim_ready: &Notify,
+    day_ms: i64,
+    auto: AutoTiering,
+) {
     let size = batch.len();
     let (ops, replies): (Vec<WriteOp>, Vec<_>) =
         batch.into_iter().map(|job| (job.op, job.reply)).unzip();
@@ -194,7 +206,7 @@ fn commit_batch(db: &Database, batch: Vec<Job>, reclaim_ready: &Notify, day_ms: 
     let mut outcomes = Vec::with_capacity(size);
     let reclaim_added;
     {
-        let mut tables = match Tables::open(&txn, day_ms) {
+        let mut tables = match Tables::open(&txn, day_ms, auto) {
             Ok(tables) => tables,
             Err(e) => return fail_all(replies, &storage(e)),
         };
@@ -403,6 +415,15 @@ impl MetaStore for RedbStore {
             }
         }
         Ok(out)
+    }
+
+    fn last_read(&self, bucket_id: u64, key: &str) -> Result<Option<i64>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::READS).map_err(storage)?;
+        Ok(table
+            .get(keys::object(bucket_id, key).as_slice())
+            .map_err(storage)?
+            .map(|v| v.value()))
     }
 
     fn pending_backfills(&self) -> Result<Vec<u64>, MetaError> {

@@ -4,8 +4,12 @@
 //! change that can move the moment (a write, a tag or class change, a delete), and a rule
 //! change queues a resumable backfill of the bucket.
 
+use std::sync::Arc;
+
 use redb::ReadableTable;
-use vmgw_lifecycle::{ObjectFacts, Rule, next_due};
+use vmgw_lifecycle::{
+    AccessFacts, INTELLIGENT_TIERING, ObjectFacts, Rule, TieringConfig, next_access_step, next_due,
+};
 
 use super::apply::{ApplyError, Tables};
 use super::records::{self, ObjectRecord};
@@ -44,7 +48,7 @@ fn facts(key: &str, record: &ObjectRecord) -> ObjectFacts {
 
 impl Tables<'_> {
     /// The bucket's rules, decoded once per batch.
-    fn rules(&mut self, bucket_id: u64) -> Result<Option<std::sync::Arc<Vec<Rule>>>, ApplyError> {
+    fn rules(&mut self, bucket_id: u64) -> Result<Option<Arc<Vec<Rule>>>, ApplyError> {
         if let Some(rules) = self.rules_cache.get(&bucket_id) {
             return Ok(rules.clone());
         }
@@ -52,7 +56,7 @@ impl Tables<'_> {
             .bucket_configs
             .get((bucket_id, ConfigKind::Lifecycle.name()))?
         {
-            Some(raw) => Some(std::sync::Arc::new(
+            Some(raw) => Some(Arc::new(
                 rmp_serde::from_slice::<Vec<Rule>>(raw.value())
                     .map_err(|e| ApplyError::Fatal(MetaError::Corrupt(e.to_string())))?,
             )),
@@ -62,7 +66,57 @@ impl Tables<'_> {
         Ok(rules)
     }
 
-    /// Re-indexes an object (`record` `None`: it is gone) under its next due moment.
+    /// The bucket's Intelligent-Tiering configurations, decoded once per batch.
+    fn tiering_configs(&mut self, bucket_id: u64) -> Result<Arc<Vec<TieringConfig>>, ApplyError> {
+        if let Some(configs) = self.tiering_cache.get(&bucket_id) {
+            return Ok(configs.clone());
+        }
+        let configs = match self
+            .bucket_configs
+            .get((bucket_id, ConfigKind::IntelligentTiering.name()))?
+        {
+            Some(raw) => Arc::new(
+                rmp_serde::from_slice::<Vec<TieringConfig>>(raw.value())
+                    .map_err(|e| ApplyError::Fatal(MetaError::Corrupt(e.to_string())))?,
+            ),
+            None => Arc::new(Vec::new()),
+        };
+        self.tiering_cache.insert(bucket_id, configs.clone());
+        Ok(configs)
+    }
+
+    /// When an object of the INTELLIGENT_TIERING class next moves colder if unread.
+    fn next_access_step(
+        &mut self,
+        bucket_id: u64,
+        okey: &[u8],
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<Option<i64>, ApplyError> {
+        if record.storage_class.as_deref() != Some(INTELLIGENT_TIERING)
+            || record.size < vmgw_lifecycle::MIN_AUTO_TIERING_SIZE
+        {
+            return Ok(None);
+        }
+        let read = self.reads.get(okey)?.map(|v| v.value());
+        let facts = AccessFacts {
+            key,
+            size: record.size,
+            tags: &record.tags,
+            last_access_ms: read.map_or(record.modified_ms, |r| r.max(record.modified_ms)),
+        };
+        let configs = self.tiering_configs(bucket_id)?;
+        Ok(next_access_step(
+            &configs,
+            self.auto_tiering,
+            &facts,
+            record.access_tier.unwrap_or_default(),
+            self.day_ms,
+        ))
+    }
+
+    /// Re-indexes an object (`record` `None`: it is gone) under its next due moment: the
+    /// first lifecycle action, or its next Intelligent-Tiering step, whichever is sooner.
     pub(super) fn reschedule(
         &mut self,
         bucket_id: u64,
@@ -77,12 +131,36 @@ impl Tables<'_> {
         let Some(record) = record else {
             return Ok(());
         };
-        let Some(rules) = self.rules(bucket_id)? else {
-            return Ok(());
+        let by_rules = match self.rules(bucket_id)? {
+            Some(rules) => next_due(&rules, &facts(key, record), self.day_ms),
+            None => None,
         };
-        if let Some(at) = next_due(&rules, &facts(key, record), self.day_ms) {
+        let by_access = self.next_access_step(bucket_id, &okey, key, record)?;
+        if let Some(at) = by_rules.into_iter().chain(by_access).min() {
             self.lc_next.insert(okey.as_slice(), at)?;
             self.lc_due.insert(due_key(at, &okey).as_slice(), ())?;
+        }
+        Ok(())
+    }
+
+    /// A read of an object of the INTELLIGENT_TIERING class that has moved out of the
+    /// frequent tier makes it due at once, so the worker brings it back.
+    pub(super) fn note_read(&mut self, okey: &[u8], at_ms: i64) -> Result<(), ApplyError> {
+        let Some(raw) = self.objects.get(okey)? else {
+            return Ok(());
+        };
+        let record: ObjectRecord = records::decode(raw.value())
+            .map_err(|e| ApplyError::Fatal(MetaError::Corrupt(e.to_string())))?;
+        drop(raw);
+        let known = self.reads.get(okey)?.map(|v| v.value());
+        if known.is_none_or(|t| t < at_ms) {
+            self.reads.insert(okey, at_ms)?;
+        }
+        let moved_out = record
+            .access_tier
+            .is_some_and(|tier| tier != vmgw_lifecycle::AccessTier::Frequent);
+        if moved_out && record.storage_class.as_deref() == Some(INTELLIGENT_TIERING) {
+            self.postpone(okey, at_ms)?;
         }
         Ok(())
     }
@@ -101,6 +179,7 @@ impl Tables<'_> {
     /// Marks a bucket's objects for re-indexing after its rules changed.
     pub(super) fn queue_backfill(&mut self, bucket_id: u64) -> Result<(), ApplyError> {
         self.rules_cache.remove(&bucket_id);
+        self.tiering_cache.remove(&bucket_id);
         self.lc_backfill.insert(bucket_id, [].as_slice())?;
         Ok(())
     }

@@ -51,6 +51,12 @@ impl AccessLog {
         }
     }
 
+    /// The read of `key` noted since the last flush, if any.
+    pub fn pending(&self, bucket_id: u64, key: &str) -> Option<i64> {
+        let pending = self.pending.lock().expect("access lock");
+        pending.reads.get(&bucket_id)?.get(key).copied()
+    }
+
     /// Takes every read noted so far.
     pub fn take(&self) -> Vec<ReadMark> {
         let pending = std::mem::take(&mut *self.pending.lock().expect("access lock"));

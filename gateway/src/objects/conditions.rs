@@ -124,6 +124,7 @@ mod tests {
             parts: None,
             owner: "o".into(),
             tags: Vec::new(),
+            access_tier: None,
         }
     }
 

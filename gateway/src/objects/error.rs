@@ -49,6 +49,8 @@ pub enum ObjectError {
     InvalidTag(String),
     #[error("the lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
+    #[error("the Intelligent-Tiering configuration {0:?} does not exist")]
+    NoSuchTieringConfiguration(String),
     #[error("the Content-MD5 you specified did not match what we received")]
     BadDigest,
     #[error("the {algorithm} you specified did not match the calculated checksum")]

@@ -20,7 +20,7 @@ use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 use super::error::{ObjectError, ObjectResult};
 use super::moves::MoveOutcome;
 use super::{ObjectService, now_ms};
-use crate::meta::{BucketRecord, DueObject, MetaError, UploadQuery, WriteOp};
+use crate::meta::{BucketRecord, DueObject, MetaError, ObjectRecord, UploadQuery, WriteOp};
 
 /// Objects taken from the schedule per round.
 const DUE_BATCH: usize = 256;
@@ -180,11 +180,12 @@ async fn act(
         Some(_) => service.meta.object(due.bucket_id, &due.key)?,
         None => None,
     };
-    let rules = service.cached_rules(due.bucket_id)?;
-    let (Some(bucket), Some(record), Some(rules)) = (bucket, record, rules) else {
-        // The object, its bucket or its rules are gone: drop the entry.
+    let (Some(bucket), Some(record)) = (bucket, record) else {
+        // The object or its bucket is gone: drop the entry.
         return reschedule(service, due, None).await;
     };
+    // A bucket without rules still has Intelligent-Tiering steps.
+    let rules = service.cached_rules(due.bucket_id)?.unwrap_or_default();
     let class = record
         .storage_class
         .clone()
@@ -197,7 +198,7 @@ async fn act(
         storage_class: class,
     };
     match evaluate(&rules, &facts, now, service.limits.lifecycle_day_ms) {
-        None => reschedule(service, due, None).await,
+        None => access_step(service, &bucket, due, &record, now).await,
         Some(Action::Expire { rule_id }) => {
             let op = WriteOp::ExpireObject {
                 bucket_id: bucket.id,
@@ -240,6 +241,36 @@ async fn act(
                     reschedule(service, due, Some(now + RETRY_AFTER_MS)).await
                 }
             }
+        }
+    }
+}
+
+/// No lifecycle rule acts: the object may still be due an Intelligent-Tiering step.
+async fn access_step(
+    service: &ObjectService,
+    bucket: &BucketRecord,
+    due: &DueObject,
+    record: &ObjectRecord,
+    now: i64,
+) -> ObjectResult<()> {
+    let Some(step) = service.access_step(bucket.id, &due.key, record, now)? else {
+        return reschedule(service, due, None).await;
+    };
+    match service
+        .take_access_step(&bucket.name, &due.key, record, step)
+        .await
+    {
+        Ok(MoveOutcome::Moved { bytes }) => {
+            info!(bucket = %bucket.name, key = %due.key, access_tier = ?step, bytes, "intelligent tiering moved an object");
+            Ok(())
+        }
+        Ok(MoveOutcome::AlreadyThere) => reschedule(service, due, None).await,
+        Ok(MoveOutcome::Abandoned) | Err(ObjectError::NoSuchKey | ObjectError::NoSuchBucket) => {
+            Ok(())
+        }
+        Err(e) => {
+            warn!(bucket = %bucket.name, key = %due.key, error = %e, "intelligent tiering step failed; retrying later");
+            reschedule(service, due, Some(now + RETRY_AFTER_MS)).await
         }
     }
 }

@@ -17,6 +17,7 @@ mod descriptor;
 mod error;
 mod in_flight;
 mod ingest;
+mod intelligent_tiering;
 mod lifecycle_config;
 mod lifecycle_worker;
 mod md5_lanes;
@@ -85,6 +86,8 @@ pub struct Limits {
     pub max_user_metadata: usize,
     /// The length of a lifecycle "day" in milliseconds (shortened for tests and demos).
     pub lifecycle_day_ms: i64,
+    /// Intelligent tiering's automatic steps.
+    pub auto_tiering: vmgw_lifecycle::AutoTiering,
 }
 
 impl Default for Limits {
@@ -97,6 +100,7 @@ impl Default for Limits {
             min_part_size: 5 << 20,
             max_user_metadata: 2048,
             lifecycle_day_ms: vmgw_lifecycle::DAY_MS,
+            auto_tiering: vmgw_lifecycle::AutoTiering::default(),
         }
     }
 }
@@ -111,6 +115,12 @@ pub struct ObjectService {
     /// report `x-amz-expiration` do not decode them every time.
     lifecycles:
         std::sync::Mutex<std::collections::HashMap<u64, Option<Arc<Vec<vmgw_lifecycle::Rule>>>>>,
+    /// Decoded Intelligent-Tiering configurations by bucket id, for the worker.
+    tierings:
+        std::sync::Mutex<std::collections::HashMap<u64, Arc<Vec<vmgw_lifecycle::TieringConfig>>>>,
+    /// Serialises edits of a bucket's Intelligent-Tiering configurations, which are stored
+    /// as one list (read, change, write back).
+    tiering_edits: tokio::sync::Mutex<()>,
     /// Blobs written but not yet committed, which the orphan sweep must leave alone.
     in_flight: Arc<in_flight::InFlight>,
     limits: Limits,
@@ -150,6 +160,8 @@ impl ObjectService {
             pins: Arc::new(Pins::default()),
             moves: Arc::new(MoveQueue::default()),
             lifecycles: std::sync::Mutex::default(),
+            tierings: std::sync::Mutex::default(),
+            tiering_edits: tokio::sync::Mutex::default(),
             in_flight: Arc::new(in_flight::InFlight::default()),
             limits,
             // One engine thread per two cores: each hashes up to eight uploads side by side.

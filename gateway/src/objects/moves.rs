@@ -19,7 +19,7 @@ use super::error::{ObjectError, ObjectResult};
 use super::in_flight::{InFlight, InFlightGuard};
 use super::md5_lanes::Md5Engine;
 use super::{ObjectService, hex};
-use crate::meta::{BlobRef, Layout, MetaError, ObjectRecord, PartLayout, WriteOp};
+use crate::meta::{BlobRef, ClassChange, Layout, MetaError, ObjectRecord, PartLayout, WriteOp};
 
 /// What a move did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,12 +130,29 @@ impl ObjectService {
         tier_name: &str,
         storage_class: Option<String>,
     ) -> ObjectResult<MoveOutcome> {
+        let class = storage_class.map(|class| ClassChange {
+            storage_class: Some(class),
+            access_tier: None,
+        });
+        self.move_object_as(bucket, key, tier_name, class).await
+    }
+
+    /// [`Self::move_object`], giving the object the class (and access tier) `class`.
+    pub async fn move_object_as(
+        &self,
+        bucket: &str,
+        key: &str,
+        tier_name: &str,
+        class: Option<ClassChange>,
+    ) -> ObjectResult<MoveOutcome> {
         let target = self.tiers.get(tier_name).ok_or_else(|| {
             ObjectError::InvalidArgument(format!("no tier is named {tier_name:?}"))
         })?;
         let bucket = self.bucket(bucket)?;
         let (record, layout, pins) = self.open_current(&bucket, key)?;
-        let class_change = storage_class.filter(|c| Some(c) != record.storage_class.as_ref());
+        let class_change = class.filter(|c| {
+            c.storage_class != record.storage_class || c.access_tier != record.access_tier
+        });
         let in_place = match &layout {
             Layout::Inline { .. } => self.tiers.is_hottest(&target),
             _ => layout.blobs().all(|b| b.tier == target.name()),
@@ -182,7 +199,7 @@ impl ObjectService {
             version: record.version,
             expected: layout.clone(),
             layout: new_layout.clone(),
-            storage_class: class_change.map(Some),
+            class: class_change,
         };
         match self.meta.apply(op).await {
             Ok(_) => {

@@ -424,6 +424,7 @@ impl ObjectService {
             parts: Some(u32::try_from(parts.len()).unwrap_or(u32::MAX)),
             owner: upload.owner.clone(),
             tags: upload.tags.clone(),
+            access_tier: None,
         };
         Ok((record, Layout::Parts(parts), chosen))
     }

@@ -220,6 +220,7 @@ impl ObjectService {
             parts: None,
             owner: put.owner,
             tags: put.meta.tags,
+            access_tier: None,
         };
         let algorithm = put.checksum.algorithm;
         let class = draft.storage_class.as_deref();
@@ -425,6 +426,7 @@ impl ObjectService {
                     TaggingDirective::Copy => src.tags.clone(),
                     TaggingDirective::Replace(tags) => tags.clone(),
                 },
+                access_tier: None,
             };
             if same_object {
                 // The destination is the source, so its conditions are decided already.

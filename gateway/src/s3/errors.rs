@@ -60,6 +60,9 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         ObjectError::MalformedXml | ObjectError::MalformedXmlDetail(_) => with(C::MalformedXML),
         ObjectError::InvalidTag(_) => with(C::InvalidTag),
         ObjectError::NoSuchLifecycleConfiguration => with(C::NoSuchLifecycleConfiguration),
+        ObjectError::NoSuchTieringConfiguration(_) => {
+            custom("NoSuchConfiguration", StatusCode::NOT_FOUND, message)
+        }
         ObjectError::BadDigest | ObjectError::ChecksumMismatch { .. } => with(C::BadDigest),
         ObjectError::InvalidDigest => with(C::InvalidDigest),
         ObjectError::InvalidArgument(_) => with(C::InvalidArgument),

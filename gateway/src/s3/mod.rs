@@ -6,12 +6,14 @@ mod buckets;
 mod convert;
 mod errors;
 mod host;
+mod intelligent_tiering;
 mod lifecycle;
 mod lifecycle_xml;
 mod listing;
 mod multipart;
 mod objects;
 mod tagging;
+mod tiering_xml;
 
 use std::sync::Arc;
 
@@ -74,6 +76,38 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         self.do_delete_bucket_lifecycle(req).await
+    }
+
+    async fn put_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<PutBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketIntelligentTieringConfigurationOutput>> {
+        self.do_put_bucket_intelligent_tiering_configuration(req)
+            .await
+    }
+
+    async fn get_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<GetBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketIntelligentTieringConfigurationOutput>> {
+        self.do_get_bucket_intelligent_tiering_configuration(req)
+            .await
+    }
+
+    async fn delete_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<DeleteBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketIntelligentTieringConfigurationOutput>> {
+        self.do_delete_bucket_intelligent_tiering_configuration(req)
+            .await
+    }
+
+    async fn list_bucket_intelligent_tiering_configurations(
+        &self,
+        req: S3Request<ListBucketIntelligentTieringConfigurationsInput>,
+    ) -> S3Result<S3Response<ListBucketIntelligentTieringConfigurationsOutput>> {
+        self.do_list_bucket_intelligent_tiering_configurations(req)
+            .await
     }
 
     async fn put_object_tagging(

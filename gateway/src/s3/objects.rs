@@ -276,6 +276,10 @@ impl Gateway {
             expires: input.response_expires.or_else(|| expires(&record)),
             website_redirect_location: c.website_redirect_location,
             storage_class: storage_class_out(record.storage_class.as_ref()),
+            archive_status: record
+                .access_tier
+                .and_then(|t| t.archive_status())
+                .map(ArchiveStatus::from_static),
             parts_count: part_number
                 .and(record.parts)
                 .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
