@@ -29,7 +29,7 @@ impl RequestInfo {
         self.inner.lock().expect("request info lock").clone()
     }
 
-    fn set(&self, op: Operation) {
+    pub fn set(&self, op: Operation) {
         *self.inner.lock().expect("request info lock") = Some(op);
     }
 }

@@ -20,7 +20,7 @@ use crate::objects::{
     Limits, ObjectService, SweepMode, Tiers, run_demoter, run_lifecycle, run_move_queue,
     run_reclaimer, run_sweeper, sweep_orphans,
 };
-use crate::s3::{Gateway, VirtualHosts};
+use crate::s3::{ExtensionRoutes, Gateway, VirtualHosts};
 
 /// Present only while the gateway is stopped after a clean shutdown; its absence at start
 /// means the last run may have left orphaned blobs behind.
@@ -267,6 +267,10 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         S3ServiceBuilder::new(Gateway::new(Arc::clone(&objects), settings.region.clone()));
     builder.set_auth(KeyStore::new(&keys));
     builder.set_access(Access);
+    builder.set_route(ExtensionRoutes::new(
+        Arc::clone(&objects),
+        &settings.domains,
+    ));
     if !settings.domains.is_empty() {
         builder.set_host(VirtualHosts::new(&settings.domains));
     }

@@ -147,6 +147,13 @@ impl<'txn> Tables<'txn> {
                 self.put_object(bucket_id, &key, record, &layout, &precondition)
             }
             WriteOp::DeleteObject { bucket_id, key } => self.delete_object(bucket_id, &key),
+            WriteOp::RenameObject {
+                bucket_id,
+                from,
+                to,
+                source_version,
+                destination,
+            } => self.rename_object(bucket_id, &from, &to, source_version, &destination),
             WriteOp::CreateUpload {
                 bucket,
                 upload_id,
@@ -374,6 +381,49 @@ impl<'txn> Tables<'txn> {
             self.reschedule(bucket_id, key, Some(&record))?;
         }
         Ok(WriteOutcome::Done)
+    }
+
+    fn rename_object(
+        &mut self,
+        bucket_id: u64,
+        from: &str,
+        to: &str,
+        source_version: u128,
+        destination: &Precondition,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let from_key = keys::object(bucket_id, from);
+        let to_key = keys::object(bucket_id, to);
+        let source = match self.current(&from_key)? {
+            Some(record) if record.version == source_version => record,
+            _ => return Err(Rejected(MetaError::PreconditionFailed)),
+        };
+        if from == to {
+            return Ok(WriteOutcome::ObjectPut { replaced: None });
+        }
+        let replaced = self.current(&to_key)?;
+        Self::check(destination, replaced.as_ref())?;
+
+        self.objects.remove(from_key.as_slice())?;
+        self.objects
+            .insert(to_key.as_slice(), records::encode(&source).as_slice())?;
+        // The read history travels with the object (it decides demotion and tiering).
+        let read = self.reads.remove(from_key.as_slice())?.map(|v| v.value());
+        match read {
+            Some(at) => {
+                self.reads.insert(to_key.as_slice(), at)?;
+            }
+            None => {
+                self.reads.remove(to_key.as_slice())?;
+            }
+        }
+        self.reschedule(bucket_id, from, None)?;
+        self.reschedule(bucket_id, to, Some(&source))?;
+        if let Some(old) = &replaced {
+            self.retire_layout(old.version, &HashSet::new())?;
+        }
+        Ok(WriteOutcome::ObjectPut {
+            replaced: replaced.map(Box::new),
+        })
     }
 
     /// Removes a version's layout and queues its blobs, except `kept`, for reclamation.

@@ -97,6 +97,16 @@ pub enum WriteOp {
         bucket_id: u64,
         key: String,
     },
+    /// Gives the current version of `from` the name `to` (S3's RenameObject): the record
+    /// moves, the bytes stay. `from` must still be `source_version`; `to` must meet
+    /// `destination`; an object at `to` is replaced.
+    RenameObject {
+        bucket_id: u64,
+        from: String,
+        to: String,
+        source_version: u128,
+        destination: Precondition,
+    },
     CreateUpload {
         bucket: String,
         upload_id: UploadId,

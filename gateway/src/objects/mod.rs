@@ -30,6 +30,7 @@ mod pins;
 mod placement;
 mod read;
 mod reclaim;
+mod rename;
 mod sweep;
 mod tagging;
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use object_ops::{
 pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
 pub use reclaim::run_reclaimer;
+pub use rename::RenameObject;
 pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
 pub use tagging::parse_tagging_header;
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};

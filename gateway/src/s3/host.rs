@@ -24,6 +24,11 @@ impl VirtualHosts {
         }
     }
 
+    /// The bucket a Host header names, if any (virtual-host style).
+    pub fn bucket_of(&self, host: &str) -> Option<String> {
+        self.resolve(host).and_then(|(_, bucket)| bucket)
+    }
+
     /// The domain and bucket a Host header names, if it is under a configured domain.
     fn resolve<'a>(&'a self, host: &str) -> Option<(&'a str, Option<String>)> {
         let name = match host.rsplit_once(':') {

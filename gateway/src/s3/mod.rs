@@ -5,6 +5,7 @@
 mod buckets;
 mod convert;
 mod errors;
+mod extensions;
 mod host;
 mod intelligent_tiering;
 mod lifecycle;
@@ -12,6 +13,7 @@ mod lifecycle_xml;
 mod listing;
 mod multipart;
 mod objects;
+mod rename;
 mod tagging;
 mod tiering_xml;
 
@@ -23,6 +25,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use crate::objects::ObjectService;
 
 pub use convert::http_date;
+pub use extensions::ExtensionRoutes;
 pub use host::VirtualHosts;
 
 /// The S3 service of one gateway.

@@ -1,0 +1,110 @@
+//! Operations s3s does not route, handled by vmgw itself after s3s has authenticated the
+//! request: RenameObject (`PUT /{key}?renameObject`, newer than s3s's API model).
+
+use std::sync::Arc;
+
+use hyper::http::Extensions;
+use hyper::{HeaderMap, Method, Uri};
+use percent_encoding::percent_decode_str;
+use s3s::route::S3Route;
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::host::VirtualHosts;
+use crate::access::{Operation, RequestInfo};
+use crate::objects::ObjectService;
+
+/// The S3 path of a request: bucket and key.
+pub(super) struct Target {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// vmgw's own routes.
+pub struct ExtensionRoutes {
+    pub(super) objects: Arc<ObjectService>,
+    hosts: Option<VirtualHosts>,
+}
+
+impl ExtensionRoutes {
+    #[must_use]
+    pub fn new(objects: Arc<ObjectService>, domains: &[String]) -> Self {
+        Self {
+            objects,
+            hosts: (!domains.is_empty()).then(|| VirtualHosts::new(domains)),
+        }
+    }
+
+    /// Bucket and key from the Host header (virtual-host style) or the path.
+    fn target(&self, uri: &Uri, headers: &HeaderMap) -> S3Result<Target> {
+        let path = percent_decode_str(uri.path())
+            .decode_utf8()
+            .map_err(|_| invalid_uri("the path is not UTF-8"))?;
+        let path = path.strip_prefix('/').unwrap_or(&path);
+        let host_bucket = self.hosts.as_ref().and_then(|hosts| {
+            headers
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| hosts.bucket_of(h))
+        });
+        let (bucket, key) = match host_bucket {
+            Some(bucket) => (bucket, path.to_owned()),
+            None => match path.split_once('/') {
+                Some((bucket, key)) => (bucket.to_owned(), key.to_owned()),
+                None => (path.to_owned(), String::new()),
+            },
+        };
+        if bucket.is_empty() || key.is_empty() {
+            return Err(invalid_uri("RenameObject needs a bucket and a key"));
+        }
+        Ok(Target { bucket, key })
+    }
+}
+
+fn invalid_uri(message: &str) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidURI, message.to_owned())
+}
+
+fn has_query_flag(uri: &Uri, name: &str) -> bool {
+    uri.query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == name))
+}
+
+fn is_rename(method: &Method, uri: &Uri) -> bool {
+    method == Method::PUT && has_query_flag(uri, "renameObject")
+}
+
+#[async_trait::async_trait]
+impl S3Route for ExtensionRoutes {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _extensions: &mut Extensions,
+    ) -> bool {
+        is_rename(method, uri)
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let target = self.target(&req.uri, &req.headers).ok();
+        if let Some(info) = req.extensions.get::<Arc<RequestInfo>>() {
+            info.set(Operation {
+                name: "RenameObject".to_owned(),
+                bucket: target.as_ref().map(|t| t.bucket.clone()),
+                key: target.map(|t| t.key),
+            });
+        }
+        match req.credentials {
+            Some(_) => Ok(()),
+            None => Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Anonymous access is not allowed; sign the request",
+            )),
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let target = self.target(&req.uri, &req.headers)?;
+        self.rename(target, &req.headers).await
+    }
+}
