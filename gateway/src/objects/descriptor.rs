@@ -91,6 +91,21 @@ impl Describer {
         }))
     }
 
+    /// For the bytes appended to an object at `offset` (its part `part`).
+    pub fn for_appended(bucket: &str, key: &str, part: u32, offset: u64) -> Self {
+        let descriptor = BlobDescriptor {
+            format: DESCRIPTOR_VERSION,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            object: None,
+            part: Some(part),
+            offset,
+            upload_id: None,
+        }
+        .encode();
+        Self(Arc::new(move |_| descriptor.clone()))
+    }
+
     /// For a part of a multipart upload.
     pub fn for_part(bucket: &str, key: &str, upload_id: &str, part: u32) -> Self {
         let descriptor = BlobDescriptor {

@@ -47,6 +47,8 @@ pub enum ObjectError {
     MalformedXmlDetail(String),
     #[error("{0}")]
     InvalidTag(String),
+    #[error("the write offset {offset} does not match the object's size {size}")]
+    InvalidWriteOffset { offset: u64, size: u64 },
     #[error("the lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
     #[error("the Intelligent-Tiering configuration {0:?} does not exist")]

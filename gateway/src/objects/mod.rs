@@ -10,6 +10,7 @@
 
 mod access;
 mod activity;
+mod append;
 mod checksum;
 mod conditions;
 mod demote;

@@ -60,6 +60,9 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         ObjectError::MalformedXml | ObjectError::MalformedXmlDetail(_) => with(C::MalformedXML),
         ObjectError::InvalidTag(_) => with(C::InvalidTag),
         ObjectError::NoSuchLifecycleConfiguration => with(C::NoSuchLifecycleConfiguration),
+        ObjectError::InvalidWriteOffset { .. } => {
+            custom("InvalidWriteOffset", StatusCode::BAD_REQUEST, message)
+        }
         ObjectError::NoSuchTieringConfiguration(_) => {
             custom("NoSuchConfiguration", StatusCode::NOT_FOUND, message)
         }

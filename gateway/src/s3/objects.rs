@@ -84,9 +84,16 @@ impl Gateway {
         let owner = identity(&req);
         let input = req.input;
         let tags = tags_from_header(input.tagging.as_deref())?;
-        if input.write_offset_bytes.is_some() {
-            return Err(not_implemented("x-amz-write-offset-bytes"));
-        }
+        let write_offset = input
+            .write_offset_bytes
+            .map(|offset| {
+                u64::try_from(offset).map_err(|_| {
+                    to_s3(objects::ObjectError::InvalidArgument(format!(
+                        "x-amz-write-offset-bytes must not be negative, not {offset}"
+                    )))
+                })
+            })
+            .transpose()?;
         let checksum = checksum_input(
             input.checksum_algorithm.as_ref(),
             input.checksum_crc32,
@@ -122,9 +129,13 @@ impl Gateway {
             owner,
             precondition: put_precondition(input.if_match, input.if_none_match)?,
         };
-        let record = self.objects.put_object(put).await.map_err(to_s3)?;
+        let record = match write_offset {
+            Some(offset) => self.objects.append_object(put, offset).await,
+            None => self.objects.put_object(put).await,
+        }
+        .map_err(to_s3)?;
         let sums = checksum_fields(record.checksum.as_ref());
-        Ok(S3Response::new(PutObjectOutput {
+        let mut response = S3Response::new(PutObjectOutput {
             expiration: self.expiration_header(&bucket, &key, &record),
             e_tag: Some(etag(&record)),
             checksum_crc32: sums.crc32,
@@ -134,7 +145,14 @@ impl Gateway {
             checksum_sha256: sums.sha256,
             checksum_type: sums.kind,
             ..PutObjectOutput::default()
-        }))
+        });
+        if write_offset.is_some() {
+            // S3 tells an appender the object's new size (the next offset).
+            response
+                .headers
+                .insert("x-amz-object-size", http::HeaderValue::from(record.size));
+        }
+        Ok(response)
     }
 
     pub(super) async fn do_get_object(
