@@ -270,6 +270,24 @@ impl ObjectService {
         Ok(self.meta.list_objects(&query)?)
     }
 
+    /// The user metadata of each of `keys` (empty for one deleted since it was listed).
+    pub fn user_metadata_of(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> ObjectResult<Vec<Vec<(String, String)>>> {
+        let bucket_id = self.bucket(bucket)?.id;
+        keys.iter()
+            .map(|key| {
+                Ok(self
+                    .meta
+                    .object(bucket_id, key)?
+                    .map(|record| record.user_meta)
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
     pub fn list_uploads(&self, bucket: &str, mut query: UploadQuery) -> ObjectResult<UploadPage> {
         query.bucket_id = self.bucket(bucket)?.id;
         Ok(self.meta.list_uploads(&query)?)

@@ -1,5 +1,6 @@
 //! Operations s3s does not route, handled by vmgw itself after s3s has authenticated the
-//! request: RenameObject (`PUT /{key}?renameObject`, newer than s3s's API model).
+//! request: RenameObject (`PUT /{key}?renameObject`, newer than s3s's API model) and
+//! ListObjectsV2 with user metadata (`metadata=true`, MinIO's extension).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::host::VirtualHosts;
+use super::listing_metadata::is_listing_with_metadata;
 use crate::access::{Operation, RequestInfo};
 use crate::objects::ObjectService;
 
@@ -53,8 +55,8 @@ impl ExtensionRoutes {
                 None => (path.to_owned(), String::new()),
             },
         };
-        if bucket.is_empty() || key.is_empty() {
-            return Err(invalid_uri("RenameObject needs a bucket and a key"));
+        if bucket.is_empty() {
+            return Err(invalid_uri("the request names no bucket"));
         }
         Ok(Target { bucket, key })
     }
@@ -73,6 +75,10 @@ fn is_rename(method: &Method, uri: &Uri) -> bool {
     method == Method::PUT && has_query_flag(uri, "renameObject")
 }
 
+fn is_metadata_listing(method: &Method, uri: &Uri) -> bool {
+    method == Method::GET && is_listing_with_metadata(uri)
+}
+
 #[async_trait::async_trait]
 impl S3Route for ExtensionRoutes {
     fn is_match(
@@ -82,16 +88,21 @@ impl S3Route for ExtensionRoutes {
         _headers: &HeaderMap,
         _extensions: &mut Extensions,
     ) -> bool {
-        is_rename(method, uri)
+        is_rename(method, uri) || is_metadata_listing(method, uri)
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         let target = self.target(&req.uri, &req.headers).ok();
         if let Some(info) = req.extensions.get::<Arc<RequestInfo>>() {
+            let name = if is_rename(&req.method, &req.uri) {
+                "RenameObject"
+            } else {
+                "ListObjectsV2"
+            };
             info.set(Operation {
-                name: "RenameObject".to_owned(),
+                name: name.to_owned(),
                 bucket: target.as_ref().map(|t| t.bucket.clone()),
-                key: target.map(|t| t.key),
+                key: target.map(|t| t.key).filter(|k| !k.is_empty()),
             });
         }
         match req.credentials {
@@ -105,6 +116,15 @@ impl S3Route for ExtensionRoutes {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let target = self.target(&req.uri, &req.headers)?;
-        self.rename(target, &req.headers).await
+        if is_rename(&req.method, &req.uri) {
+            if target.key.is_empty() {
+                return Err(invalid_uri("RenameObject needs a key"));
+            }
+            return self.rename(target, &req.headers).await;
+        }
+        if !target.key.is_empty() {
+            return Err(invalid_uri("a listing names a bucket, not an object"));
+        }
+        self.list_with_metadata(target.bucket, &req.uri, &req.headers)
     }
 }

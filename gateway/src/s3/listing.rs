@@ -7,6 +7,7 @@ use super::Gateway;
 use super::convert::{owner, timestamp, url_encode};
 use super::errors::to_s3;
 use crate::meta::{ListPage, ListQuery};
+use crate::objects::ObjectService;
 
 /// S3 returns at most 1000 keys per page.
 const MAX_KEYS: i32 = 1000;
@@ -127,49 +128,56 @@ impl Gateway {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
-        let encode = url_encoding(input.encoding_type.as_ref())?;
-        let max = max_keys(input.max_keys)?;
-        let start_after = match &input.continuation_token {
-            Some(token) => Some(decode_token(token)?),
-            None => input.start_after.clone().filter(|s| !s.is_empty()),
-        };
-        let query = ListQuery {
-            bucket_id: 0,
-            prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
-            start_after,
-            max_keys: max,
-        };
-        let page = self
-            .objects
-            .list_objects(&input.bucket, query)
-            .map_err(to_s3)?;
-        let with_owner = input.fetch_owner.unwrap_or(false);
-        let contents = contents(&page, encode, with_owner);
-        let prefixes = common_prefixes(&page, encode);
-        let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(MAX_KEYS);
-        let next_continuation_token = if page.truncated {
-            page.last.as_deref().map(encode_token)
-        } else {
-            None
-        };
-        Ok(S3Response::new(ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: Some(enc(input.prefix.unwrap_or_default(), encode)),
-            max_keys: Some(i32::try_from(max).unwrap_or(MAX_KEYS)),
-            key_count: Some(key_count),
-            continuation_token: input.continuation_token,
-            is_truncated: Some(page.truncated),
-            next_continuation_token,
-            contents: Some(contents),
-            common_prefixes: Some(prefixes),
-            delimiter: input.delimiter.map(|d| enc(d, encode)),
-            encoding_type: input.encoding_type,
-            start_after: input.start_after.map(|s| enc(s, encode)),
-            request_charged: None,
-        }))
+        let (output, _) = list_v2(&self.objects, req.input)?;
+        Ok(S3Response::new(output))
     }
+}
+
+/// A ListObjectsV2 page, and the (unencoded) keys of its objects in order.
+pub(super) fn list_v2(
+    objects: &ObjectService,
+    input: ListObjectsV2Input,
+) -> S3Result<(ListObjectsV2Output, Vec<String>)> {
+    let encode = url_encoding(input.encoding_type.as_ref())?;
+    let max = max_keys(input.max_keys)?;
+    let start_after = match &input.continuation_token {
+        Some(token) => Some(decode_token(token)?),
+        None => input.start_after.clone().filter(|s| !s.is_empty()),
+    };
+    let query = ListQuery {
+        bucket_id: 0,
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone(),
+        start_after,
+        max_keys: max,
+    };
+    let page = objects.list_objects(&input.bucket, query).map_err(to_s3)?;
+    let with_owner = input.fetch_owner.unwrap_or(false);
+    let contents = contents(&page, encode, with_owner);
+    let prefixes = common_prefixes(&page, encode);
+    let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(MAX_KEYS);
+    let next_continuation_token = if page.truncated {
+        page.last.as_deref().map(encode_token)
+    } else {
+        None
+    };
+    let keys = page.objects.into_iter().map(|(key, _)| key).collect();
+    let output = ListObjectsV2Output {
+        name: Some(input.bucket),
+        prefix: Some(enc(input.prefix.unwrap_or_default(), encode)),
+        max_keys: Some(i32::try_from(max).unwrap_or(MAX_KEYS)),
+        key_count: Some(key_count),
+        continuation_token: input.continuation_token,
+        is_truncated: Some(page.truncated),
+        next_continuation_token,
+        contents: Some(contents),
+        common_prefixes: Some(prefixes),
+        delimiter: input.delimiter.map(|d| enc(d, encode)),
+        encoding_type: input.encoding_type,
+        start_after: input.start_after.map(|s| enc(s, encode)),
+        request_charged: None,
+    };
+    Ok((output, keys))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod intelligent_tiering;
 mod lifecycle;
 mod lifecycle_xml;
 mod listing;
+mod listing_metadata;
 mod multipart;
 mod objects;
 mod rename;
