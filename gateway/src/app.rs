@@ -18,7 +18,7 @@ use crate::credentials::{self, KeyStore};
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
 use crate::objects::{
     Limits, ObjectService, SweepMode, Tiers, run_demoter, run_lifecycle, run_move_queue,
-    run_reclaimer, run_sweeper, sweep_orphans,
+    run_reclaimer, run_redescriber, run_sweeper, sweep_orphans,
 };
 use crate::s3::{ExtensionRoutes, Gateway, VirtualHosts};
 
@@ -65,6 +65,7 @@ pub struct Running {
     server: tokio::task::JoinHandle<bool>,
     admin: tokio::task::JoinHandle<()>,
     reclaimer: tokio::task::JoinHandle<()>,
+    redescriber: tokio::task::JoinHandle<()>,
     mover: tokio::task::JoinHandle<()>,
     lifecycle: tokio::task::JoinHandle<()>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
@@ -257,6 +258,11 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         meta.reclaim_ready(),
         shutdown_rx.clone(),
     ));
+    let redescriber = tokio::spawn(run_redescriber(
+        Arc::clone(&objects),
+        Duration::from_secs(1),
+        shutdown_rx.clone(),
+    ));
     let demoter = tokio::spawn(run_demoter(
         Arc::clone(&objects),
         Duration::from_millis(settings.placement.check_interval_ms),
@@ -314,6 +320,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         server,
         admin,
         reclaimer,
+        redescriber,
         mover,
         lifecycle,
         sweeper,
@@ -333,6 +340,7 @@ impl Running {
         let _ = self.admin.await;
         let _ = std::fs::remove_file(crate::admin::socket_path(&self.data_dir));
         let _ = self.reclaimer.await;
+        let _ = self.redescriber.await;
         let _ = self.mover.await;
         let _ = self.lifecycle.await;
         if let Some(sweeper) = self.sweeper {

@@ -889,3 +889,138 @@ async fn objects_read_twice_get_a_local_copy_that_serves_them_during_an_outage()
         .unwrap();
     assert_eq!(md5_hex(&get_all(&s3, "bkt", "hot").await), md5_hex(&newer));
 }
+
+/// The description a remote blob carries now: its sidecar when it has one (written later),
+/// else its own metadata. Unsealed tier.
+async fn remote_description(remote: &RemoteS3, key: &str) -> serde_json::Value {
+    let sdk = remote.sdk();
+    let text = match sdk
+        .get_object()
+        .bucket(REMOTE_BUCKET)
+        .key(format!("{key}.descriptor"))
+        .send()
+        .await
+    {
+        Ok(out) => String::from_utf8(out.body.collect().await.unwrap().to_vec()).unwrap(),
+        Err(_) => {
+            let head = sdk
+                .head_object()
+                .bucket(REMOTE_BUCKET)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            head.metadata().unwrap()["vmgw-descriptor"].clone()
+        }
+    };
+    let raw = base64_simd::STANDARD.decode_to_vec(text.trim()).unwrap();
+    assert_eq!(raw[0], b'P', "unsealed tier, plain descriptor");
+    json(std::str::from_utf8(&raw[1..]).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_objects_renamed_retagged_or_appended_to_describe_themselves_again() {
+    let remote = remote_with_bucket().await;
+    let temp = tempfile::tempdir().unwrap();
+    let gw = start_gateway(temp.path(), &remote.endpoint(), false);
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let first = pattern(3_000_000, 21);
+    s3.put_object()
+        .bucket("bkt")
+        .key("old/name")
+        .storage_class(StorageClass::Glacier)
+        .body(ByteStream::from(first.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tiers_of(&gw, "bkt", "old/name"), ["remote"]);
+
+    s3.rename_object()
+        .bucket("bkt")
+        .key("new/name")
+        .rename_source("bkt/old/name")
+        .send()
+        .await
+        .unwrap();
+    s3.put_object_tagging()
+        .bucket("bkt")
+        .key("new/name")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("k")
+                        .value("v")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tail = pattern(100_000, 22);
+    s3.put_object()
+        .bucket("bkt")
+        .key("new/name")
+        .write_offset_bytes(3_000_000)
+        .body(ByteStream::from(tail.clone()))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .head_object()
+        .bucket("bkt")
+        .key("new/name")
+        .send()
+        .await
+        .unwrap();
+    let etag = head.e_tag().unwrap().trim_matches('"').to_owned();
+
+    // Within a few seconds every remote blob describes the object as it is now.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut described = Vec::new();
+        for (key, _) in remote_blobs(&remote).await {
+            let d = remote_description(&remote, &key).await;
+            described.push((
+                d["key"].as_str().unwrap_or_default().to_owned(),
+                d["part"].as_u64(),
+                d["offset"].as_u64().unwrap_or_default(),
+                d["object"]["etag"].as_str().unwrap_or_default().to_owned(),
+                d["object"]["tags"].clone(),
+            ));
+        }
+        described.sort_by_key(|d| d.2);
+        let tags = serde_json::json!([["k", "v"]]);
+        let want = vec![
+            (
+                "new/name".to_owned(),
+                Some(1),
+                0,
+                etag.clone(),
+                tags.clone(),
+            ),
+            (
+                "new/name".to_owned(),
+                Some(2),
+                3_000_000,
+                etag.clone(),
+                tags,
+            ),
+        ];
+        if described == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "descriptions {described:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut whole = first;
+    whole.extend_from_slice(&tail);
+    assert_eq!(get_all(&s3, "bkt", "new/name").await, whole);
+}

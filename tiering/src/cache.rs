@@ -347,6 +347,10 @@ impl Tier for CachedTier {
     fn abort_incomplete_uploads(&self) -> Result<u64, TierError> {
         self.shared.inner.abort_incomplete_uploads()
     }
+
+    fn redescribe(&self, id: DataId, descriptor: &[u8]) -> Result<(), TierError> {
+        self.shared.inner.redescribe(id, descriptor)
+    }
 }
 
 #[cfg(test)]

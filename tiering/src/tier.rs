@@ -63,6 +63,13 @@ pub trait Tier: Send + Sync + 'static {
     fn descriptor(&self, _id: DataId) -> Result<Option<Vec<u8>>, TierError> {
         Ok(None)
     }
+
+    /// Replaces a blob's self-description, for an object whose name or metadata changed
+    /// after its bytes were written (a rename, new tags, an append). Atomic: a reader sees
+    /// the old description or the new one. A no-op where the tier keeps none.
+    fn redescribe(&self, _id: DataId, _descriptor: &[u8]) -> Result<(), TierError> {
+        Ok(())
+    }
 }
 
 /// Capacity of the storage under a tier.

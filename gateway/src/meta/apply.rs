@@ -56,6 +56,7 @@ pub(super) struct Tables<'txn> {
     pub(super) day_ms: i64,
     pub(super) auto_tiering: vmgw_lifecycle::AutoTiering,
     pub(super) reads: Table<'txn, &'static [u8], i64>,
+    redescribe: Table<'txn, &'static [u8], u64>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
@@ -85,6 +86,7 @@ impl<'txn> Tables<'txn> {
             day_ms,
             auto_tiering,
             reads: txn.open_table(tables::READS)?,
+            redescribe: txn.open_table(tables::REDESCRIBE)?,
             reclaim_added: false,
         })
     }
@@ -147,6 +149,18 @@ impl<'txn> Tables<'txn> {
                 self.put_object(bucket_id, &key, record, &layout, &precondition)
             }
             WriteOp::DeleteObject { bucket_id, key } => self.delete_object(bucket_id, &key),
+            WriteOp::Redescribed {
+                bucket_id,
+                key,
+                seq,
+            } => {
+                let okey = keys::object(bucket_id, &key);
+                let current = self.redescribe.get(okey.as_slice())?.map(|v| v.value());
+                if current == Some(seq) {
+                    self.redescribe.remove(okey.as_slice())?;
+                }
+                Ok(WriteOutcome::Done)
+            }
             WriteOp::RenameObject {
                 bucket_id,
                 from,
@@ -283,6 +297,7 @@ impl<'txn> Tables<'txn> {
         self.objects
             .insert(okey.as_slice(), records::encode(&record).as_slice())?;
         self.reschedule(bucket_id, key, Some(&record))?;
+        self.queue_redescribe(&okey)?;
         Ok(WriteOutcome::Done)
     }
 
@@ -333,9 +348,12 @@ impl<'txn> Tables<'txn> {
                 .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
         }
         if let Some(old) = &replaced {
-            // A metadata-only self copy hands the old blobs to the new version: keep those.
+            // A metadata-only self copy or an append hands old blobs to the new version:
+            // keep those, and have their self-descriptions brought up to date.
             let kept: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
-            self.retire_layout(old.version, &kept)?;
+            if self.retire_layout(old.version, &kept)? {
+                self.queue_redescribe(&okey)?;
+            }
         }
         Ok(WriteOutcome::ObjectPut {
             replaced: replaced.map(Box::new),
@@ -379,6 +397,7 @@ impl<'txn> Tables<'txn> {
             self.objects
                 .insert(okey.as_slice(), records::encode(&record).as_slice())?;
             self.reschedule(bucket_id, key, Some(&record))?;
+            self.queue_redescribe(&okey)?;
         }
         Ok(WriteOutcome::Done)
     }
@@ -418,6 +437,8 @@ impl<'txn> Tables<'txn> {
         }
         self.reschedule(bucket_id, from, None)?;
         self.reschedule(bucket_id, to, Some(&source))?;
+        self.redescribe.remove(from_key.as_slice())?;
+        self.queue_redescribe(&to_key)?;
         if let Some(old) = &replaced {
             self.retire_layout(old.version, &HashSet::new())?;
         }
@@ -427,17 +448,31 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Removes a version's layout and queues its blobs, except `kept`, for reclamation.
-    fn retire_layout(&mut self, version: u128, kept: &HashSet<DataId>) -> Result<(), ApplyError> {
+    /// Returns whether any of the version's blobs were among `kept`.
+    fn retire_layout(&mut self, version: u128, kept: &HashSet<DataId>) -> Result<bool, ApplyError> {
         let Some(raw) = self.layouts.remove(version)? else {
-            return Ok(());
+            return Ok(false);
         };
         let layout: Layout = records::decode(raw.value()).map_err(corrupt)?;
         drop(raw);
-        for blob in layout.blobs().filter(|b| !kept.contains(&b.id)) {
+        let mut handed_on = false;
+        for blob in layout.blobs() {
+            if kept.contains(&blob.id) {
+                handed_on = true;
+                continue;
+            }
             self.reclaim
                 .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
             self.reclaim_added = true;
         }
+        Ok(handed_on)
+    }
+
+    /// Queues the object for its remote self-descriptions to be rewritten.
+    fn queue_redescribe(&mut self, okey: &[u8]) -> Result<(), ApplyError> {
+        let seq = self.sys.get("redescribe_seq")?.map_or(0, |v| v.value()) + 1;
+        self.sys.insert("redescribe_seq", seq)?;
+        self.redescribe.insert(okey, seq)?;
         Ok(())
     }
 
@@ -450,6 +485,7 @@ impl<'txn> Tables<'txn> {
         drop(raw);
         self.retire_layout(old.version, &HashSet::new())?;
         self.reads.remove(okey.as_slice())?;
+        self.redescribe.remove(okey.as_slice())?;
         self.reschedule(bucket_id, key, None)?;
         Ok(WriteOutcome::ObjectDeleted { existed: true })
     }

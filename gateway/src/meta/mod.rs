@@ -97,6 +97,13 @@ pub enum WriteOp {
         bucket_id: u64,
         key: String,
     },
+    /// The self-descriptions of an object's blobs were rewritten as of queue entry `seq`:
+    /// the entry goes, unless a later change queued it again.
+    Redescribed {
+        bucket_id: u64,
+        key: String,
+        seq: u64,
+    },
     /// Gives the current version of `from` the name `to` (S3's RenameObject): the record
     /// moves, the bytes stay. `from` must still be `source_version`; `to` must meet
     /// `destination`; an object at `to` is replaced.
@@ -213,6 +220,14 @@ impl ConfigKind {
     }
 }
 
+/// An object whose blobs' self-descriptions need rewriting, as queued at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redescribe {
+    pub bucket_id: u64,
+    pub key: String,
+    pub seq: u64,
+}
+
 /// The class an object takes with a layout swap: a lifecycle transition or an
 /// Intelligent-Tiering step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +332,8 @@ pub trait MetaStore: Send + Sync + 'static {
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError>;
     /// Buckets whose lifecycle schedule is being rebuilt after a rule change.
     fn pending_backfills(&self) -> Result<Vec<u64>, MetaError>;
+    /// Objects whose remote self-descriptions are behind their records, oldest key first.
+    fn redescribe_queue(&self, limit: usize) -> Result<Vec<Redescribe>, MetaError>;
     /// When the object was last read, as far as the batched read marks tell.
     fn last_read(&self, bucket_id: u64, key: &str) -> Result<Option<i64>, MetaError>;
     /// A configuration document of a bucket, if set.

@@ -20,8 +20,8 @@ use vmgw_tiering::DataId;
 use super::apply::{ApplyError, Tables};
 use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
 use super::{
-    ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, UploadId, UploadPage,
-    UploadQuery, WriteOp, WriteOutcome, keys, list,
+    ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, Redescribe, UploadId,
+    UploadPage, UploadQuery, WriteOp, WriteOutcome, keys, list,
 };
 
 pub(super) mod tables {
@@ -47,6 +47,9 @@ pub(super) mod tables {
     pub const LC_BACKFILL: TableDefinition<u64, &[u8]> = TableDefinition::new("lc_backfill");
     /// Object key (as in `objects`) → when it was last read, ms since the epoch.
     pub const READS: TableDefinition<&[u8], i64> = TableDefinition::new("reads");
+    /// Object key → the queue sequence number of a change to the object's record that
+    /// its blobs' self-descriptions on remote tiers do not show yet.
+    pub const REDESCRIBE: TableDefinition<&[u8], u64> = TableDefinition::new("redescribe");
 }
 
 /// Tunables of the embedded store.
@@ -424,6 +427,23 @@ impl MetaStore for RedbStore {
             .get(keys::object(bucket_id, key).as_slice())
             .map_err(storage)?
             .map(|v| v.value()))
+    }
+
+    fn redescribe_queue(&self, limit: usize) -> Result<Vec<Redescribe>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::REDESCRIBE).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)?.take(limit) {
+            let (k, v) = entry.map_err(storage)?;
+            if let Some((bucket_id, key)) = keys::split_object(k.value()) {
+                out.push(Redescribe {
+                    bucket_id,
+                    key,
+                    seq: v.value(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn pending_backfills(&self) -> Result<Vec<u64>, MetaError> {

@@ -142,3 +142,25 @@ pub fn complete_record(
         });
     draft
 }
+
+/// What the copies of an object's blobs say about themselves on a self-describing tier.
+pub(super) struct Describe {
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
+}
+
+impl Describe {
+    pub fn blob(&self, part: Option<u32>, offset: u64) -> Vec<u8> {
+        BlobDescriptor {
+            format: DESCRIPTOR_VERSION,
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            object: Some(self.record.clone()),
+            part,
+            offset,
+            upload_id: None,
+        }
+        .encode()
+    }
+}

@@ -211,6 +211,10 @@ impl Tier for MeteredTier {
     fn abort_incomplete_uploads(&self) -> Result<u64, TierError> {
         self.inner.abort_incomplete_uploads()
     }
+
+    fn redescribe(&self, id: DataId, descriptor: &[u8]) -> Result<(), TierError> {
+        self.inner.redescribe(id, descriptor)
+    }
 }
 
 struct MeteredWriter {

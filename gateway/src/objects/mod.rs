@@ -31,6 +31,7 @@ mod pins;
 mod placement;
 mod read;
 mod reclaim;
+mod redescribe;
 mod rename;
 mod sweep;
 mod tagging;
@@ -64,6 +65,7 @@ pub use object_ops::{
 pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
 pub use reclaim::run_reclaimer;
+pub use redescribe::{Round as RedescribeRound, redescribe_round, run_redescriber};
 pub use rename::RenameObject;
 pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
 pub use tagging::parse_tagging_header;

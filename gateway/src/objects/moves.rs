@@ -14,12 +14,12 @@ use std::sync::Arc;
 use vmgw_tiering::{DataId, Tier, TierError};
 
 use super::activity::Activity;
-use super::descriptor::{BlobDescriptor, DESCRIPTOR_VERSION};
+use super::descriptor::Describe;
 use super::error::{ObjectError, ObjectResult};
 use super::in_flight::{InFlight, InFlightGuard};
 use super::md5_lanes::Md5Engine;
 use super::{ObjectService, hex};
-use crate::meta::{BlobRef, ClassChange, Layout, MetaError, ObjectRecord, PartLayout, WriteOp};
+use crate::meta::{BlobRef, ClassChange, Layout, MetaError, PartLayout, WriteOp};
 
 /// What a move did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,28 +243,6 @@ impl InFlightIds {
         let id = DataId::random();
         self.guards.push(self.set.register(id));
         id
-    }
-}
-
-/// What the copies of an object's blobs say about themselves on a self-describing tier.
-struct Describe {
-    bucket: String,
-    key: String,
-    record: ObjectRecord,
-}
-
-impl Describe {
-    fn blob(&self, part: Option<u32>, offset: u64) -> Vec<u8> {
-        BlobDescriptor {
-            format: DESCRIPTOR_VERSION,
-            bucket: self.bucket.clone(),
-            key: self.key.clone(),
-            object: Some(self.record.clone()),
-            part,
-            offset,
-            upload_id: None,
-        }
-        .encode()
     }
 }
 

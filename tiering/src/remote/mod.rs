@@ -44,6 +44,29 @@ impl Remote {
         format!("{key}{SIDECAR_SUFFIX}")
     }
 
+    /// The text of a blob's sidecar descriptor, if it has one.
+    async fn sidecar(&self, id: DataId, key: &str) -> Result<Option<String>, TierError> {
+        let sidecar = match self
+            .client
+            .get_object()
+            .bucket(&self.options.bucket)
+            .key(Self::sidecar_of(key))
+            .send()
+            .await
+        {
+            Ok(sidecar) => sidecar,
+            Err(e) if client::is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(client::classify(&self.name, Some(id), &e)),
+        };
+        let body = sidecar
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.unavailable(e.to_string()))?
+            .into_bytes();
+        Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+    }
+
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
     }
@@ -250,6 +273,11 @@ impl Tier for RemoteTier {
         let remote = &self.remote;
         let key = remote.key_of(id);
         let text = remote.block_on(async {
+            // A sidecar, when there is one, is the newer description: a large one written
+            // with the blob, or one that replaced the blob's own (see `redescribe`).
+            if let Some(text) = remote.sidecar(id, &key).await? {
+                return Ok(Some(text));
+            }
             let head = match remote
                 .client
                 .head_object()
@@ -262,34 +290,40 @@ impl Tier for RemoteTier {
                 Err(e) if client::is_not_found(&e) => return Err(TierError::NotFound(id)),
                 Err(e) => return Err(client::classify(&remote.name, Some(id), &e)),
             };
-            let Some(text) = head
+            match head
                 .metadata()
                 .and_then(|m| m.get(descriptor::METADATA_KEY))
                 .cloned()
-            else {
-                return Ok(None);
-            };
-            if text != descriptor::IN_SIDECAR {
-                return Ok(Some(text));
+            {
+                Some(text) if text == descriptor::IN_SIDECAR => Err(TierError::corrupt(
+                    id,
+                    "the blob's descriptor is in a sidecar that is missing",
+                )),
+                other => Ok(other),
             }
-            let sidecar = remote
-                .client
-                .get_object()
-                .bucket(&remote.options.bucket)
-                .key(Remote::sidecar_of(&key))
-                .send()
-                .await
-                .map_err(|e| client::classify(&remote.name, Some(id), &e))?;
-            let body = sidecar
-                .body
-                .collect()
-                .await
-                .map_err(|e| remote.unavailable(e.to_string()))?
-                .into_bytes();
-            Ok(Some(String::from_utf8_lossy(&body).into_owned()))
         })?;
         text.map(|t| descriptor::decode(id, &t, remote.options.codec.keyring.as_deref()))
             .transpose()
+    }
+
+    fn redescribe(&self, id: DataId, new: &[u8]) -> Result<(), TierError> {
+        let remote = &self.remote;
+        let text = descriptor::encode(id, new, remote.options.codec.keyring.as_deref())?;
+        let key = remote.key_of(id);
+        remote.block_on(async {
+            // Rewriting the blob's own metadata would copy its bytes; a sidecar is one small
+            // PUT whatever the blob's size, and a PUT replaces atomically.
+            remote
+                .client
+                .put_object()
+                .bucket(&remote.options.bucket)
+                .key(Remote::sidecar_of(&key))
+                .body(aws_sdk_s3::primitives::ByteStream::from(text.into_bytes()))
+                .send()
+                .await
+                .map_err(|e| client::classify(&remote.name, Some(id), &e))?;
+            Ok(())
+        })
     }
 
     fn abort_incomplete_uploads(&self) -> Result<u64, TierError> {

@@ -193,6 +193,39 @@ fn sealed_objects_show_no_plaintext_and_descriptors_are_sealed() {
 }
 
 #[test]
+fn redescribing_replaces_the_description_sealed_and_goes_with_the_blob() {
+    let moto = Moto::start();
+    let spool = tempfile::tempdir().unwrap();
+    let tier = tier_with(&moto, spool.path(), sealed_codec());
+    let id = DataId::random();
+    let mut writer = tier.create(id).unwrap();
+    writer.write(&pattern(300_000, 4)).unwrap();
+    writer.describe(b"key=old-name".to_vec());
+    writer.finish().unwrap();
+    tier.redescribe(id, b"key=new-name").unwrap();
+    assert_eq!(tier.descriptor(id).unwrap().unwrap(), b"key=new-name");
+    let sidecar = raw_object(&tier, &format!("{}.descriptor", tier.key_of(id)));
+    assert!(
+        !sidecar.windows(8).any(|w| w == b"new-name"),
+        "the new description is sealed too"
+    );
+    tier.redescribe(id, b"key=newer").unwrap();
+    assert_eq!(tier.descriptor(id).unwrap().unwrap(), b"key=newer");
+    assert_eq!(
+        read_range(&tier, id, 0, 300_000).unwrap(),
+        pattern(300_000, 4),
+        "the bytes are untouched"
+    );
+    tier.remove(id).unwrap();
+    let mut keys = Vec::new();
+    let remote = &tier.remote;
+    remote
+        .block_on(remote.list(&mut |key, _| keys.push(key.to_owned())))
+        .unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[test]
 fn large_descriptors_go_to_a_sidecar_removed_with_the_blob() {
     let moto = Moto::start();
     let spool = tempfile::tempdir().unwrap();
