@@ -226,6 +226,15 @@ pub struct DueObject {
     pub key: String,
 }
 
+/// The size and front of the lifecycle schedule, for status reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleSummary {
+    /// Objects indexed under a due moment.
+    pub entries: u64,
+    /// The earliest due moment, ms since the epoch.
+    pub next_due_ms: Option<i64>,
+}
+
 /// A listing request over the `objects` table.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -296,6 +305,9 @@ pub trait MetaStore: Send + Sync + 'static {
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError>;
     /// Buckets whose lifecycle schedule is being rebuilt after a rule change.
     fn pending_backfills(&self) -> Result<Vec<u64>, MetaError>;
+    /// How many objects the lifecycle schedule holds and when the first is due; cheap
+    /// (the count is kept by the store, the first entry is one lookup).
+    fn schedule_summary(&self) -> Result<ScheduleSummary, MetaError>;
     /// A configuration document of a bucket, if set.
     fn bucket_config(&self, bucket_id: u64, kind: ConfigKind)
     -> Result<Option<Vec<u8>>, MetaError>;

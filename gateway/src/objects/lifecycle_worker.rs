@@ -18,9 +18,10 @@ use tracing::{debug, info, warn};
 use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 
 use super::error::{ObjectError, ObjectResult};
+use super::lifecycle_stats::Taken;
 use super::moves::MoveOutcome;
 use super::{ObjectService, now_ms};
-use crate::meta::{BucketRecord, DueObject, MetaError, UploadQuery, WriteOp};
+use crate::meta::{BucketRecord, DueObject, MetaError, UploadQuery, WriteOp, WriteOutcome};
 
 /// Objects taken from the schedule per round.
 const DUE_BATCH: usize = 256;
@@ -49,8 +50,9 @@ pub async fn run_lifecycle(
         if worked {
             continue;
         }
+        let wait = super::lifecycle_wake::idle_wait(&service, interval);
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -60,14 +62,19 @@ pub async fn run_lifecycle(
 /// there was anything to do.
 pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
     let mut worked = false;
+    let stats = &service.lifecycle_stats;
+    stats.round_started(now_ms());
     for bucket_id in service.meta.pending_backfills()? {
-        service
+        let outcome = service
             .meta
             .apply(WriteOp::LifecycleBackfill {
                 bucket_id,
                 limit: BACKFILL_BATCH,
             })
             .await?;
+        if let WriteOutcome::Backfilled { done, count } = outcome {
+            stats.backfilled(bucket_id, count as u64, done);
+        }
         worked = true;
     }
     let now = now_ms();
@@ -77,7 +84,11 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
         let buckets: HashMap<u64, BucketRecord> =
             service.buckets()?.into_iter().map(|b| (b.id, b)).collect();
         for due in due {
-            act(service, &buckets, &due, now).await?;
+            stats.examined(due.bucket_id, 1);
+            if let Err(e) = act(service, &buckets, &due, now).await {
+                stats.failed(due.bucket_id, &e);
+                return Err(e);
+            }
         }
         worked = true;
     }
@@ -133,6 +144,9 @@ async fn abort_stale_uploads(service: &ObjectService, now: i64) -> ObjectResult<
                     {
                         Ok(_) => {
                             info!(bucket = %bucket.name, %key, "lifecycle aborted a stale multipart upload");
+                            service
+                                .lifecycle_stats
+                                .acted(bucket.id, Taken::AbortedUpload, None);
                             aborted += 1;
                         }
                         // Completed or aborted meanwhile.
@@ -207,6 +221,9 @@ async fn act(
             match service.meta.apply(op).await {
                 Ok(_) => {
                     info!(bucket = %bucket.name, key = %due.key, rule = %rule_id, "lifecycle expired an object");
+                    service
+                        .lifecycle_stats
+                        .acted(bucket.id, Taken::Expired, Some(due.at_ms));
                     Ok(())
                 }
                 // Overwritten meanwhile: the new version was scheduled by its own write.
@@ -229,6 +246,9 @@ async fn act(
             {
                 Ok(MoveOutcome::Moved { bytes }) => {
                     info!(bucket = %bucket.name, key = %due.key, rule = %rule_id, class = %storage_class, %tier, bytes, "lifecycle transitioned an object");
+                    service
+                        .lifecycle_stats
+                        .acted(bucket.id, Taken::Transitioned, Some(due.at_ms));
                     Ok(())
                 }
                 Ok(MoveOutcome::AlreadyThere) => reschedule(service, due, None).await,
@@ -236,6 +256,7 @@ async fn act(
                 Err(ObjectError::NoSuchKey | ObjectError::NoSuchBucket) => Ok(()),
                 Err(e) => {
                     warn!(bucket = %bucket.name, key = %due.key, error = %e, "lifecycle transition failed; retrying later");
+                    service.lifecycle_stats.failed(bucket.id, &e);
                     debug!(retry_in_ms = RETRY_AFTER_MS);
                     reschedule(service, due, Some(now + RETRY_AFTER_MS)).await
                 }
