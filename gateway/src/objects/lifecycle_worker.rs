@@ -40,6 +40,7 @@ pub async fn run_lifecycle(
         if *shutdown.borrow() {
             break;
         }
+        let started = std::time::Instant::now();
         let worked = match lifecycle_round(&service).await {
             Ok(worked) => worked,
             Err(e) => {
@@ -48,6 +49,13 @@ pub async fn run_lifecycle(
             }
         };
         if worked {
+            let pause = super::lifecycle_wake::busy_pause(&service, started.elapsed());
+            if !pause.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             continue;
         }
         let wait = super::lifecycle_wake::idle_wait(&service, interval);
@@ -83,13 +91,10 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
         // Once per round, not per object: buckets are few, due objects may be many.
         let buckets: HashMap<u64, BucketRecord> =
             service.buckets()?.into_iter().map(|b| (b.id, b)).collect();
-        for due in due {
-            stats.examined(due.bucket_id, 1);
-            if let Err(e) = act(service, &buckets, &due, now).await {
-                stats.failed(due.bucket_id, &e);
-                return Err(e);
-            }
-        }
+        let actions = due
+            .iter()
+            .map(|d| (d.bucket_id, act(service, &buckets, d, now)));
+        super::lifecycle_batch::act_all(service, actions.collect()).await?;
         worked = true;
     }
     if abort_stale_uploads(service, now).await? > 0 {

@@ -17,6 +17,7 @@ mod descriptor;
 mod error;
 mod in_flight;
 mod ingest;
+mod lifecycle_batch;
 mod lifecycle_config;
 mod lifecycle_stats;
 mod lifecycle_status;
