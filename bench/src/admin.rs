@@ -51,6 +51,39 @@ impl Placement {
     }
 }
 
+/// Answer of `GET /v1/lifecycle`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LifecycleStatus {
+    pub schedule_entries: u64,
+    pub action_lag: ActionLag,
+    pub buckets: Vec<BucketLifecycle>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActionLag {
+    pub count: u64,
+    pub max_ms: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BucketLifecycle {
+    pub bucket: String,
+    pub backfill_pending: bool,
+    pub backfill_reindexed: u64,
+    pub expirations: u64,
+    pub failures: u64,
+}
+
+impl LifecycleStatus {
+    /// The figures of `bucket`; an error if the gateway does not list it.
+    pub fn bucket(&self, bucket: &str) -> Result<&BucketLifecycle> {
+        self.buckets
+            .iter()
+            .find(|b| b.bucket == bucket)
+            .ok_or_else(|| BenchError::Check(format!("no lifecycle status for {bucket}")))
+    }
+}
+
 impl Admin {
     /// The admin API of the vmgw serving `data_dir`.
     #[must_use]
@@ -76,6 +109,11 @@ impl Admin {
     pub async fn placement(&self, bucket: &str, key: &str) -> Result<Placement> {
         let body = serde_json::json!({ "bucket": bucket, "key": key });
         self.call(Method::POST, "/v1/objects/where", &body).await
+    }
+
+    pub async fn lifecycle_status(&self) -> Result<LifecycleStatus> {
+        self.call(Method::GET, "/v1/lifecycle", &serde_json::Value::Null)
+            .await
     }
 
     /// One request on a fresh connection (a connect on a Unix socket costs microseconds).

@@ -152,6 +152,15 @@ pub struct Args {
     /// Foreground clients of tier-latency.
     #[arg(long, default_value_t = 4)]
     pub tier_latency_clients: usize,
+
+    /// Objects the lifecycle workload creates and indexes (default 1,000,000; 20,000 with
+    /// --quick).
+    #[arg(long)]
+    pub lifecycle_objects: Option<u64>,
+
+    /// Probe objects whose due-to-action latency the lifecycle workload measures.
+    #[arg(long)]
+    pub lifecycle_probes: Option<u64>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -181,6 +190,8 @@ pub enum WorkloadKind {
     Codec,
     /// Foreground GET latency, idle and while objects move between tiers.
     TierLatency,
+    /// The lifecycle worker at scale (vmgw only; not in the default run: ~5 min).
+    Lifecycle,
 }
 
 impl WorkloadKind {
@@ -219,6 +230,8 @@ pub struct Plan {
     pub codec_size: u64,
     pub tier_latency_duration: Duration,
     pub tier_latency_clients: usize,
+    pub lifecycle_objects: u64,
+    pub lifecycle_probes: u64,
 }
 
 impl Args {
@@ -258,6 +271,11 @@ impl Args {
                 self.tier_latency_secs.unwrap_or(pick(quick, 10.0, 2.0)),
             ),
             tier_latency_clients: self.tier_latency_clients.max(1),
+            lifecycle_objects: self
+                .lifecycle_objects
+                .unwrap_or(pick(quick, 1_000_000, 20_000))
+                .max(1),
+            lifecycle_probes: self.lifecycle_probes.unwrap_or(pick(quick, 40, 5)).max(1),
         }
     }
 }

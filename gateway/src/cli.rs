@@ -41,6 +41,9 @@ pub enum Command {
     /// Objects of a running gateway.
     #[command(subcommand)]
     Object(ObjectCommand),
+    /// The lifecycle worker of a running gateway.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCommand),
 }
 
 /// How the admin commands find the running gateway.
@@ -94,6 +97,19 @@ pub enum ObjectCommand {
     Where {
         bucket: String,
         key: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Last and next worker round, the schedule, and per bucket the objects examined,
+    /// actions taken, failures and backfill progress since the gateway started.
+    Status {
+        /// Only this bucket.
+        #[arg(long)]
+        bucket: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },

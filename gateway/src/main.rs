@@ -9,7 +9,9 @@ use tracing_subscriber::EnvFilter;
 use vmgw_gateway::admin::MoveRequest;
 use vmgw_gateway::admin::client::AdminClientError;
 use vmgw_gateway::admin::commands;
-use vmgw_gateway::cli::{Cli, Command, LogFormat, ObjectCommand, ServeArgs, TierCommand};
+use vmgw_gateway::cli::{
+    Cli, Command, LifecycleCommand, LogFormat, ObjectCommand, ServeArgs, TierCommand,
+};
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
 
 /// mimalloc instead of glibc malloc: glibc keeps a growing arena per thread that serves
@@ -135,5 +137,8 @@ fn main() -> anyhow::Result<()> {
         Command::Object(ObjectCommand::Where { bucket, key, admin }) => {
             print(runtime.block_on(commands::object_where(&admin, &bucket, &key)))
         }
+        Command::Lifecycle(LifecycleCommand::Status { bucket, admin }) => print(runtime.block_on(
+            vmgw_gateway::admin::lifecycle::lifecycle_status(&admin, bucket.as_deref()),
+        )),
     }
 }

@@ -5,6 +5,8 @@ mod big;
 mod codec;
 mod driver;
 mod large;
+mod lifecycle;
+mod lifecycle_probe;
 mod list;
 mod small;
 mod tier_get;
@@ -214,6 +216,7 @@ pub async fn run_suite(
             (WorkloadKind::TierGet, _) => tier_get::run(launch, plan).await?,
             (WorkloadKind::Codec, _) => codec::run(launch, plan).await?,
             (WorkloadKind::TierLatency, _) => tier_latency::run(launch, plan).await?,
+            (WorkloadKind::Lifecycle, _) => lifecycle::run(launch, plan).await?,
             // `Plan` expands the group into its members.
             (WorkloadKind::Tiers, _) => Vec::new(),
             (_, None) => {

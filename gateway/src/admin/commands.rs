@@ -11,7 +11,7 @@ use super::{MoveRequest, MoveResponse, ObjectRef};
 use crate::cli::AdminArgs;
 use crate::objects::{ObjectPlacement, QueuedMove, TierStatus};
 
-fn socket(args: &AdminArgs) -> PathBuf {
+pub(super) fn socket(args: &AdminArgs) -> PathBuf {
     args.admin_socket.clone().unwrap_or_else(|| {
         super::socket_path(
             &args
@@ -38,7 +38,7 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 

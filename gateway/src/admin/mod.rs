@@ -9,11 +9,13 @@
 //! - `POST /v1/objects/move` `{bucket, key, tier, storage_class?, queue?}` → `MoveResponse`;
 //!   with `queue`, the move runs in the background and is retried while the tier is down
 //! - `GET /v1/moves` → `[QueuedMove]` waiting in the background queue
+//! - `GET /v1/lifecycle[?bucket=NAME]` → `LifecycleStatus`: the lifecycle worker's figures
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
 pub mod client;
 pub mod commands;
+pub mod lifecycle;
 mod server;
 
 use std::path::{Path, PathBuf};

@@ -187,6 +187,21 @@ async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Respons
                 Err(e) => object_error(&e),
             }
         }
+        (Method::GET, "/v1/lifecycle") => {
+            let bucket = req.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|pair| pair.strip_prefix("bucket="))
+                    .map(str::to_owned)
+            });
+            let objects = Arc::clone(objects);
+            match tokio::task::spawn_blocking(move || objects.lifecycle_status(bucket.as_deref()))
+                .await
+            {
+                Ok(Ok(status)) => json(StatusCode::OK, &status),
+                Ok(Err(e)) => object_error(&e),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
         (Method::GET, "/v1/moves") => json(StatusCode::OK, &objects.move_queue().pending()),
         (_, path) => error(StatusCode::NOT_FOUND, format!("no admin route {path}")),
     }

@@ -262,6 +262,15 @@ pub struct DueObject {
     pub key: String,
 }
 
+/// The size and front of the lifecycle schedule, for status reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleSummary {
+    /// Objects indexed under a due moment.
+    pub entries: u64,
+    /// The earliest due moment, ms since the epoch.
+    pub next_due_ms: Option<i64>,
+}
+
 /// A listing request over the `objects` table.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -336,6 +345,9 @@ pub trait MetaStore: Send + Sync + 'static {
     fn redescribe_queue(&self, limit: usize) -> Result<Vec<Redescribe>, MetaError>;
     /// When the object was last read, as far as the batched read marks tell.
     fn last_read(&self, bucket_id: u64, key: &str) -> Result<Option<i64>, MetaError>;
+    /// How many objects the lifecycle schedule holds and when the first is due; cheap
+    /// (the count is kept by the store, the first entry is one lookup).
+    fn schedule_summary(&self) -> Result<ScheduleSummary, MetaError>;
     /// A configuration document of a bucket, if set.
     fn bucket_config(&self, bucket_id: u64, kind: ConfigKind)
     -> Result<Option<Vec<u8>>, MetaError>;

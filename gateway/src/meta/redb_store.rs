@@ -456,6 +456,21 @@ impl MetaStore for RedbStore {
         Ok(out)
     }
 
+    fn schedule_summary(&self) -> Result<super::ScheduleSummary, MetaError> {
+        use redb::ReadableTableMetadata;
+        let txn = self.read()?;
+        let table = txn.open_table(tables::LC_DUE).map_err(storage)?;
+        let entries = table.len().map_err(storage)?;
+        let next_due_ms = match table.first().map_err(storage)? {
+            Some((k, _)) => super::schedule::split_due_key(k.value()).map(|(at, _)| at),
+            None => None,
+        };
+        Ok(super::ScheduleSummary {
+            entries,
+            next_due_ms,
+        })
+    }
+
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError> {
         let txn = self.read()?;
         let table = txn.open_table(tables::BLOBS).map_err(storage)?;

@@ -18,9 +18,12 @@ use tracing::{debug, info, warn};
 use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 
 use super::error::{ObjectError, ObjectResult};
+use super::lifecycle_stats::Taken;
 use super::moves::MoveOutcome;
 use super::{ObjectService, now_ms};
-use crate::meta::{BucketRecord, DueObject, MetaError, ObjectRecord, UploadQuery, WriteOp};
+use crate::meta::{
+    BucketRecord, DueObject, MetaError, ObjectRecord, UploadQuery, WriteOp, WriteOutcome,
+};
 
 /// Objects taken from the schedule per round.
 const DUE_BATCH: usize = 256;
@@ -39,6 +42,7 @@ pub async fn run_lifecycle(
         if *shutdown.borrow() {
             break;
         }
+        let started = std::time::Instant::now();
         let worked = match lifecycle_round(&service).await {
             Ok(worked) => worked,
             Err(e) => {
@@ -47,10 +51,18 @@ pub async fn run_lifecycle(
             }
         };
         if worked {
+            let pause = super::lifecycle_wake::busy_pause(&service, started.elapsed());
+            if !pause.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             continue;
         }
+        let wait = super::lifecycle_wake::idle_wait(&service, interval);
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -60,14 +72,19 @@ pub async fn run_lifecycle(
 /// there was anything to do.
 pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
     let mut worked = false;
+    let stats = &service.lifecycle_stats;
+    stats.round_started(now_ms());
     for bucket_id in service.meta.pending_backfills()? {
-        service
+        let outcome = service
             .meta
             .apply(WriteOp::LifecycleBackfill {
                 bucket_id,
                 limit: BACKFILL_BATCH,
             })
             .await?;
+        if let WriteOutcome::Backfilled { done, count } = outcome {
+            stats.backfilled(bucket_id, count as u64, done);
+        }
         worked = true;
     }
     let now = now_ms();
@@ -76,9 +93,10 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
         // Once per round, not per object: buckets are few, due objects may be many.
         let buckets: HashMap<u64, BucketRecord> =
             service.buckets()?.into_iter().map(|b| (b.id, b)).collect();
-        for due in due {
-            act(service, &buckets, &due, now).await?;
-        }
+        let actions = due
+            .iter()
+            .map(|d| (d.bucket_id, act(service, &buckets, d, now)));
+        super::lifecycle_batch::act_all(service, actions.collect()).await?;
         worked = true;
     }
     if abort_stale_uploads(service, now).await? > 0 {
@@ -133,6 +151,9 @@ async fn abort_stale_uploads(service: &ObjectService, now: i64) -> ObjectResult<
                     {
                         Ok(_) => {
                             info!(bucket = %bucket.name, %key, "lifecycle aborted a stale multipart upload");
+                            service
+                                .lifecycle_stats
+                                .acted(bucket.id, Taken::AbortedUpload, None);
                             aborted += 1;
                         }
                         // Completed or aborted meanwhile.
@@ -208,6 +229,9 @@ async fn act(
             match service.meta.apply(op).await {
                 Ok(_) => {
                     info!(bucket = %bucket.name, key = %due.key, rule = %rule_id, "lifecycle expired an object");
+                    service
+                        .lifecycle_stats
+                        .acted(bucket.id, Taken::Expired, Some(due.at_ms));
                     Ok(())
                 }
                 // Overwritten meanwhile: the new version was scheduled by its own write.
@@ -230,6 +254,9 @@ async fn act(
             {
                 Ok(MoveOutcome::Moved { bytes }) => {
                     info!(bucket = %bucket.name, key = %due.key, rule = %rule_id, class = %storage_class, %tier, bytes, "lifecycle transitioned an object");
+                    service
+                        .lifecycle_stats
+                        .acted(bucket.id, Taken::Transitioned, Some(due.at_ms));
                     Ok(())
                 }
                 Ok(MoveOutcome::AlreadyThere) => reschedule(service, due, None).await,
@@ -237,6 +264,7 @@ async fn act(
                 Err(ObjectError::NoSuchKey | ObjectError::NoSuchBucket) => Ok(()),
                 Err(e) => {
                     warn!(bucket = %bucket.name, key = %due.key, error = %e, "lifecycle transition failed; retrying later");
+                    service.lifecycle_stats.failed(bucket.id, &e);
                     debug!(retry_in_ms = RETRY_AFTER_MS);
                     reschedule(service, due, Some(now + RETRY_AFTER_MS)).await
                 }
@@ -262,6 +290,10 @@ async fn access_step(
     {
         Ok(MoveOutcome::Moved { bytes }) => {
             info!(bucket = %bucket.name, key = %due.key, access_tier = ?step, bytes, "intelligent tiering moved an object");
+            // Counted with transitions: a move between tiers that a configuration made due.
+            service
+                .lifecycle_stats
+                .acted(bucket.id, Taken::Transitioned, Some(due.at_ms));
             Ok(())
         }
         Ok(MoveOutcome::AlreadyThere) => reschedule(service, due, None).await,
@@ -270,6 +302,7 @@ async fn access_step(
         }
         Err(e) => {
             warn!(bucket = %bucket.name, key = %due.key, error = %e, "intelligent tiering step failed; retrying later");
+            service.lifecycle_stats.failed(bucket.id, &e);
             reschedule(service, due, Some(now + RETRY_AFTER_MS)).await
         }
     }

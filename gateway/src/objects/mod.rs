@@ -19,7 +19,11 @@ mod error;
 mod in_flight;
 mod ingest;
 mod intelligent_tiering;
+mod lifecycle_batch;
 mod lifecycle_config;
+mod lifecycle_stats;
+mod lifecycle_status;
+mod lifecycle_wake;
 mod lifecycle_worker;
 mod md5_lanes;
 mod metered;
@@ -51,6 +55,8 @@ pub use demote::run_demoter;
 pub use descriptor::BlobDescriptor;
 pub use error::{BodyError, ObjectError, ObjectResult};
 pub use ingest::ByteStream;
+pub use lifecycle_stats::{BucketLifecycleStats, LagHistogram, LifecycleStats};
+pub use lifecycle_status::{BucketLifecycleStatus, LifecycleStatus};
 pub use lifecycle_worker::{lifecycle_round, run_lifecycle};
 pub use move_queue::{MoveQueue, QueuedMove, run_move_queue};
 pub use moves::MoveOutcome;
@@ -135,6 +141,8 @@ pub struct ObjectService {
     /// MD5 for moves between tiers, on a low-priority thread of its own.
     background_md5: Arc<md5_lanes::Md5Engine>,
     access: access::AccessLog,
+    /// What the lifecycle worker did, for `vmgw lifecycle status`.
+    lifecycle_stats: lifecycle_stats::LifecycleStats,
 }
 
 /// CPU priority of background moves (and their hashing): they take what requests leave.
@@ -176,6 +184,7 @@ impl ObjectService {
             activity: Arc::default(),
             background_md5: Arc::new(md5_lanes::Md5Engine::with_nice(1, MOVE_NICE)),
             access: access::AccessLog::default(),
+            lifecycle_stats: lifecycle_stats::LifecycleStats::default(),
         }
     }
 
@@ -205,6 +214,11 @@ impl ObjectService {
     #[must_use]
     pub fn move_queue(&self) -> &MoveQueue {
         &self.moves
+    }
+
+    #[must_use]
+    pub fn lifecycle_stats(&self) -> &LifecycleStats {
+        &self.lifecycle_stats
     }
 
     #[must_use]
