@@ -919,7 +919,7 @@ async fn remote_description(remote: &RemoteS3, key: &str) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn remote_objects_renamed_retagged_or_appended_to_describe_themselves_again() {
+async fn remote_objects_renamed_retagged_appended_or_completed_describe_themselves_again() {
     let remote = remote_with_bucket().await;
     let temp = tempfile::tempdir().unwrap();
     let gw = start_gateway(temp.path(), &remote.endpoint(), false);
@@ -978,6 +978,52 @@ async fn remote_objects_renamed_retagged_or_appended_to_describe_themselves_agai
         .await
         .unwrap();
     let etag = head.e_tag().unwrap().trim_matches('"').to_owned();
+    // Parts uploaded straight to the remote name only their upload until completion.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mpu")
+        .storage_class(StorageClass::Glacier)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let mut completed = Vec::new();
+    for (number, len) in [(1, 5 << 20), (2, 1 << 20)] {
+        let part = s3
+            .upload_part()
+            .bucket("bkt")
+            .key("mpu")
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(pattern(
+                len,
+                30 + u64::try_from(number).unwrap(),
+            )))
+            .send()
+            .await
+            .unwrap();
+        completed.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let done = s3
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mpu")
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mpu_etag = done.e_tag().unwrap().trim_matches('"').to_owned();
 
     // Within a few seconds every remote blob describes the object as it is now.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -993,9 +1039,12 @@ async fn remote_objects_renamed_retagged_or_appended_to_describe_themselves_agai
                 d["object"]["tags"].clone(),
             ));
         }
-        described.sort_by_key(|d| d.2);
+        described.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
         let tags = serde_json::json!([["k", "v"]]);
+        let none = serde_json::Value::Null;
         let want = vec![
+            ("mpu".to_owned(), Some(1), 0, mpu_etag.clone(), none.clone()),
+            ("mpu".to_owned(), Some(2), 5 << 20, mpu_etag.clone(), none),
             (
                 "new/name".to_owned(),
                 Some(1),

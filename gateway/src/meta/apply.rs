@@ -185,7 +185,16 @@ impl<'txn> Tables<'txn> {
                 record,
                 layout,
                 precondition,
-            } => self.complete_upload(&bucket, &upload_id, &parts, record, &layout, &precondition),
+                redescribe,
+            } => self.complete_upload(
+                &bucket,
+                &upload_id,
+                &parts,
+                record,
+                &layout,
+                &precondition,
+                redescribe,
+            ),
             WriteOp::AbortUpload { upload_id } => {
                 let upload = self.upload(&upload_id)?;
                 self.drop_upload(&upload_id, &upload, &HashSet::new())?;
@@ -547,6 +556,7 @@ impl<'txn> Tables<'txn> {
         record: ObjectRecord,
         layout: &Layout,
         precondition: &Precondition,
+        redescribe: bool,
     ) -> Result<WriteOutcome, ApplyError> {
         let upload = self.upload(upload_id)?;
         self.require_bucket(bucket, upload.bucket_id)?;
@@ -564,6 +574,9 @@ impl<'txn> Tables<'txn> {
             self.put_object(upload.bucket_id, &upload.key, record, layout, precondition)?;
         let used: HashSet<DataId> = chosen.iter().map(|&(_, id)| id).collect();
         self.drop_upload(upload_id, &upload, &used)?;
+        if redescribe {
+            self.queue_redescribe(&keys::object(upload.bucket_id, &upload.key))?;
+        }
         Ok(outcome)
     }
 

@@ -133,6 +133,9 @@ pub enum WriteOp {
         record: ObjectRecord,
         layout: Layout,
         precondition: Precondition,
+        /// Parts live where blobs describe themselves: queue the completed object so that
+        /// they come to carry its record.
+        redescribe: bool,
     },
     AbortUpload {
         upload_id: UploadId,

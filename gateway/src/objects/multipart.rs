@@ -333,11 +333,17 @@ impl ObjectService {
                 .into_iter()
                 .collect();
             let (record, layout, chosen) = self.assemble(&complete, &numbers, &upload, &stored)?;
+            let redescribe = layout.blobs().any(|b| {
+                self.tiers
+                    .get(&b.tier)
+                    .is_some_and(|t| t.keeps_descriptors())
+            });
             let op = WriteOp::CompleteUpload {
                 bucket: complete.bucket.clone(),
                 upload_id,
                 parts: chosen,
                 record: record.clone(),
+                redescribe,
                 layout,
                 precondition: complete.precondition.clone(),
             };
