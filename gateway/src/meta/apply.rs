@@ -186,15 +186,26 @@ impl<'txn> Tables<'txn> {
                 layout,
                 precondition,
                 redescribe,
-            } => self.complete_upload(
-                &bucket,
-                &upload_id,
-                &parts,
-                record,
-                &layout,
-                &precondition,
-                redescribe,
-            ),
+            } => {
+                let described = if redescribe {
+                    let upload = self.upload(&upload_id)?;
+                    Some(keys::object(upload.bucket_id, &upload.key))
+                } else {
+                    None
+                };
+                let outcome = self.complete_upload(
+                    &bucket,
+                    &upload_id,
+                    &parts,
+                    record,
+                    &layout,
+                    &precondition,
+                )?;
+                if let Some(okey) = described {
+                    self.queue_redescribe(&okey)?;
+                }
+                Ok(outcome)
+            }
             WriteOp::AbortUpload { upload_id } => {
                 let upload = self.upload(&upload_id)?;
                 self.drop_upload(&upload_id, &upload, &HashSet::new())?;
@@ -556,7 +567,6 @@ impl<'txn> Tables<'txn> {
         record: ObjectRecord,
         layout: &Layout,
         precondition: &Precondition,
-        redescribe: bool,
     ) -> Result<WriteOutcome, ApplyError> {
         let upload = self.upload(upload_id)?;
         self.require_bucket(bucket, upload.bucket_id)?;
@@ -574,9 +584,6 @@ impl<'txn> Tables<'txn> {
             self.put_object(upload.bucket_id, &upload.key, record, layout, precondition)?;
         let used: HashSet<DataId> = chosen.iter().map(|&(_, id)| id).collect();
         self.drop_upload(upload_id, &upload, &used)?;
-        if redescribe {
-            self.queue_redescribe(&keys::object(upload.bucket_id, &upload.key))?;
-        }
         Ok(outcome)
     }
 
