@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 mod moto;
 mod outage;
-pub use moto::{MOTO_KEY, MOTO_SECRET, RemoteS3};
+pub use moto::{MOTO_KEY, MOTO_SECRET, RemoteS3, three_tiers_config};
 pub use outage::CuttableLink;
 
 pub const ACCESS_KEY: &str = "vmgwtestkey";
@@ -94,6 +94,19 @@ impl Gateway {
     #[must_use]
     pub fn start() -> Self {
         Self::start_with(GatewayOptions::default())
+    }
+
+    /// A gateway whose config file (written to `dir/vmgw.toml`) is `config`, with its data
+    /// in `dir/data`.
+    #[must_use]
+    pub fn start_with_config(dir: &Path, config: &str) -> Self {
+        let path = dir.join("vmgw.toml");
+        std::fs::write(&path, config).expect("write the config file");
+        Self::start_with(GatewayOptions {
+            data_dir: Some(dir.join("data")),
+            args: vec!["--config".into(), path.display().to_string()],
+            ..GatewayOptions::default()
+        })
     }
 
     #[must_use]

@@ -3,6 +3,7 @@
 //! restartable on the same port to simulate outages, killed on drop.
 
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -110,4 +111,25 @@ impl Drop for RemoteS3 {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Config lines for three tiers — local `ssd` and `hdd`, and `remote` on the S3 server at
+/// `endpoint` (its `bucket`) with `remote_extra` lines (prefix, at-rest options) in its table — writing
+/// the credentials file the remote tier names into `dir`.
+#[must_use]
+pub fn three_tiers_config(endpoint: &str, dir: &Path, bucket: &str, remote_extra: &str) -> String {
+    let credentials = dir.join("remote-credentials.toml");
+    std::fs::write(
+        &credentials,
+        format!("access_key = \"{MOTO_KEY}\"\nsecret_key = \"{MOTO_SECRET}\"\n"),
+    )
+    .expect("write the remote credentials");
+    format!(
+        "[[tiers]]\nname = \"ssd\"\npath = \"tiers/ssd\"\n\n\
+         [[tiers]]\nname = \"hdd\"\npath = \"tiers/hdd\"\n\n\
+         [[tiers]]\nname = \"remote\"\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{bucket}\"\n\
+         credentials_file = \"{}\"\n{remote_extra}\n",
+        endpoint,
+        credentials.display()
+    )
 }

@@ -3,15 +3,15 @@
 //! ssd → hdd → remote as they go unread while read ones stay on the ssd, and a read
 //! bringing an archived object back.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::StorageClass;
 use serde_json::{Value, json};
-use vmgw_tests::{
-    Gateway, GatewayOptions, MOTO_KEY, MOTO_SECRET, RemoteS3, md5_hex, pattern, run, vmgw_bin,
-};
+use vmgw_tests::{Gateway, RemoteS3, md5_hex, pattern, run, three_tiers_config, vmgw_bin};
 
 const BUCKET: &str = "itb";
 const REMOTE_BUCKET: &str = "vmgw-it";
@@ -20,11 +20,7 @@ const DAY_SECONDS: f64 = 0.1;
 
 /// Debian's aws-cli v2.
 fn aws(gw: &Gateway, args: &[&str]) -> Command {
-    let mut cmd = Command::new("/usr/bin/aws");
-    cmd.envs(gw.client_env())
-        .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
-        .args(args);
-    cmd
+    common::aws_v2(gw, args)
 }
 
 fn put_config(gw: &Gateway, id: &str, config: &Value) -> std::process::Output {
@@ -254,32 +250,14 @@ async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
 }
 
 fn start_with_remote(temp: &std::path::Path, remote: &RemoteS3) -> Gateway {
-    let creds = temp.join("remote.toml");
-    std::fs::write(
-        &creds,
-        format!("access_key = \"{MOTO_KEY}\"\nsecret_key = \"{MOTO_SECRET}\"\n"),
-    )
-    .unwrap();
-    let config = temp.join("vmgw.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let tiers = three_tiers_config(&remote.endpoint(), temp, REMOTE_BUCKET, "");
+    Gateway::start_with_config(
+        temp,
+        &format!(
             "[lifecycle]\nday_seconds = {DAY_SECONDS}\nscan_interval_ms = 100\n\n\
-             [placement]\ncheck_interval_ms = 100\n\n\
-             [[tiers]]\nname = \"ssd\"\npath = \"tiers/ssd\"\n\n\
-             [[tiers]]\nname = \"hdd\"\npath = \"tiers/hdd\"\n\n\
-             [[tiers]]\nname = \"remote\"\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{REMOTE_BUCKET}\"\n\
-             credentials_file = \"{}\"\n",
-            remote.endpoint(),
-            creds.display()
+             [placement]\ncheck_interval_ms = 100\n\n{tiers}"
         ),
     )
-    .unwrap();
-    Gateway::start_with(GatewayOptions {
-        data_dir: Some(temp.join("data")),
-        args: vec!["--config".into(), config.display().to_string()],
-        ..GatewayOptions::default()
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,9 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use vmgw_tests::{
-    Gateway, GatewayOptions, MOTO_KEY, MOTO_SECRET, RemoteS3, md5_hex, pattern, run, vmgw_bin,
-};
+use vmgw_tests::{Gateway, RemoteS3, md5_hex, pattern, run, three_tiers_config, vmgw_bin};
 
 const REMOTE_BUCKET: &str = "vmgw-lc";
 
@@ -69,31 +67,11 @@ async fn rules_walk_objects_through_the_tiers_and_expire_exactly_what_they_selec
         .await
         .unwrap();
     let temp = tempfile::tempdir().unwrap();
-    let creds = temp.path().join("remote.toml");
-    std::fs::write(
-        &creds,
-        format!("access_key = \"{MOTO_KEY}\"\nsecret_key = \"{MOTO_SECRET}\"\n"),
-    )
-    .unwrap();
-    let config = temp.path().join("vmgw.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[lifecycle]\nday_seconds = 1\nscan_interval_ms = 100\n\n\
-             [[tiers]]\nname = \"ssd\"\npath = \"tiers/ssd\"\n\n\
-             [[tiers]]\nname = \"hdd\"\npath = \"tiers/hdd\"\n\n\
-             [[tiers]]\nname = \"remote\"\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{REMOTE_BUCKET}\"\n\
-             credentials_file = \"{}\"\n",
-            remote.endpoint(),
-            creds.display()
-        ),
-    )
-    .unwrap();
-    let gw = Gateway::start_with(GatewayOptions {
-        data_dir: Some(temp.path().join("data")),
-        args: vec!["--config".into(), config.display().to_string()],
-        ..GatewayOptions::default()
-    });
+    let tiers = three_tiers_config(&remote.endpoint(), temp.path(), REMOTE_BUCKET, "");
+    let gw = Gateway::start_with_config(
+        temp.path(),
+        &format!("[lifecycle]\nday_seconds = 1\nscan_interval_ms = 100\n\n{tiers}"),
+    );
     let s3 = gw.sdk();
     s3.create_bucket().bucket("lcb").send().await.unwrap();
 
@@ -215,17 +193,10 @@ fn lifecycle_json() -> String {
 
 /// A gateway on local tiers whose lifecycle days last one second.
 fn start_with_short_days(temp: &std::path::Path) -> Gateway {
-    let config = temp.join("vmgw.toml");
-    std::fs::write(
-        &config,
+    Gateway::start_with_config(
+        temp,
         "[lifecycle]\nday_seconds = 1\nscan_interval_ms = 100\n",
     )
-    .unwrap();
-    Gateway::start_with(GatewayOptions {
-        data_dir: Some(temp.join("data")),
-        args: vec!["--config".into(), config.display().to_string()],
-        ..GatewayOptions::default()
-    })
 }
 
 fn blobs_on(data_dir: &std::path::Path, tier: &str) -> usize {

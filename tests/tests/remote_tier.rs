@@ -13,8 +13,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, StorageClass};
 use rand::Rng;
 use vmgw_tests::{
-    CuttableLink, Gateway, GatewayOptions, MOTO_KEY, MOTO_SECRET, RemoteS3, md5_hex, pattern, run,
-    vmgw_bin,
+    CuttableLink, Gateway, RemoteS3, md5_hex, pattern, run, three_tiers_config, vmgw_bin,
 };
 
 const REMOTE_BUCKET: &str = "vmgw-cold";
@@ -30,12 +29,6 @@ fn start_gateway(temp: &Path, remote_endpoint: &str, sealed: bool) -> Gateway {
 
 /// As [`start_gateway`], with `extra` appended to the config file.
 fn start_gateway_with(temp: &Path, remote_endpoint: &str, sealed: bool, extra: &str) -> Gateway {
-    let credentials = temp.join("remote-credentials.toml");
-    std::fs::write(
-        &credentials,
-        format!("access_key = \"{MOTO_KEY}\"\nsecret_key = \"{MOTO_SECRET}\"\n"),
-    )
-    .unwrap();
     let key_file = temp.join("tier.key");
     std::fs::write(&key_file, KEY_HEX).unwrap();
     let at_rest = if sealed {
@@ -43,26 +36,19 @@ fn start_gateway_with(temp: &Path, remote_endpoint: &str, sealed: bool, extra: &
     } else {
         ""
     };
-    let config = temp.join("vmgw.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[tiers]]\nname = \"ssd\"\npath = \"tiers/ssd\"\n\n\
-             [[tiers]]\nname = \"hdd\"\npath = \"tiers/hdd\"\n\n\
-             [[tiers]]\nname = \"remote\"\nkind = \"s3\"\nendpoint = \"{endpoint}\"\n\
-             bucket = \"{REMOTE_BUCKET}\"\nprefix = \"{PREFIX}\"\ncredentials_file = \"{creds}\"\n{at_rest}\n\
-             [[encryption.keys]]\nid = 1\nfile = \"{key}\"\n{extra}\n",
-            endpoint = remote_endpoint,
-            creds = credentials.display(),
-            key = key_file.display(),
+    let tiers = three_tiers_config(
+        remote_endpoint,
+        temp,
+        REMOTE_BUCKET,
+        &format!("prefix = \"{PREFIX}\"\n{at_rest}"),
+    );
+    Gateway::start_with_config(
+        temp,
+        &format!(
+            "{tiers}\n[[encryption.keys]]\nid = 1\nfile = \"{}\"\n{extra}\n",
+            key_file.display()
         ),
     )
-    .unwrap();
-    Gateway::start_with(GatewayOptions {
-        data_dir: Some(temp.join("data")),
-        args: vec!["--config".into(), config.display().to_string()],
-        ..GatewayOptions::default()
-    })
 }
 
 async fn remote_with_bucket() -> RemoteS3 {

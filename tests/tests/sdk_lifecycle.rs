@@ -12,11 +12,7 @@ use vmgw_tests::{Gateway, run};
 
 /// Debian's aws-cli v2.
 fn aws(gw: &Gateway, args: &[&str]) -> Command {
-    let mut cmd = Command::new("/usr/bin/aws");
-    cmd.envs(gw.client_env())
-        .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
-        .args(args);
-    cmd
+    common::aws_v2(gw, args)
 }
 
 fn put_via_cli(gw: &Gateway, bucket: &str, config: &Value) {

@@ -352,6 +352,14 @@ pub fn url_encode(value: &str) -> String {
     out
 }
 
+/// A tag of a filter in a bucket configuration: its key (required, non-empty) and value.
+pub fn tag_pair(tag: &dto::Tag) -> Option<(String, String)> {
+    match (&tag.key, &tag.value) {
+        (Some(k), v) if !k.is_empty() => Some((k.clone(), v.clone().unwrap_or_default())),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

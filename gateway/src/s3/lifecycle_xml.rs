@@ -42,10 +42,7 @@ fn when(id: &str, d: Option<i32>, date: Option<&Timestamp>) -> Result<When, Life
 }
 
 fn tag(id: &str, tag: &Tag) -> Result<(String, String), LifecycleError> {
-    match (&tag.key, &tag.value) {
-        (Some(k), v) if !k.is_empty() => Ok((k.clone(), v.clone().unwrap_or_default())),
-        _ => Err(malformed(id, "a Tag needs a Key")),
-    }
+    super::convert::tag_pair(tag).ok_or_else(|| malformed(id, "a Tag needs a Key"))
 }
 
 fn size(id: &str, bytes: i64) -> Result<u64, LifecycleError> {

@@ -11,10 +11,7 @@ fn malformed(id: &str, what: &str) -> TieringError {
 }
 
 fn tag(id: &str, tag: &Tag) -> Result<(String, String), TieringError> {
-    match (&tag.key, &tag.value) {
-        (Some(k), v) if !k.is_empty() => Ok((k.clone(), v.clone().unwrap_or_default())),
-        _ => Err(malformed(id, "a Tag needs a Key")),
-    }
+    super::convert::tag_pair(tag).ok_or_else(|| malformed(id, "a Tag needs a Key"))
 }
 
 fn filter(id: &str, f: Option<&IntelligentTieringFilter>) -> Result<Filter, TieringError> {

@@ -317,3 +317,13 @@ impl Checks {
         );
     }
 }
+
+/// Debian's aws-cli v2 against the gateway, JSON output.
+#[must_use]
+pub fn aws_v2(gw: &Gateway, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("/usr/bin/aws");
+    cmd.envs(gw.client_env())
+        .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
+        .args(args);
+    cmd
+}
