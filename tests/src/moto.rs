@@ -31,6 +31,19 @@ impl RemoteS3 {
         server
     }
 
+    /// A server with `bucket` created, for a remote tier to use.
+    pub async fn start_with_bucket(bucket: &str) -> Self {
+        let remote = Self::start();
+        remote
+            .sdk()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create the remote bucket");
+        remote
+    }
+
     #[must_use]
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

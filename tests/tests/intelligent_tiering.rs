@@ -262,14 +262,7 @@ fn start_with_remote(temp: &std::path::Path, remote: &RemoteS3) -> Gateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_objects_walk_down_the_tiers_and_a_read_brings_them_back() {
-    let remote = RemoteS3::start();
-    remote
-        .sdk()
-        .create_bucket()
-        .bucket(REMOTE_BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let remote = RemoteS3::start_with_bucket(REMOTE_BUCKET).await;
     let temp = tempfile::tempdir().unwrap();
     let gw = start_with_remote(temp.path(), &remote);
     let s3 = gw.sdk();

@@ -58,14 +58,7 @@ async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_walk_objects_through_the_tiers_and_expire_exactly_what_they_select() {
-    let remote = RemoteS3::start();
-    remote
-        .sdk()
-        .create_bucket()
-        .bucket(REMOTE_BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let remote = RemoteS3::start_with_bucket(REMOTE_BUCKET).await;
     let temp = tempfile::tempdir().unwrap();
     let tiers = three_tiers_config(&remote.endpoint(), temp.path(), REMOTE_BUCKET, "");
     let gw = Gateway::start_with_config(

@@ -52,15 +52,7 @@ fn start_gateway_with(temp: &Path, remote_endpoint: &str, sealed: bool, extra: &
 }
 
 async fn remote_with_bucket() -> RemoteS3 {
-    let remote = RemoteS3::start();
-    remote
-        .sdk()
-        .create_bucket()
-        .bucket(REMOTE_BUCKET)
-        .send()
-        .await
-        .unwrap();
-    remote
+    RemoteS3::start_with_bucket(REMOTE_BUCKET).await
 }
 
 fn admin(gw: &Gateway, args: &[&str]) -> String {
