@@ -28,7 +28,11 @@ const NOTIFY_ENV: &str = "VMGW_MOUNT_NOTIFY";
 const READY: &str = "ready";
 
 #[derive(Debug, Parser)]
-#[command(name = "vmgw-mount", version, about = "Mount an S3 bucket (or a prefix of it) as a directory")]
+#[command(
+    name = "vmgw-mount",
+    version,
+    about = "Mount an S3 bucket (or a prefix of it) as a directory"
+)]
 struct Args {
     /// BUCKET or BUCKET:/PREFIX
     source: String,

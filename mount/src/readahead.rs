@@ -117,7 +117,8 @@ impl Reader {
         let target = (end + self.window).min(size);
         while start < target {
             let part_end = (start + MAX_PART.min(self.window)).min(target);
-            self.parts.push_back(Self::fetch(client, key, start, part_end));
+            self.parts
+                .push_back(Self::fetch(client, key, start, part_end));
             start = part_end;
         }
         let mut out = BytesMut::new();

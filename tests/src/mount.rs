@@ -108,8 +108,15 @@ impl Mount {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !is_mounted(&mount.dir) {
-            if let Some(status) = mount.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("vmgw-mount exited before mounting ({status}); log:\n{}", mount.log());
+            if let Some(status) = mount
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "vmgw-mount exited before mounting ({status}); log:\n{}",
+                    mount.log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -145,8 +152,12 @@ impl Mount {
             .arg("-TERM")
             .arg(child.id().to_string())
             .status();
-        let status = wait_exit(&mut child, Duration::from_secs(60))
-            .unwrap_or_else(|| panic!("vmgw-mount did not exit within 60 s of SIGTERM; log:\n{}", self.log()));
+        let status = wait_exit(&mut child, Duration::from_secs(60)).unwrap_or_else(|| {
+            panic!(
+                "vmgw-mount did not exit within 60 s of SIGTERM; log:\n{}",
+                self.log()
+            )
+        });
         assert!(
             !is_mounted(&self.dir),
             "still mounted after vmgw-mount exited; log:\n{}",
@@ -155,12 +166,39 @@ impl Mount {
         status
     }
 
+    /// The serving process's pid.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("mount process running").id()
+    }
+
+    /// Waits for the process to exit after a signal sent from outside; the mount point must
+    /// be unmounted afterwards.
+    pub fn wait(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("mount process running");
+        let status = wait_exit(&mut child, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("vmgw-mount did not exit within 60 s; log:\n{}", self.log()));
+        assert!(
+            !is_mounted(&self.dir),
+            "still mounted after exit; log:\n{}",
+            self.log()
+        );
+        status
+    }
+
     /// `fusermount3 -u` from outside; the process must notice and exit on its own.
     pub fn unmount_externally(&mut self) -> ExitStatus {
-        crate::run(Command::new(require_tool("fusermount3")).arg("-u").arg(&self.dir));
+        crate::run(
+            Command::new(require_tool("fusermount3"))
+                .arg("-u")
+                .arg(&self.dir),
+        );
         let mut child = self.child.take().expect("mount process running");
         wait_exit(&mut child, Duration::from_secs(30)).unwrap_or_else(|| {
-            panic!("vmgw-mount did not exit within 30 s of fusermount3 -u; log:\n{}", self.log())
+            panic!(
+                "vmgw-mount did not exit within 30 s of fusermount3 -u; log:\n{}",
+                self.log()
+            )
         })
     }
 }

@@ -45,7 +45,11 @@ impl Fs {
     }
 
     /// Every key below `prefix`, page by page.
-    async fn list_all(&self, prefix: &str, delimited: bool) -> FsResult<(Vec<ListedObject>, Vec<String>)> {
+    async fn list_all(
+        &self,
+        prefix: &str,
+        delimited: bool,
+    ) -> FsResult<(Vec<ListedObject>, Vec<String>)> {
         let (mut objects, mut prefixes, mut token) = (Vec::new(), Vec::new(), None);
         loop {
             let page = self.client.list(prefix, delimited, token, None).await?;
@@ -210,7 +214,10 @@ impl Fs {
         };
         let mut meta: std::collections::HashMap<_, _> =
             stat.attrs.to_metadata().into_iter().collect();
-        meta.insert(crate::attrs::META_MODE.into(), (S_IFLNK | 0o777).to_string());
+        meta.insert(
+            crate::attrs::META_MODE.into(),
+            (S_IFLNK | 0o777).to_string(),
+        );
         self.client
             .put(&self.file_key(&path), Bytes::from(target.clone()), meta)
             .await?;
@@ -309,7 +316,11 @@ impl Fs {
         let dirty = {
             let table = self.table();
             let mut dirty = table.dirty_below(&from);
-            dirty.extend(table.ino_of(&from).filter(|ino| table.get(*ino).is_some_and(|n| n.dirty)));
+            dirty.extend(
+                table
+                    .ino_of(&from)
+                    .filter(|ino| table.get(*ino).is_some_and(|n| n.dirty)),
+            );
             dirty
         };
         for ino in dirty {
@@ -318,7 +329,11 @@ impl Fs {
         if source == FileKind::Directory {
             self.rename_tree(&from, &to).await?;
         } else {
-            let size = self.fetch_stat(&from, Some(source)).await?.ok_or(FsError::NotFound)?.size;
+            let size = self
+                .fetch_stat(&from, Some(source))
+                .await?
+                .ok_or(FsError::NotFound)?
+                .size;
             let (from_key, to_key) = (self.file_key(&from), self.file_key(&to));
             self.client.copy(&from_key, &to_key, size, None).await?;
             self.client.delete(&from_key).await?;

@@ -158,7 +158,9 @@ impl Fs {
                 Content::Staged(staging) => return Ok(staging.read(offset, len).await?),
                 Content::Stream(stream) => {
                     if let Some(buffer) = stream.buffered_all() {
-                        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(buffer.len());
+                        let start = usize::try_from(offset)
+                            .unwrap_or(usize::MAX)
+                            .min(buffer.len());
                         let end = start.saturating_add(len as usize).min(buffer.len());
                         return Ok(Bytes::copy_from_slice(&buffer[start..end]));
                     }
@@ -191,7 +193,9 @@ impl Fs {
             } else if stat.size == 0 {
                 Content::Staged(Staging::empty(&self.config.staging_dir)?)
             } else {
-                Content::Staged(Staging::download(&self.config.staging_dir, &self.client, &key).await?)
+                Content::Staged(
+                    Staging::download(&self.config.staging_dir, &self.client, &key).await?,
+                )
             };
         }
         if let Content::Stream(stream) = &*content
@@ -309,8 +313,7 @@ impl Fs {
             Content::Staged(mut staging) => {
                 if staging.dirty && !detached {
                     let result =
-                        upload_file(&self.client, &key, &meta, staging.file(), staging.len())
-                            .await;
+                        upload_file(&self.client, &key, &meta, staging.file(), staging.len()).await;
                     if let Err(e) = result {
                         *content = Content::Staged(staging);
                         return Err(e.into());
@@ -361,7 +364,10 @@ impl Fs {
         let cell = self.table().get(ino).map(|n| n.file.clone());
         if let Some(cell) = cell {
             let mut content = cell.lock().await;
-            let still_closed = self.table().get(ino).is_some_and(|n| n.opens == 0 && !n.dirty);
+            let still_closed = self
+                .table()
+                .get(ino)
+                .is_some_and(|n| n.opens == 0 && !n.dirty);
             if still_closed && matches!(*content, Content::Staged(_)) {
                 *content = Content::Remote;
             }
@@ -369,12 +375,7 @@ impl Fs {
         self.table().release_check(ino);
     }
 
-    pub async fn setattr(
-        &self,
-        ino: u64,
-        size: Option<u64>,
-        change: AttrChange,
-    ) -> FsResult<Attr> {
+    pub async fn setattr(&self, ino: u64, size: Option<u64>, change: AttrChange) -> FsResult<Attr> {
         if size.is_some() || !change.is_empty() {
             self.check_writable()?;
         }
@@ -443,7 +444,10 @@ impl Fs {
             }
             (node.path.clone(), node.stat.size)
         };
-        let body = self.client.get_range(&self.file_key(&path), 0, size.max(1)).await?;
+        let body = self
+            .client
+            .get_range(&self.file_key(&path), 0, size.max(1))
+            .await?;
         let target = String::from_utf8_lossy(&body).into_owned();
         if let Some(node) = self.table().get_mut(ino) {
             node.symlink = Some(target.clone());

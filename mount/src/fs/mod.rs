@@ -154,7 +154,9 @@ impl Fs {
 
     /// The path of `name` in directory `parent`.
     fn child_path(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<String> {
-        let name = name.to_str().ok_or(FsError::Invalid("file name is not UTF-8"))?;
+        let name = name
+            .to_str()
+            .ok_or(FsError::Invalid("file name is not UTF-8"))?;
         if name.len() > NAME_MAX {
             return Err(FsError::NameTooLong);
         }
@@ -274,8 +276,7 @@ impl Fs {
         let (path, kind) = {
             let table = self.table();
             let node = table.get(ino).ok_or(FsError::NotFound)?;
-            if ino == ROOT || node.pinned() || node.detached || node.valid_until > Instant::now()
-            {
+            if ino == ROOT || node.pinned() || node.detached || node.valid_until > Instant::now() {
                 return Ok(self.attr_of(ino, &node.stat));
             }
             (node.path.clone(), node.kind())

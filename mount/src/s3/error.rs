@@ -48,7 +48,11 @@ where
         }
         return S3Error::Service {
             status,
-            code: if code.is_empty() { "error".into() } else { code },
+            code: if code.is_empty() {
+                "error".into()
+            } else {
+                code
+            },
             message: context.err().message().unwrap_or_default().to_owned(),
         };
     }
