@@ -240,13 +240,11 @@ fn serve(args: &Args) -> anyhow::Result<()> {
         }
         Ok::<_, std::io::Error>(signalled)
     })?;
-    if signalled {
-        if let Err(e) = unmounter.unmount() {
-            // Busy (a process has a file open or its cwd there): detach it lazily, as
-            // `umount -l` does; the kernel finishes once the last user lets go.
-            tracing::warn!(error = %e, "unmount failed; detaching lazily");
-            lazy_unmount(&mountpoint);
-        }
+    if signalled && let Err(e) = unmounter.unmount() {
+        // Busy (a process has a file open or its cwd there): detach it lazily, as
+        // `umount -l` does; the kernel finishes once the last user lets go.
+        tracing::warn!(error = %e, "unmount failed; detaching lazily");
+        lazy_unmount(&mountpoint);
     }
     match session_thread.join() {
         Ok(result) => result.context("FUSE session")?,

@@ -103,11 +103,12 @@ impl Fs {
         }
         self.file_parts(ino)?;
         self.table().get_mut(ino).ok_or(FsError::NotFound)?.opens += 1;
-        if writable && flags & O_TRUNC != 0 {
-            if let Err(e) = self.truncate(ino, 0).await {
-                self.release_node(ino).await;
-                return Err(e);
-            }
+        if writable
+            && flags & O_TRUNC != 0
+            && let Err(e) = self.truncate(ino, 0).await
+        {
+            self.release_node(ino).await;
+            return Err(e);
         }
         Ok(self.add_handle(ino, writable))
     }

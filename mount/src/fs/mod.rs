@@ -224,10 +224,10 @@ impl Fs {
         let Some(first) = page.objects.first() else {
             return Ok(None);
         };
-        if first.key == dir {
-            if let Some(info) = self.client.head(&dir).await? {
-                return Ok(Some(self.stat_from(&info, true)));
-            }
+        if first.key == dir
+            && let Some(info) = self.client.head(&dir).await?
+        {
+            return Ok(Some(self.stat_from(&info, true)));
         }
         Ok(Some(self.implicit_dir(first.last_modified)))
     }
