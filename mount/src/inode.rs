@@ -286,3 +286,79 @@ impl Inodes {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrs::PosixAttrs;
+
+    fn stat(kind: FileKind, size: u64) -> Stat {
+        Stat {
+            attrs: PosixAttrs {
+                kind,
+                perm: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 1,
+            },
+            size,
+        }
+    }
+
+    #[test]
+    fn inodes_are_stable_and_forgotten() {
+        let now = Instant::now();
+        let mut t = Inodes::new(stat(FileKind::Directory, 0));
+        let a = t.upsert("a", stat(FileKind::File, 1), now);
+        t.get_mut(a).unwrap().lookups += 1;
+        // A refresh keeps the inode and bumps the generation when the content changed.
+        assert_eq!(t.upsert("a", stat(FileKind::File, 2), now), a);
+        assert_eq!(t.get(a).unwrap().generation, 1);
+        // The same name now a directory: a new inode; the old one is detached.
+        let d = t.upsert("a", stat(FileKind::Directory, 0), now);
+        assert_ne!(d, a);
+        assert!(t.get(a).unwrap().detached);
+        t.forget(a, 1);
+        assert!(t.get(a).is_none());
+        assert_eq!(t.ino_of("a"), Some(d));
+        // The root is never forgotten.
+        t.forget(ROOT, 10);
+        assert!(t.get(ROOT).is_some());
+    }
+
+    #[test]
+    fn pinned_nodes_keep_local_attributes() {
+        let now = Instant::now();
+        let mut t = Inodes::new(stat(FileKind::Directory, 0));
+        let f = t.create("f", stat(FileKind::File, 0), now);
+        t.get_mut(f).unwrap().dirty = true;
+        t.get_mut(f).unwrap().stat.size = 10;
+        t.upsert("f", stat(FileKind::File, 3), now);
+        assert_eq!(t.get(f).unwrap().stat.size, 10);
+        assert_eq!(
+            t.local_children(""),
+            vec![("f".to_owned(), f, FileKind::File)]
+        );
+        assert_eq!(t.all_dirty(), vec![f]);
+    }
+
+    #[test]
+    fn rename_moves_a_subtree_and_replaces_the_target() {
+        let now = Instant::now();
+        let mut t = Inodes::new(stat(FileKind::Directory, 0));
+        let d = t.upsert("d", stat(FileKind::Directory, 0), now);
+        let x = t.upsert("d/x", stat(FileKind::File, 1), now);
+        let y = t.upsert("d/sub/y", stat(FileKind::File, 1), now);
+        let other = t.upsert("dd", stat(FileKind::File, 1), now);
+        let old = t.upsert("e", stat(FileKind::Directory, 0), now);
+        t.get_mut(old).unwrap().lookups = 1;
+        t.rename_tree("d", "e");
+        assert_eq!(t.ino_of("e"), Some(d));
+        assert_eq!(t.ino_of("e/x"), Some(x));
+        assert_eq!(t.get(y).unwrap().path, "e/sub/y");
+        assert_eq!(t.ino_of("d/x"), None);
+        // A sibling sharing the prefix is not part of the tree.
+        assert_eq!(t.ino_of("dd"), Some(other));
+        assert!(t.get(old).unwrap().detached);
+    }
+}

@@ -334,9 +334,9 @@ impl Fs {
                 .await?
                 .ok_or(FsError::NotFound)?
                 .size;
-            let (from_key, to_key) = (self.file_key(&from), self.file_key(&to));
-            self.client.copy(&from_key, &to_key, size, None).await?;
-            self.client.delete(&from_key).await?;
+            self.client
+                .rename(&self.file_key(&from), &self.file_key(&to), size)
+                .await?;
         }
         self.table().rename_tree(&from, &to);
         Ok(())

@@ -363,6 +363,14 @@ impl ObjectClient {
         result
     }
 
+    /// Moves one object of `size` bytes, replacing `to`. Plain S3 has no rename: a copy
+    /// then a delete (a crash in between leaves both, never neither). vmgw's atomic
+    /// RenameObject takes this place once `capabilities().rename_object` is detected.
+    pub async fn rename(&self, from: &str, to: &str, size: u64) -> Result<(), S3Error> {
+        self.copy(from, to, size, None).await?;
+        self.delete(from).await
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
         match self
             .client
