@@ -101,6 +101,9 @@ impl Filesystem for FuseFs {
         // O_TRUNC arrives with open, so an overwrite starts a fresh upload instead of a
         // separate truncate that would upload an empty object first.
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        // Kernel read-ahead in 1 MiB requests (the most FUSE allows) rather than 128 KiB:
+        // an eighth of the requests for a sequential reader; our own read-ahead goes further.
+        let _ = config.set_max_readahead(1 << 20);
         Ok(())
     }
 
