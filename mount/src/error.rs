@@ -27,6 +27,8 @@ pub enum FsError {
     NameTooLong,
     #[error("unknown file handle")]
     BadHandle,
+    #[error("an earlier upload of this file failed; its unsaved content is lost")]
+    Lost,
     #[error(transparent)]
     S3(#[from] S3Error),
     #[error("local staging I/O: {0}")]
@@ -49,6 +51,7 @@ impl FsError {
             Self::Unsupported(_) => Errno::ENOSYS,
             Self::NameTooLong => Errno::ENAMETOOLONG,
             Self::BadHandle => Errno::EBADF,
+            Self::Lost => Errno::EIO,
             Self::S3(e) => e.errno(),
             // A full staging disk is worth telling apart: the caller can free space and retry.
             Self::Io(e) if e.raw_os_error() == Some(Errno::ENOSPC.code()) => Errno::ENOSPC,

@@ -36,6 +36,9 @@ pub struct Node {
     pub opens: u32,
     /// Content or attributes exist only here until the next upload.
     pub dirty: bool,
+    /// An upload of streamed content failed and its bytes are gone: every later flush,
+    /// fsync and write reports EIO until the file is truncated or closed by all.
+    pub lost: bool,
     /// Bumped whenever the object's content changes, so read-ahead of an older content is
     /// dropped.
     pub generation: u64,
@@ -101,6 +104,7 @@ impl Inodes {
                 lookups: 0,
                 opens: 0,
                 dirty: false,
+                lost: false,
                 generation: 0,
                 symlink: None,
                 file: Arc::default(),

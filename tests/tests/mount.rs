@@ -625,3 +625,30 @@ fn six_gib_file_round_trip() {
         rate(read_time)
     );
 }
+
+/// A failed upload is reported by fsync and by every later fsync of the file, never
+/// acknowledged as saved; the mount keeps working once the server is back.
+#[test]
+fn failed_upload_is_reported_not_acknowledged() {
+    let mut gw = Gateway::start();
+    let s3 = gw.sdk();
+    create_bucket(&s3, "flaky");
+    let target = MountTarget {
+        endpoint: gw.endpoint.clone(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        source: "flaky".into(),
+    };
+    let m = Mount::start(&target, &[]);
+    let mut file = std::fs::File::create(m.path("f")).unwrap();
+    std::io::Write::write_all(&mut file, b"never reaches the server").unwrap();
+    gw.kill();
+    assert_eq!(errno_of(file.sync_all()), 5, "fsync with the server down");
+    assert_eq!(errno_of(file.sync_all()), 5, "the loss is reported again");
+    drop(file);
+    gw.restart(true);
+    std::fs::write(m.path("g"), b"saved").unwrap();
+    assert_eq!(std::fs::read(m.path("g")).unwrap(), b"saved");
+    let head = runtime().block_on(s3.head_object().bucket("flaky").key("f").send());
+    assert!(head.is_err(), "the lost file must not exist on the server");
+}

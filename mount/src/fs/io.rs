@@ -188,6 +188,7 @@ impl Fs {
         let (cell, key, stat, _) = self.file_parts(ino)?;
         let meta = metadata(&stat.attrs);
         let mut content = cell.lock().await;
+        self.check_not_lost(ino)?;
         if matches!(*content, Content::Remote) {
             *content = if stat.size == 0 && offset == 0 {
                 Content::Stream(StreamUpload::new())
@@ -202,7 +203,8 @@ impl Fs {
         if let Content::Stream(stream) = &*content
             && stream.len() != offset
         {
-            self.stream_to_staged(&mut content, &key, &meta).await?;
+            self.stream_to_staged(ino, &mut content, &key, &meta)
+                .await?;
         }
         let size = match &mut *content {
             Content::Stream(stream) => {
@@ -222,6 +224,7 @@ impl Fs {
     /// A stream written out of order becomes a staging file.
     async fn stream_to_staged(
         &self,
+        ino: u64,
         content: &mut Content,
         key: &str,
         meta: &HashMap<String, String>,
@@ -234,7 +237,13 @@ impl Fs {
             Some(buffer) => Staging::from_bytes(dir, Bytes::copy_from_slice(buffer)).await?,
             None => {
                 // Parts already left: complete the object, then continue from its copy.
-                stream.finish(&self.client, key, meta).await?;
+                if let Err(e) = stream.finish(&self.client, key, meta).await {
+                    if let Some(node) = self.table().get_mut(ino) {
+                        node.lost = true;
+                        node.dirty = false;
+                    }
+                    return Err(e.into());
+                }
                 let mut staging = Staging::download(dir, &self.client, key).await?;
                 staging.dirty = true;
                 staging
@@ -267,7 +276,8 @@ impl Fs {
                 *content = Content::Staged(staging);
             }
             Content::Stream(_) => {
-                self.stream_to_staged(&mut content, &key, &meta).await?;
+                self.stream_to_staged(ino, &mut content, &key, &meta)
+                    .await?;
                 if let Content::Staged(staging) = &mut *content {
                     staging.set_len(len).await?;
                 }
@@ -275,6 +285,19 @@ impl Fs {
             Content::Staged(staging) => staging.set_len(len).await?,
         }
         self.mark_written(ino, len);
+        if len == 0
+            && let Some(node) = self.table().get_mut(ino)
+        {
+            // Whatever was lost is replaced by new, empty content.
+            node.lost = false;
+        }
+        Ok(())
+    }
+
+    fn check_not_lost(&self, ino: u64) -> FsResult<()> {
+        if self.table().get(ino).is_some_and(|n| n.lost) {
+            return Err(FsError::Lost);
+        }
         Ok(())
     }
 
@@ -283,12 +306,16 @@ impl Fs {
         let cell = {
             let table = self.table();
             let node = table.get(ino).ok_or(FsError::NotFound)?;
+            if node.lost {
+                return Err(FsError::Lost);
+            }
             if !node.dirty {
                 return Ok(());
             }
             node.file.clone()
         };
         let mut content = cell.lock().await;
+        self.check_not_lost(ino)?;
         self.save_locked(ino, &mut content).await
     }
 
@@ -310,7 +337,17 @@ impl Fs {
         match std::mem::take(content) {
             Content::Remote => {}
             Content::Stream(stream) if detached => stream.abort(&self.client, &key).await,
-            Content::Stream(stream) => stream.finish(&self.client, &key, &meta).await?,
+            Content::Stream(stream) => {
+                if let Err(e) = stream.finish(&self.client, &key, &meta).await {
+                    // The parts are gone with the failed upload: say so on every later
+                    // flush rather than reporting success for content that never arrived.
+                    if let Some(node) = self.table().get_mut(ino) {
+                        node.lost = true;
+                        node.dirty = false;
+                    }
+                    return Err(e.into());
+                }
+            }
             Content::Staged(mut staging) => {
                 if staging.dirty && !detached {
                     let result =
@@ -361,6 +398,11 @@ impl Fs {
         }
         if let Err(e) = self.flush_ino(ino).await {
             tracing::error!(ino, error = %e, "saving a file on its last close failed");
+        }
+        if let Some(node) = self.table().get_mut(ino) {
+            // Reported to every flush while open; the next open starts from the server's
+            // object.
+            node.lost = false;
         }
         let cell = self.table().get(ino).map(|n| n.file.clone());
         if let Some(cell) = cell {
