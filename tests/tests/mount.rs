@@ -652,3 +652,93 @@ fn failed_upload_is_reported_not_acknowledged() {
     let head = runtime().block_on(s3.head_object().bucket("flaky").key("f").send());
     assert!(head.is_err(), "the lost file must not exist on the server");
 }
+
+/// s3fs-style options: defaults for objects without attributes (uid, gid, file_mode,
+/// dir_mode), `ro`, `umask`, credentials from a passwd file; changes by another writer show
+/// up once the metadata TTL has passed.
+#[test]
+fn options_credentials_and_other_writers() {
+    let gw = Gateway::start();
+    let s3 = gw.sdk();
+    create_bucket(&s3, "opts");
+    let rt = runtime();
+    let put = |key: &str, body: &'static [u8]| {
+        rt.block_on(
+            s3.put_object()
+                .bucket("opts")
+                .key(key)
+                .body(body.to_vec().into())
+                .send(),
+        )
+        .expect("put");
+    };
+    put("plain.txt", b"no attributes");
+    put("sub/inner.txt", b"implicit directory");
+
+    // Credentials from an s3fs passwd file (a line for this bucket), none in the environment.
+    let temp = tempfile::tempdir().unwrap();
+    let passwd = temp.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        format!("other:x:y\nopts:{ACCESS_KEY}:{SECRET_KEY}\n"),
+    )
+    .unwrap();
+    let target = MountTarget {
+        endpoint: gw.endpoint.clone(),
+        access_key: String::new(),
+        secret_key: String::new(),
+        source: "opts".into(),
+    };
+    let passwd_opt = format!("passwd_file={}", passwd.display());
+    let m = Mount::start(
+        &target,
+        &[
+            &passwd_opt,
+            "uid=1234,gid=2345,file_mode=0600,dir_mode=0711,ro",
+        ],
+    );
+    let st = std::fs::metadata(m.path("plain.txt")).unwrap();
+    assert_eq!(
+        (st.uid(), st.gid(), st.permissions().mode() & 0o7777),
+        (1234, 2345, 0o600)
+    );
+    let st = std::fs::metadata(m.path("sub")).unwrap();
+    assert!(st.is_dir());
+    assert_eq!(st.permissions().mode() & 0o7777, 0o711);
+    assert_eq!(
+        std::fs::read(m.path("sub/inner.txt")).unwrap(),
+        b"implicit directory"
+    );
+    const EROFS: i32 = 30;
+    assert_eq!(errno_of(std::fs::write(m.path("new"), b"x")), EROFS);
+    assert_eq!(errno_of(std::fs::remove_file(m.path("plain.txt"))), EROFS);
+    drop(m);
+
+    // umask masks what is shown; another writer's change appears after the TTL.
+    let m = Mount::start(&target, &[&passwd_opt, "umask=077,stat_cache_expire=1"]);
+    assert_eq!(
+        std::fs::metadata(m.path("plain.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read(m.path("plain.txt")).unwrap(),
+        b"no attributes"
+    );
+    put("plain.txt", b"changed by another writer");
+    put("late.txt", b"new");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        std::fs::read(m.path("plain.txt")).unwrap(),
+        b"changed by another writer"
+    );
+    assert_eq!(std::fs::read(m.path("late.txt")).unwrap(), b"new");
+    let names: Vec<String> = std::fs::read_dir(m.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"late.txt".to_owned()), "{names:?}");
+}
