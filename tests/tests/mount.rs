@@ -556,7 +556,6 @@ fn six_gib_file_round_trip() {
     use std::io::{Read, Write};
     const MIB: usize = 1 << 20;
     const BLOCKS: usize = 6 * 1024 + 3; // 6 GiB and a bit: the last part is partial
-    let _exclusive = vmgw_tests::EXCLUSIVE.lock();
     let gw = Gateway::start();
     let s3 = gw.sdk();
     create_bucket(&s3, "huge");
