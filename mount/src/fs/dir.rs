@@ -124,6 +124,7 @@ impl Fs {
             }
         }
         drop(table);
+        self.remember_listing(&path, &entries);
         let fh = self.next_handle();
         self.dirs
             .lock()

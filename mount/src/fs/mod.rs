@@ -7,6 +7,7 @@
 
 mod dir;
 mod io;
+mod stat_ahead;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,6 +57,7 @@ pub struct Fs {
     inodes: Mutex<Inodes>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    listings: Mutex<HashMap<String, Arc<stat_ahead::Listing>>>,
     next_fh: AtomicU64,
 }
 
@@ -95,6 +97,7 @@ impl Fs {
             inodes: Mutex::new(Inodes::new(root)),
             handles: Mutex::default(),
             dirs: Mutex::default(),
+            listings: Mutex::default(),
             next_fh: AtomicU64::new(1),
         }
     }
@@ -251,7 +254,13 @@ impl Fs {
                     .map(|(_, kind)| kind);
             }
         }
-        let Some(stat) = self.fetch_stat(&path, hint).await? else {
+        let (stat, ()) = if hint.is_some() {
+            // Listed a moment ago: likely the start of a stat walk over the listing.
+            tokio::join!(self.fetch_stat(&path, hint), self.stat_ahead(&path))
+        } else {
+            (self.fetch_stat(&path, hint).await, ())
+        };
+        let Some(stat) = stat? else {
             let mut table = self.table();
             if let Some(ino) = table.ino_of(&path)
                 && !table.get(ino).is_some_and(inode::Node::pinned)
