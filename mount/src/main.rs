@@ -175,7 +175,7 @@ fn serve(args: &Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&staging_dir)
         .with_context(|| format!("staging directory {}", staging_dir.display()))?;
     let fs = Arc::new(Fs::new(
-        client,
+        Arc::new(client),
         FsConfig {
             prefix: source.prefix.clone(),
             ttl: options.metadata_ttl,

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
-use crate::s3::{ObjectClient, S3Error};
+use crate::s3::{S3Error, Store};
 
 /// The first read-ahead of a sequential reader: one more kernel read (128 KiB) and a bit,
 /// so a small file is one GET.
@@ -78,7 +78,7 @@ impl Reader {
     /// `generation` (a new generation drops what was read ahead of an older content).
     pub async fn read(
         &mut self,
-        client: &ObjectClient,
+        client: &Store,
         key: &str,
         size: u64,
         generation: u64,
@@ -146,7 +146,7 @@ impl Reader {
         self.parts.back().map_or(0, |p| p.end)
     }
 
-    fn fetch(client: &ObjectClient, key: &str, start: u64, end: u64) -> Part {
+    fn fetch(client: &Store, key: &str, start: u64, end: u64) -> Part {
         let (client, key) = (client.clone(), key.to_owned());
         Part {
             start,

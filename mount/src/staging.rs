@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::s3::{ObjectClient, S3Error};
+use crate::s3::{S3Error, Store};
 
 #[derive(Debug)]
 pub struct Staging {
@@ -36,7 +36,7 @@ impl Staging {
     }
 
     /// A staging file holding the current object `key`.
-    pub async fn download(dir: &Path, client: &ObjectClient, key: &str) -> Result<Self, S3Error> {
+    pub async fn download(dir: &Path, client: &Store, key: &str) -> Result<Self, S3Error> {
         let mut file = tokio::fs::File::from_std(tempfile::tempfile_in(dir)?);
         let len = client.get_to_file(key, &mut file).await?;
         Ok(Self {

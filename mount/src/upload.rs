@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use tokio::task::JoinSet;
 
-use crate::s3::{MAX_PARTS, MIN_PART, ObjectClient, S3Error};
+use crate::s3::{MAX_PARTS, MIN_PART, S3Error, Store};
 
 /// Part size of streamed uploads at the start: 8 MiB parts keep up to 80 GB within S3's
 /// 10,000 parts before [`part_size`] starts growing them.
@@ -68,7 +68,7 @@ impl StreamUpload {
     /// Appends `data` at the end; full parts are sent in the background.
     pub async fn append(
         &mut self,
-        client: &ObjectClient,
+        client: &Store,
         key: &str,
         metadata: &HashMap<String, String>,
         data: &[u8],
@@ -87,7 +87,7 @@ impl StreamUpload {
 
     async fn send_part(
         &mut self,
-        client: &ObjectClient,
+        client: &Store,
         key: &str,
         metadata: &HashMap<String, String>,
         part: Bytes,
@@ -128,7 +128,7 @@ impl StreamUpload {
     /// CompleteMultipartUpload. On failure the multipart upload is aborted.
     pub async fn finish(
         mut self,
-        client: &ObjectClient,
+        client: &Store,
         key: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<(), S3Error> {
@@ -157,7 +157,7 @@ impl StreamUpload {
     }
 
     /// Drops the content; parts already sent are discarded on the server.
-    pub async fn abort(mut self, client: &ObjectClient, key: &str) {
+    pub async fn abort(mut self, client: &Store, key: &str) {
         self.in_flight.abort_all();
         if let Some(upload) = self.upload.take() {
             client.abort_multipart(key, &upload).await;
@@ -169,7 +169,7 @@ impl StreamUpload {
 /// with a few parts in flight, each read from the file when its turn comes (memory stays at
 /// a few parts, not the file).
 pub async fn upload_file(
-    client: &ObjectClient,
+    client: &Store,
     key: &str,
     metadata: &HashMap<String, String>,
     file: Arc<std::fs::File>,

@@ -19,7 +19,7 @@ use crate::attrs::{Defaults, FileKind, PosixAttrs};
 use crate::error::{FsError, FsResult};
 use crate::file::Handle;
 use crate::inode::{self, Inodes, ROOT, Stat};
-use crate::s3::{ObjectClient, ObjectInfo};
+use crate::s3::{ObjectInfo, Store};
 
 pub use dir::DirEntry;
 pub use io::AttrChange;
@@ -52,7 +52,7 @@ pub struct Attr {
 }
 
 pub struct Fs {
-    client: ObjectClient,
+    client: Store,
     config: FsConfig,
     inodes: Mutex<Inodes>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
@@ -80,7 +80,7 @@ fn now_secs() -> i64 {
 
 impl Fs {
     #[must_use]
-    pub fn new(client: ObjectClient, config: FsConfig) -> Self {
+    pub fn new(client: Store, config: FsConfig) -> Self {
         let root = Stat {
             attrs: PosixAttrs {
                 kind: FileKind::Directory,
@@ -317,3 +317,6 @@ impl Fs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,9 +6,13 @@
 
 mod client;
 mod error;
+#[cfg(test)]
+pub mod mem;
+mod store;
 
 pub use client::{Credentials, ListPage, ListedObject, ObjectClient, ObjectInfo, S3Config};
 pub use error::S3Error;
+pub use store::{ObjectStore, Store};
 
 /// Server features beyond plain S3 that make file system operations cheaper. All are off
 /// against a plain S3 server; each operation keeps a plain-S3 fallback (copy + delete for
