@@ -741,3 +741,56 @@ fn options_credentials_and_other_writers() {
         .collect();
     assert!(names.contains(&"late.txt".to_owned()), "{names:?}");
 }
+
+/// `allow_other` lets other users in, and then the permissions stored with each file decide
+/// (the kernel checks them: default_permissions); without it only the mounting user gets in.
+#[test]
+fn allow_other_and_permissions() {
+    let gw = Gateway::start();
+    let s3 = gw.sdk();
+    create_bucket(&s3, "shared");
+    let target = MountTarget {
+        endpoint: gw.endpoint.clone(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        source: "shared".into(),
+    };
+    // As the unprivileged user `nobody` (uid and gid 65534).
+    let as_nobody = |args: &[&str]| {
+        output_within(
+            tool("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .args(args),
+            LIMIT,
+        )
+    };
+    let m = Mount::start(&target, &[]);
+    std::fs::write(m.path("public"), b"for everyone").unwrap();
+    // A private mount: the kernel turns other users away before any permission check.
+    let out = as_nobody(&["cat", &m.path("public").to_string_lossy()]);
+    assert!(
+        !out.status.success(),
+        "nobody read a mount without allow_other"
+    );
+    drop(m);
+
+    let m = Mount::start(&target, &["allow_other"]);
+    std::fs::write(m.path("private"), b"root only").unwrap();
+    std::fs::set_permissions(m.path("private"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = as_nobody(&["cat", &m.path("public").to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"for everyone");
+    let out = as_nobody(&["cat", &m.path("private").to_string_lossy()]);
+    assert!(!out.status.success(), "nobody read a 0600 root file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    // Writing into root's 0755 directory is refused too.
+    let out = as_nobody(&["touch", &m.path("intruder").to_string_lossy()]);
+    assert!(
+        !out.status.success(),
+        "nobody created a file in root's directory"
+    );
+}
