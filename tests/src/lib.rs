@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod moto;
+mod mount;
 mod outage;
 pub use moto::{MOTO_KEY, MOTO_SECRET, RemoteS3, three_tiers_config};
+pub use mount::{Mount, MountTarget, is_mounted, mount_bin};
 pub use outage::CuttableLink;
 
 pub const ACCESS_KEY: &str = "vmgwtestkey";
