@@ -302,14 +302,17 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         addr: admin_path.display().to_string(),
         source,
     })?;
+    let requests = Arc::new(crate::server::RequestCounters::default());
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         Arc::clone(&objects),
+        Arc::clone(&requests),
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(crate::server::serve(
         listeners,
         service,
+        requests,
         settings.server.max_connections,
         Duration::from_secs(settings.server.shutdown_grace_secs),
         shutdown_rx,

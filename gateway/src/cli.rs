@@ -44,6 +44,11 @@ pub enum Command {
     /// The lifecycle worker of a running gateway.
     #[command(subcommand)]
     Lifecycle(LifecycleCommand),
+    /// Requests a running gateway has served since it started, by S3 operation.
+    Requests {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 /// How the admin commands find the running gateway.

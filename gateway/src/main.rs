@@ -140,5 +140,8 @@ fn main() -> anyhow::Result<()> {
         Command::Lifecycle(LifecycleCommand::Status { bucket, admin }) => print(runtime.block_on(
             vmgw_gateway::admin::lifecycle::lifecycle_status(&admin, bucket.as_deref()),
         )),
+        Command::Requests { admin } => {
+            print(runtime.block_on(vmgw_gateway::admin::requests::requests(&admin)))
+        }
     }
 }

@@ -4,9 +4,12 @@
 
 mod common;
 
+use std::process::Command;
+
 use aws_sdk_s3::primitives::ByteStream;
+use common::raw::Request;
 use common::{client, expect_error, ok};
-use vmgw_tests::{Gateway, md5_hex, pattern};
+use vmgw_tests::{Gateway, md5_hex, pattern, vmgw_bin};
 
 const B: &str = "app";
 
@@ -121,4 +124,62 @@ async fn appends_build_the_object_piece_by_piece() {
     append(&s3, "fresh", 0, b"abc").await;
     append(&s3, "fresh", 3, b"def").await;
     assert_eq!(body(&s3, "fresh").await, b"abcdef");
+}
+
+/// The bytes the first `requests` PutObject requests carried, from the gateway's request
+/// counts (a request is counted once its response is sent, a moment after the client has
+/// it).
+async fn put_bytes_in(gw: &Gateway, requests: u64) -> u64 {
+    for _ in 0..100 {
+        let out = Command::new(vmgw_bin())
+            .args(["requests", "--json", "--data-dir"])
+            .arg(&gw.data_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let put = &counts["PutObject"];
+        if put["requests"].as_u64() == Some(requests) {
+            return put["bytes_in"].as_u64().unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the gateway never counted {requests} PutObject requests");
+}
+
+#[tokio::test]
+async fn an_append_sends_only_its_bytes_and_the_gateway_says_it_can() {
+    let gw = Gateway::start();
+    let s3 = client(&gw);
+    ok(s3.create_bucket().bucket(B).send().await, "create bucket");
+    // Clients learn from any response that appends (and the rest) are safe to use here.
+    let resp = Request::new("GET", "/")
+        .signed_ok(&gw.addr)
+        .send(&gw.addr)
+        .await;
+    let features = resp
+        .header("x-vmgw-features")
+        .unwrap_or_default()
+        .to_owned();
+    for feature in ["rename-object", "write-offset", "list-metadata"] {
+        assert!(features.contains(feature), "{features:?}");
+    }
+
+    let big = pattern(8_000_000, 9);
+    append(&s3, "big", 0, &big).await;
+    let before = put_bytes_in(&gw, 1).await;
+    assert!(
+        before >= 8_000_000,
+        "the first write carried the object: {before}"
+    );
+    append(&s3, "big", 8_000_000, b"0123456789").await;
+    let sent = put_bytes_in(&gw, 2).await - before;
+    assert!(sent < 4096, "an append of 10 bytes carried {sent} bytes");
+    let mut whole = big;
+    whole.extend_from_slice(b"0123456789");
+    assert_eq!(md5_hex(&body(&s3, "big").await), md5_hex(&whole));
 }

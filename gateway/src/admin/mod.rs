@@ -16,6 +16,7 @@
 pub mod client;
 pub mod commands;
 pub mod lifecycle;
+pub mod requests;
 mod server;
 
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::{ErrorResponse, MoveRequest, MoveResponse, ObjectRef};
 use crate::objects::{MoveOutcome, ObjectError, ObjectService, QueuedMove};
+use crate::server::RequestCounters;
 
 /// Admin requests are small JSON documents.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -35,6 +36,7 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(
     listener: UnixListener,
     objects: Arc<ObjectService>,
+    requests: Arc<RequestCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -50,10 +52,12 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let objects = Arc::clone(&objects);
+        let requests = Arc::clone(&requests);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let objects = Arc::clone(&objects);
-                async move { Ok::<_, std::convert::Infallible>(handle(&objects, req).await) }
+                let requests = Arc::clone(&requests);
+                async move { Ok::<_, std::convert::Infallible>(handle(&objects, &requests, req).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -106,7 +110,11 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))
 }
 
-async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    objects: &Arc<ObjectService>,
+    requests: &RequestCounters,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     match (req.method().clone(), req.uri().path()) {
         (Method::GET, "/v1/tiers") => {
             let objects = Arc::clone(objects);
@@ -202,6 +210,7 @@ async fn handle(objects: &Arc<ObjectService>, req: Request<Incoming>) -> Respons
                 Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             }
         }
+        (Method::GET, "/v1/requests") => json(StatusCode::OK, &requests.snapshot()),
         (Method::GET, "/v1/moves") => json(StatusCode::OK, &objects.move_queue().pending()),
         (_, path) => error(StatusCode::NOT_FOUND, format!("no admin route {path}")),
     }

@@ -28,7 +28,13 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub struct Logged {
     pub inner: S3Service,
     pub peer: Option<SocketAddr>,
+    pub counters: Arc<super::RequestCounters>,
 }
+
+/// What vmgw offers beyond S3 on every bucket, announced on every response so that a client
+/// (vmgw-mount) uses it only where the server is known to have it: another server would
+/// ignore `x-amz-write-offset-bytes` and overwrite the object instead of appending.
+const FEATURES: &str = "rename-object, write-offset, list-metadata";
 
 fn request_id() -> String {
     format!("{:016X}", rand::random::<u64>())
@@ -69,6 +75,7 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             started: Instant::now(),
             info,
             status: 0,
+            counters: Arc::clone(&self.counters),
         };
         let service = self.inner.clone();
         Box::pin(async move {
@@ -78,6 +85,9 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                 parts.headers.insert("x-amz-request-id", value.clone());
                 parts.headers.insert("x-amz-id-2", value);
             }
+            parts
+                .headers
+                .insert("x-vmgw-features", HeaderValue::from_static(FEATURES));
             let is_xml = parts
                 .headers
                 .get(http::header::CONTENT_TYPE)
@@ -180,11 +190,17 @@ struct LogRecord {
     started: Instant,
     info: Arc<RequestInfo>,
     status: u16,
+    counters: Arc<super::RequestCounters>,
 }
 
 impl LogRecord {
     fn emit(self, bytes_out: u64, complete: bool) {
         let op = self.info.get().unwrap_or_default();
+        self.counters.record(
+            if op.name.is_empty() { "-" } else { &op.name },
+            self.bytes_in,
+            bytes_out,
+        );
         debug!(
             request_id = %self.id,
             op = %if op.name.is_empty() { "-" } else { op.name.as_str() },

@@ -4,6 +4,7 @@
 //! stop accepting, open connections finish the requests in flight (bounded by a grace
 //! period) and are then closed.
 
+mod counters;
 mod error_doc;
 mod log;
 
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
+pub use counters::{OperationCount, RequestCounters};
 pub use log::Logged;
 
 /// Serves S3 on `listeners` until `shutdown` turns true, then drains. Returns whether every
@@ -25,6 +27,7 @@ pub use log::Logged;
 pub async fn serve(
     listeners: Vec<TcpListener>,
     service: S3Service,
+    counters: Arc<RequestCounters>,
     max_connections: usize,
     grace: Duration,
     shutdown: watch::Receiver<bool>,
@@ -35,6 +38,7 @@ pub async fn serve(
         loops.push(tokio::spawn(accept_loop(
             listener,
             service.clone(),
+            Arc::clone(&counters),
             Arc::new(Semaphore::new(max_connections)),
             Arc::clone(&graceful),
             shutdown.clone(),
@@ -64,6 +68,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: TcpListener,
     service: S3Service,
+    counters: Arc<RequestCounters>,
     slots: Arc<Semaphore>,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
@@ -93,6 +98,7 @@ async fn accept_loop(
         let svc = Logged {
             inner: service.clone(),
             peer: Some(peer),
+            counters: Arc::clone(&counters),
         };
         let watcher = graceful.watcher();
         let builder = Arc::clone(&builder);
