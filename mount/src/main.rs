@@ -159,7 +159,7 @@ fn serve(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("vmgw-mount")
         .build()?;
-    let client = ObjectClient::new(&S3Config {
+    let mut client = ObjectClient::new(&S3Config {
         endpoint: args.endpoint.clone(),
         region: args.region.clone(),
         bucket: source.bucket.clone(),

@@ -39,8 +39,16 @@ pub struct QueuedMove {
 
 #[derive(Default)]
 pub struct MoveQueue {
-    waiting: Mutex<VecDeque<(Instant, QueuedMove)>>,
+    /// Jobs not started yet, and the one running (first in `pending`, so that the queue
+    /// only looks empty once every move has finished).
+    waiting: Mutex<Waiting>,
     added: Notify,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<(Instant, QueuedMove)>,
+    running: Option<QueuedMove>,
 }
 
 impl MoveQueue {
@@ -48,38 +56,48 @@ impl MoveQueue {
         self.waiting
             .lock()
             .expect("move queue lock")
+            .jobs
             .push_back((Instant::now(), job));
         self.added.notify_one();
     }
 
-    /// What is waiting, in order.
+    /// The move running now, if any, then what is waiting, in order.
     pub fn pending(&self) -> Vec<QueuedMove> {
-        self.waiting
-            .lock()
-            .expect("move queue lock")
+        let waiting = self.waiting.lock().expect("move queue lock");
+        waiting
+            .running
             .iter()
-            .map(|(_, job)| job.clone())
+            .cloned()
+            .chain(waiting.jobs.iter().map(|(_, job)| job.clone()))
             .collect()
     }
 
-    /// The first job that is due, or when the next one will be.
+    /// The first job that is due, now counted as running, or when the next one will be.
     fn take_due(&self) -> Result<QueuedMove, Option<Instant>> {
         let mut waiting = self.waiting.lock().expect("move queue lock");
         let now = Instant::now();
-        match waiting.iter().position(|(due, _)| *due <= now) {
-            Some(i) => Ok(waiting.remove(i).expect("position is valid").1),
-            None => Err(waiting.iter().map(|(due, _)| *due).min()),
+        match waiting.jobs.iter().position(|(due, _)| *due <= now) {
+            Some(i) => {
+                let job = waiting.jobs.remove(i).expect("position is valid").1;
+                waiting.running = Some(job.clone());
+                Ok(job)
+            }
+            None => Err(waiting.jobs.iter().map(|(due, _)| *due).min()),
         }
+    }
+
+    /// The running job is over (done, dropped, or put back by `retry_later`).
+    fn finished(&self) {
+        self.waiting.lock().expect("move queue lock").running = None;
     }
 
     fn retry_later(&self, job: QueuedMove) {
         let backoff = FIRST_RETRY
             .saturating_mul(1 << job.failures.min(10))
             .min(LONGEST_RETRY);
-        self.waiting
-            .lock()
-            .expect("move queue lock")
-            .push_back((Instant::now() + backoff, job));
+        let mut waiting = self.waiting.lock().expect("move queue lock");
+        waiting.running = None;
+        waiting.jobs.push_back((Instant::now() + backoff, job));
     }
 }
 
@@ -94,6 +112,7 @@ pub async fn run_move_queue(service: Arc<ObjectService>, mut shutdown: watch::Re
         let next_due = match queue.take_due() {
             Ok(job) => {
                 run_one(&service, &queue, job).await;
+                queue.finished();
                 continue;
             }
             Err(next_due) => next_due,
@@ -158,6 +177,10 @@ mod tests {
         queue.push(job("a"));
         queue.push(job("b"));
         assert_eq!(queue.take_due().unwrap().key, "a");
+        // A running job still counts as pending until it is over.
+        assert_eq!(queue.pending().len(), 2);
+        queue.finished();
+        assert_eq!(queue.pending().len(), 1);
         let mut failed = queue.take_due().unwrap();
         failed.failures = 3;
         queue.retry_later(failed);
@@ -175,6 +198,7 @@ mod tests {
             .waiting
             .lock()
             .unwrap()
+            .jobs
             .iter()
             .map(|(due, _)| *due - Instant::now())
             .collect();

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
 use super::error::{classify, is_unparsed_success};
+use super::features::{self, FeatureSniffer};
 use super::{Capabilities, MAX_SINGLE_PUT, S3Error};
 
 /// An access key pair (and session token, for temporary credentials).
@@ -130,11 +131,15 @@ impl ObjectClient {
         self.capabilities
     }
 
-    /// Checks that the bucket exists and the credentials may use it, before mounting.
-    pub async fn check_bucket(&self) -> Result<(), S3Error> {
+    /// Checks that the bucket exists and the credentials may use it, before mounting, and
+    /// learns from the answer which of vmgw's fast paths the server offers.
+    pub async fn check_bucket(&mut self) -> Result<(), S3Error> {
+        let sniffer = FeatureSniffer::default();
         self.client
             .head_bucket()
             .bucket(&self.bucket)
+            .customize()
+            .interceptor(sniffer.clone())
             .send()
             .await
             .map(|_| ())
@@ -146,7 +151,11 @@ impl ObjectClient {
                     message: "the bucket does not exist".into(),
                 },
                 other => other,
-            })
+            })?;
+        let announced = sniffer.0.lock().expect("feature sniffer lock").clone();
+        self.capabilities = features::capabilities(announced.as_deref());
+        tracing::debug!(capabilities = ?self.capabilities, "server features");
+        Ok(())
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
@@ -367,6 +376,19 @@ impl ObjectClient {
     /// then a delete (a crash in between leaves both, never neither). vmgw's atomic
     /// RenameObject takes this place once `capabilities().rename_object` is detected.
     pub async fn rename(&self, from: &str, to: &str, size: u64) -> Result<(), S3Error> {
+        if self.capabilities.rename_object {
+            // One commit on the server: no moment where neither name exists, no bytes copied.
+            return self
+                .client
+                .rename_object()
+                .bucket(&self.bucket)
+                .key(to)
+                .rename_source(copy_source(&self.bucket, from))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify);
+        }
         self.copy(from, to, size, None).await?;
         self.delete(from).await
     }

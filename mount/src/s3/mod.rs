@@ -6,6 +6,7 @@
 
 mod client;
 mod error;
+mod features;
 #[cfg(test)]
 pub mod mem;
 mod store;
