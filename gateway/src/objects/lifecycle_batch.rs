@@ -18,6 +18,9 @@ use super::error::{ObjectError, ObjectResult};
 /// Actions in flight at once: enough for group commits to carry the deletes (a commit
 /// takes what is queued), few enough that concurrent moves stay cheap.
 const IN_FLIGHT: usize = 16;
+/// While clients are served: fewer side by side, so the worker's commits and CPU come in
+/// small steps between the requests.
+const IN_FLIGHT_BUSY: usize = 4;
 
 /// Runs the actions (one per due object, with its bucket id), at most [`IN_FLIGHT`] at
 /// once, counting each object and each failure in the lifecycle figures. Returns the first
@@ -35,7 +38,11 @@ where
             stats.examined(bucket_id, 1);
             async move { (bucket_id, action.await) }
         })
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(if service.activity.busy() {
+            IN_FLIGHT_BUSY
+        } else {
+            IN_FLIGHT
+        })
         .collect()
         .await;
     let mut first: Option<ObjectError> = None;

@@ -27,8 +27,14 @@ use crate::meta::{
 
 /// Objects taken from the schedule per round.
 const DUE_BATCH: usize = 256;
+/// Objects taken per round while clients are served: shorter rounds, so that with the
+/// pause between them the worker's load comes in small steps rather than bursts.
+const DUE_BATCH_BUSY: usize = 64;
 /// Objects re-indexed per backfill commit.
 const BACKFILL_BATCH: usize = 1000;
+/// While clients are served: a backfill commit is one long step of the committer thread
+/// that writes share, so it is kept short.
+const BACKFILL_BATCH_BUSY: usize = 200;
 /// When a transition could not run (its tier is down), the next try.
 const RETRY_AFTER_MS: i64 = 30_000;
 
@@ -79,7 +85,11 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
             .meta
             .apply(WriteOp::LifecycleBackfill {
                 bucket_id,
-                limit: BACKFILL_BATCH,
+                limit: if service.activity.busy() {
+                    BACKFILL_BATCH_BUSY
+                } else {
+                    BACKFILL_BATCH
+                },
             })
             .await?;
         if let WriteOutcome::Backfilled { done, count } = outcome {
@@ -88,7 +98,12 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
         worked = true;
     }
     let now = now_ms();
-    let due = service.meta.due_objects(now, DUE_BATCH)?;
+    let batch = if service.activity.busy() {
+        DUE_BATCH_BUSY
+    } else {
+        DUE_BATCH
+    };
+    let due = service.meta.due_objects(now, batch)?;
     if !due.is_empty() {
         // Once per round, not per object: buckets are few, due objects may be many.
         let buckets: HashMap<u64, BucketRecord> =
