@@ -527,3 +527,19 @@ impl Gateway {
         }
     }
 }
+
+/// The whole body of `bucket/key`, panicking with the error when the GET fails.
+pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("the whole body")
+        .into_bytes()
+        .to_vec()
+}

@@ -105,18 +105,7 @@ fn marked(len: usize, seed: u64) -> Vec<u8> {
 }
 
 async fn get_all(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"))
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
+    vmgw_tests::get_bytes(s3, bucket, key).await
 }
 
 async fn get_range(s3: &aws_sdk_s3::Client, key: &str, first: usize, last: usize) -> Vec<u8> {

@@ -115,18 +115,7 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, data: &[u8]) {
 }
 
 async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
+    vmgw_tests::get_bytes(s3, bucket, key).await
 }
 
 /// Keys and their bytes, shared with the readers, which see objects added while they run.
