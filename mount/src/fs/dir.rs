@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{Attr, Fs, now_secs};
+use super::{Attr, Fs, new_stat, now_secs};
 use crate::attrs::{FileKind, PosixAttrs, S_IFLNK};
 use crate::error::{FsError, FsResult};
 use crate::inode::{self, ROOT, Stat};
@@ -172,16 +172,7 @@ impl Fs {
     ) -> FsResult<Attr> {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
-        let stat = Stat {
-            attrs: PosixAttrs {
-                kind: FileKind::Directory,
-                perm: mode & !umask & 0o7777,
-                uid,
-                gid,
-                mtime: now_secs(),
-            },
-            size: 0,
-        };
+        let stat = new_stat(FileKind::Directory, mode & !umask & 0o7777, uid, gid, 0);
         let meta = stat.attrs.to_metadata().into_iter().collect();
         self.client
             .put(&self.dir_prefix(&path), Bytes::new(), meta)
@@ -203,16 +194,7 @@ impl Fs {
             .to_str()
             .ok_or(FsError::Invalid("link target is not UTF-8"))?
             .to_owned();
-        let stat = Stat {
-            attrs: PosixAttrs {
-                kind: FileKind::Symlink,
-                perm: 0o777,
-                uid,
-                gid,
-                mtime: now_secs(),
-            },
-            size: target.len() as u64,
-        };
+        let stat = new_stat(FileKind::Symlink, 0o777, uid, gid, target.len() as u64);
         let mut meta: std::collections::HashMap<_, _> =
             stat.attrs.to_metadata().into_iter().collect();
         meta.insert(

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
-use super::{Attr, Fs, now_secs};
+use super::{Attr, Fs, new_stat, now_secs};
 use crate::attrs::{FileKind, PosixAttrs};
 use crate::error::{FsError, FsResult};
 use crate::file::{Content, FileCell, Handle};
@@ -125,16 +125,7 @@ impl Fs {
     ) -> FsResult<(Attr, u64)> {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
-        let stat = Stat {
-            attrs: PosixAttrs {
-                kind: FileKind::File,
-                perm: mode & !umask & 0o7777,
-                uid,
-                gid,
-                mtime: now_secs(),
-            },
-            size: 0,
-        };
+        let stat = new_stat(FileKind::File, mode & !umask & 0o7777, uid, gid, 0);
         let (ino, cell) = {
             let mut table = self.table();
             let ino = table.create(&path, stat, Instant::now() + self.config.ttl);

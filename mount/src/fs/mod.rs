@@ -78,19 +78,30 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The attributes of a node created now.
+fn new_stat(kind: FileKind, perm: u32, uid: u32, gid: u32, size: u64) -> Stat {
+    Stat {
+        attrs: PosixAttrs {
+            kind,
+            perm,
+            uid,
+            gid,
+            mtime: now_secs(),
+        },
+        size,
+    }
+}
+
 impl Fs {
     #[must_use]
     pub fn new(client: Store, config: FsConfig) -> Self {
-        let root = Stat {
-            attrs: PosixAttrs {
-                kind: FileKind::Directory,
-                perm: config.defaults.dir_perm,
-                uid: config.defaults.uid,
-                gid: config.defaults.gid,
-                mtime: now_secs(),
-            },
-            size: 0,
-        };
+        let root = new_stat(
+            FileKind::Directory,
+            config.defaults.dir_perm,
+            config.defaults.uid,
+            config.defaults.gid,
+            0,
+        );
         Self {
             client,
             config,
