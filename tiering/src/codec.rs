@@ -203,8 +203,9 @@ impl FrameDecoder {
         })
     }
 
-    /// The plaintext of chunk `index` from its frame.
-    pub(crate) fn decode(&mut self, index: u64, mut frame: Vec<u8>) -> Result<Bytes, TierError> {
+    /// The plaintext of chunk `index` from its frame. The frame is decrypted in place, so
+    /// the caller's buffer can be reused for the next frame without being zeroed again.
+    pub(crate) fn decode(&mut self, index: u64, frame: &mut [u8]) -> Result<Bytes, TierError> {
         let corrupt = |reason: String| TierError::corrupt(self.id, reason);
         if frame.len() < FRAME_HEAD + 4 {
             return Err(corrupt(format!("chunk {index} frame is truncated")));
