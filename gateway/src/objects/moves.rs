@@ -32,9 +32,6 @@ pub enum MoveOutcome {
     Abandoned,
 }
 
-/// Bytes read from the source per step of a copy.
-const COPY_STEP: usize = 1 << 20;
-
 /// Copies blob `from` (on `source`) to a new blob on `target` and verifies it. Blocking.
 ///
 /// The source bytes are hashed on the way (MD5 on an engine thread, in parallel with the
@@ -56,7 +53,7 @@ fn copy_blob(
     let mut sent = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
     let mut offset = 0;
     while offset < from.size {
-        let bytes = reader.read_at(offset, COPY_STEP)?;
+        let bytes = reader.read_at(offset, ctx.activity.move_step())?;
         sent.update(&bytes);
         writer.write(&bytes)?;
         offset += bytes.len() as u64;
@@ -75,7 +72,7 @@ fn copy_blob(
         let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
         let mut offset = 0;
         while offset < copy.len() {
-            let bytes = copy.read_at(offset, COPY_STEP)?;
+            let bytes = copy.read_at(offset, ctx.activity.move_step())?;
             crc.update(&bytes);
             offset += bytes.len() as u64;
             ctx.activity.pace(bytes.len());

@@ -43,6 +43,8 @@ pub struct Md5Engine {
 struct Shard {
     registry: Mutex<Registry>,
     work: Condvar,
+    /// Give up the core after each round (background engines).
+    yields: bool,
 }
 
 #[derive(Default)]
@@ -91,7 +93,10 @@ impl Md5Engine {
     }
 
     /// An engine whose threads run at `nice` (higher: lower CPU priority), for background
-    /// work that must leave the cores to requests.
+    /// work that must leave the cores to requests. A lowered engine also yields its core
+    /// after every round: a lower nice value alone does not stop a running thread from
+    /// finishing its time slice (up to a few milliseconds) before a woken request handler
+    /// gets the core, and that wait is what a small GET's tail latency is made of.
     #[must_use]
     pub fn with_nice(threads: usize, nice: i32) -> Self {
         let shards = (0..threads.max(1))
@@ -99,6 +104,7 @@ impl Md5Engine {
                 let shard = Arc::new(Shard {
                     registry: Mutex::new(Registry::default()),
                     work: Condvar::new(),
+                    yields: nice != 0,
                 });
                 let worker = Arc::clone(&shard);
                 std::thread::Builder::new()
@@ -264,6 +270,10 @@ fn run(shard: &Shard) {
             let taken = take_round(&streams, &mut start);
             if !taken.is_empty() {
                 hash_round(taken);
+                if shard.yields {
+                    // Nearly free when nothing else wants the core.
+                    rustix::thread::sched_yield();
+                }
             }
         }
     }
