@@ -80,6 +80,27 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// What a negative lookup answer carries: node 0 means "no such name" to the kernel.
+fn negative_entry() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        flags: 0,
+        blksize: 0,
+    }
+}
+
 fn errno_of(e: &crate::error::FsError) -> Errno {
     let errno = e.errno();
     // Expected outcomes (a missing name) are not worth a log line; failures are.
@@ -101,9 +122,8 @@ impl Filesystem for FuseFs {
         // O_TRUNC arrives with open, so an overwrite starts a fresh upload instead of a
         // separate truncate that would upload an empty object first.
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
-        // Kernel read-ahead in 1 MiB requests (the most FUSE allows) rather than 128 KiB:
-        // an eighth of the requests for a sequential reader; our own read-ahead goes further.
-        let _ = config.set_max_readahead(1 << 20);
+        // Kernel read-ahead is left as the kernel offers it (128 KiB here; fuser refuses
+        // more): our own read-ahead, not the request size, is what keeps reads flowing.
         Ok(())
     }
 
@@ -120,7 +140,15 @@ impl Filesystem for FuseFs {
             move |fs| async move { fs.lookup(parent.0, &name).await },
             move |r| match r {
                 Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno_of(&e)),
+                // A negative entry (node 0) that the kernel caches for the TTL, as positive
+                // ones: an `open(O_CREAT)` looks its name up several times, and each miss
+                // answered with a bare ENOENT cost another HEAD and LIST. The mount's own
+                // create, mkdir, symlink and rename replace the cached entry, so its writes
+                // stay visible at once; other writers' within the TTL, as for any entry.
+                Err(e) => match errno_of(&e) {
+                    Errno::ENOENT => reply.entry(&ttl, &negative_entry(), Generation(0)),
+                    errno => reply.error(errno),
+                },
             },
         );
     }

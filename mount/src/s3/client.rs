@@ -16,6 +16,9 @@ use super::error::{classify, is_unparsed_success};
 use super::features::{self, FeatureSniffer};
 use super::{Capabilities, MAX_SINGLE_PUT, S3Error};
 
+/// The most a ranged GET reserves up front (read-ahead parts are 8 MiB).
+const MAX_PREALLOCATE: usize = 16 << 20;
+
 /// An access key pair (and session token, for temporary credentials).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -196,12 +199,21 @@ impl ObjectClient {
             .send()
             .await
             .map_err(classify)?;
-        let data = out
-            .body
-            .collect()
+        // Into one buffer of the expected size as chunks arrive: collecting the body and
+        // then joining its chunks held every part twice at its peak.
+        let capacity = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_PREALLOCATE);
+        let mut data = bytes::BytesMut::with_capacity(capacity);
+        let mut body = out.body;
+        while let Some(chunk) = body
+            .try_next()
             .await
-            .map_err(|e| S3Error::Body(e.to_string()))?;
-        Ok(data.into_bytes())
+            .map_err(|e| S3Error::Body(e.to_string()))?
+        {
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data.freeze())
     }
 
     /// Streams a whole object into `file` (from its current position); returns the length.
