@@ -29,6 +29,10 @@ pub enum FsError {
     BadHandle,
     #[error("an earlier upload of this file failed; its unsaved content is lost")]
     Lost,
+    #[error(
+        "the object changed on the server while bytes were being appended to it; the bytes not yet sent are dropped"
+    )]
+    AppendConflict,
     #[error(transparent)]
     S3(#[from] S3Error),
     #[error("local staging I/O: {0}")]
@@ -51,7 +55,7 @@ impl FsError {
             Self::Unsupported(_) => Errno::ENOSYS,
             Self::NameTooLong => Errno::ENAMETOOLONG,
             Self::BadHandle => Errno::EBADF,
-            Self::Lost => Errno::EIO,
+            Self::Lost | Self::AppendConflict => Errno::EIO,
             Self::S3(e) => e.errno(),
             // A full staging disk is worth telling apart: the caller can free space and retry.
             Self::Io(e) if e.raw_os_error() == Some(Errno::ENOSPC.code()) => Errno::ENOSPC,

@@ -168,6 +168,23 @@ impl Inodes {
         ino
     }
 
+    /// Records that a listing at `at` showed `path` with all its attributes (a listing
+    /// with metadata): as [`upsert`](Self::upsert), trusted until `valid_until`, and as
+    /// [`listed`](Self::listed), known to the listing.
+    pub fn listed_with_attrs(
+        &mut self,
+        path: &str,
+        stat: Stat,
+        at: Instant,
+        valid_until: Instant,
+    ) -> u64 {
+        let ino = self.upsert(path, stat, valid_until);
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.listed = Some((at, node.kind()));
+        }
+        ino
+    }
+
     /// A new local object (create, mkdir, symlink) at `path`, replacing whatever was there.
     pub fn create(&mut self, path: &str, stat: Stat, valid_until: Instant) -> u64 {
         self.detach(path);

@@ -6,9 +6,11 @@
 //! - [`source`], [`options`], [`credentials`]: the command line's inputs;
 //! - [`s3`]: one method per S3 request, and the capability seam for vmgw's fast paths;
 //! - [`fs`]: POSIX operations in terms of those requests, over the [`inode`] table, the
-//!   per-file [`file`] content states, [`readahead`], [`upload`] and [`staging`];
+//!   per-file [`file`] content states, [`readahead`], [`upload`], [`staging`] and
+//!   [`append`];
 //! - [`fuse`]: the adapter the kernel talks to.
 
+pub mod append;
 pub mod attrs;
 pub mod credentials;
 pub mod error;

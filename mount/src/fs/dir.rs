@@ -14,10 +14,10 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::{Attr, Fs, new_stat, now_secs};
-use crate::attrs::{FileKind, PosixAttrs, S_IFLNK};
+use crate::attrs::{FileKind, S_IFLNK};
 use crate::error::{FsError, FsResult};
 use crate::inode::{self, ROOT, Stat};
-use crate::s3::ListedObject;
+use crate::s3::{ListRequest, ListedObject};
 
 /// Copies and deletes in flight while renaming a directory tree: enough to hide request
 /// latency, few enough not to swamp a small gateway.
@@ -52,7 +52,13 @@ impl Fs {
     ) -> FsResult<(Vec<ListedObject>, Vec<String>)> {
         let (mut objects, mut prefixes, mut token) = (Vec::new(), Vec::new(), None);
         loop {
-            let page = self.client.list(prefix, delimited, token, None).await?;
+            let query = ListRequest {
+                prefix,
+                delimited,
+                token,
+                ..ListRequest::default()
+            };
+            let page = self.client.list(&query).await?;
             objects.extend(page.objects);
             prefixes.extend(page.prefixes);
             token = page.next_token;
@@ -63,13 +69,59 @@ impl Fs {
     }
 
     /// Reads the whole directory (all listing pages) into the handle; `readdir` then pages
-    /// through it at the kernel's offsets.
+    /// through it at the kernel's offsets. A listing with metadata puts every object's
+    /// attributes in the cache, so the stat walk that usually follows (`ls -l`) asks the
+    /// server nothing more.
     pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
         let path = self.dir_path(ino)?;
         let prefix = self.dir_prefix(&path);
         let (objects, prefixes) = self.list_all(&prefix, true).await?;
         let now = Instant::now();
+        let valid_until = now + self.config.ttl;
         let mut seen = HashSet::new();
+        // With their keys, to be put in key order: the order a stat walk re-lists in.
+        let mut listed: Vec<(String, DirEntry)> = Vec::new();
+        let mut table = self.table();
+        for p in &prefixes {
+            let name = p[prefix.len()..].trim_end_matches('/');
+            if name.is_empty() || name.contains('/') || !seen.insert(name.to_owned()) {
+                continue;
+            }
+            let stat = self.implicit_dir(now_secs());
+            let child = table.listed(&inode::join(&path, name), stat, now);
+            let entry = DirEntry {
+                ino: child,
+                kind: FileKind::Directory,
+                name: name.to_owned(),
+            };
+            listed.push((p.clone(), entry));
+        }
+        for o in &objects {
+            let name = &o.key[prefix.len()..];
+            // The directory's own marker, and keys that are no valid name here.
+            if name.is_empty() || name.contains('/') || !seen.insert(name.to_owned()) {
+                continue;
+            }
+            let child_path = inode::join(&path, name);
+            let child = match &o.metadata {
+                Some(meta) => {
+                    let stat = self.stat_of(meta, false, o.last_modified, o.size);
+                    table.listed_with_attrs(&child_path, stat, now, valid_until)
+                }
+                None => {
+                    let stat = self.stat_of(&[], false, o.last_modified, o.size);
+                    table.listed(&child_path, stat, now)
+                }
+            };
+            let kind = table.get(child).map_or(FileKind::File, inode::Node::kind);
+            let entry = DirEntry {
+                ino: child,
+                kind,
+                name: name.to_owned(),
+            };
+            listed.push((o.key.clone(), entry));
+        }
+        listed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut entries = vec![
             DirEntry {
                 ino,
@@ -82,37 +134,10 @@ impl Fs {
                 name: "..".into(),
             },
         ];
-        let mut table = self.table();
-        for p in &prefixes {
-            let name = p[prefix.len()..].trim_end_matches('/');
-            if name.is_empty() || name.contains('/') || !seen.insert(name.to_owned()) {
-                continue;
-            }
-            let stat = self.implicit_dir(now_secs());
-            let child = table.listed(&inode::join(&path, name), stat, now);
-            entries.push(DirEntry {
-                ino: child,
-                kind: FileKind::Directory,
-                name: name.to_owned(),
-            });
-        }
-        for o in &objects {
-            let name = &o.key[prefix.len()..];
-            // The directory's own marker, and keys that are no valid name here.
-            if name.is_empty() || name.contains('/') || !seen.insert(name.to_owned()) {
-                continue;
-            }
-            let stat = Stat {
-                attrs: PosixAttrs::from_metadata(&[], false, o.last_modified, self.config.defaults),
-                size: o.size,
-            };
-            let child = table.listed(&inode::join(&path, name), stat, now);
-            let kind = table.get(child).map_or(FileKind::File, inode::Node::kind);
-            entries.push(DirEntry {
-                ino: child,
-                kind,
-                name: name.to_owned(),
-            });
+        let mut keys = Vec::with_capacity(listed.len());
+        for (key, entry) in listed {
+            keys.push(key);
+            entries.push(entry);
         }
         for (name, child, kind) in table.local_children(&path) {
             if seen.insert(name.clone()) {
@@ -124,7 +149,7 @@ impl Fs {
             }
         }
         drop(table);
-        self.remember_listing(&path, &entries);
+        self.remember_listing(&path, &entries, keys);
         let fh = self.next_handle();
         self.dirs
             .lock()
@@ -242,7 +267,12 @@ impl Fs {
             return Err(FsError::NotEmpty);
         }
         let prefix = self.dir_prefix(path);
-        let page = self.client.list(&prefix, false, None, Some(2)).await?;
+        let query = ListRequest {
+            prefix: &prefix,
+            max_keys: Some(2),
+            ..ListRequest::default()
+        };
+        let page = self.client.list(&query).await?;
         if page.objects.iter().any(|o| o.key != prefix) {
             return Err(FsError::NotEmpty);
         }

@@ -2,7 +2,8 @@
 //!
 //! Durability: flush (every close), fsync and release upload unsaved content, and return
 //! only once the server has acknowledged the object, so a successful `fsync` or `close`
-//! means the bytes are on the server.
+//! means the bytes are on the server. Bytes added at the end of an existing file go up as
+//! appends where the server offers them (`append`), everything else as whole objects.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use super::{Attr, Fs, new_stat, now_secs};
+use crate::append::Appending;
 use crate::attrs::{FileKind, PosixAttrs};
 use crate::error::{FsError, FsResult};
 use crate::file::{Content, FileCell, Handle};
@@ -144,9 +146,26 @@ impl Fs {
     pub async fn read(&self, ino: u64, fh: u64, offset: u64, len: u32) -> FsResult<Bytes> {
         let len = u64::from(len);
         let (cell, key, _, _) = self.file_parts(ino)?;
+        // Appending: bytes past the server's size come from memory, the rest from the
+        // server's object as it is.
+        let mut server_size = None;
+        let mut pending = Bytes::new();
         {
             let mut content = cell.lock().await;
             match &mut *content {
+                Content::Append(appending) => {
+                    let (base, end) = (appending.base, appending.end());
+                    let want_end = offset.saturating_add(len).min(end);
+                    let from = offset.max(base);
+                    if from < want_end {
+                        let (from, to) = ((from - base) as usize, (want_end - base) as usize);
+                        pending = Bytes::copy_from_slice(&appending.pending[from..to]);
+                    }
+                    if offset >= base {
+                        return Ok(pending);
+                    }
+                    server_size = Some(base);
+                }
                 Content::Staged(staging) => return Ok(staging.read(offset, len).await?),
                 Content::Stream(stream) => {
                     if let Some(buffer) = stream.buffered_all() {
@@ -166,9 +185,17 @@ impl Fs {
         let (_, _, stat, generation) = self.file_parts(ino)?;
         let handle = self.handle(fh)?;
         let mut reader = handle.reader.lock().await;
-        Ok(reader
-            .read(&self.client, &key, stat.size, generation, offset, len)
-            .await?)
+        let size = server_size.unwrap_or(stat.size);
+        let data = reader
+            .read(&self.client, &key, size, generation, offset, len)
+            .await?;
+        if pending.is_empty() {
+            return Ok(data);
+        }
+        let mut joined = Vec::with_capacity(data.len() + pending.len());
+        joined.extend_from_slice(&data);
+        joined.extend_from_slice(&pending);
+        Ok(Bytes::from(joined))
     }
 
     pub async fn write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
@@ -183,6 +210,8 @@ impl Fs {
         if matches!(*content, Content::Remote) {
             *content = if stat.size == 0 && offset == 0 {
                 Content::Stream(StreamUpload::new())
+            } else if self.starts_append(stat.size, offset) {
+                Content::Append(Appending::new(stat.size, stat.attrs))
             } else if stat.size == 0 {
                 Content::Staged(Staging::empty(&self.config.staging_dir)?)
             } else {
@@ -197,11 +226,17 @@ impl Fs {
             self.stream_to_staged(ino, &mut content, &key, &meta)
                 .await?;
         }
+        if let Content::Append(appending) = &*content
+            && appending.end() != offset
+        {
+            self.append_to_staged(ino, &mut content, &key).await?;
+        }
         let size = match &mut *content {
             Content::Stream(stream) => {
                 stream.append(&self.client, &key, &meta, data).await?;
                 stream.len()
             }
+            Content::Append(_) => self.append_bytes(ino, &mut content, &key, data).await?,
             Content::Staged(staging) => {
                 staging.write(offset, Bytes::copy_from_slice(data)).await?;
                 staging.len()
@@ -251,11 +286,18 @@ impl Fs {
         let mut content = cell.lock().await;
         match &mut *content {
             Content::Stream(stream) if stream.len() == len => {}
-            Content::Remote | Content::Stream(_) if len == 0 => {
+            Content::Append(appending) if appending.end() == len => {}
+            Content::Remote | Content::Stream(_) | Content::Append(_) if len == 0 => {
                 if let Content::Stream(old) = std::mem::take(&mut *content) {
                     old.abort(&self.client, &key).await;
                 }
                 *content = Content::Stream(StreamUpload::new());
+            }
+            Content::Append(_) => {
+                self.append_to_staged(ino, &mut content, &key).await?;
+                if let Content::Staged(staging) = &mut *content {
+                    staging.set_len(len).await?;
+                }
             }
             Content::Remote => {
                 let mut staging = if stat.size == 0 {
@@ -312,21 +354,33 @@ impl Fs {
 
     /// Saves `content` (its lock held) under the node's current key and metadata.
     async fn save_locked(&self, ino: u64, content: &mut Content) -> FsResult<()> {
-        let (key, meta, detached, dirty) = {
+        let (key, attrs, detached, dirty) = {
             let table = self.table();
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             (
                 self.file_key(&node.path),
-                metadata(&node.stat.attrs),
+                node.stat.attrs,
                 node.detached,
                 node.dirty,
             )
         };
+        let meta = metadata(&attrs);
         if !dirty {
             return Ok(());
         }
+        if !detached {
+            // May turn the content into a staged whole (an append the server cannot take).
+            self.send_pending(ino, content, &key).await?;
+        }
         match std::mem::take(content) {
             Content::Remote => {}
+            // Unlinked while open: the bytes not sent are dropped, as a stream's are.
+            Content::Append(_) if detached => {}
+            Content::Append(mut appending) => {
+                let result = self.store_appended_attrs(&key, &mut appending, attrs).await;
+                *content = Content::Append(appending);
+                result?;
+            }
             Content::Stream(stream) if detached => stream.abort(&self.client, &key).await,
             Content::Stream(stream) => {
                 if let Err(e) = stream.finish(&self.client, &key, &meta).await {
@@ -402,7 +456,7 @@ impl Fs {
                 .table()
                 .get(ino)
                 .is_some_and(|n| n.opens == 0 && !n.dirty);
-            if still_closed && matches!(*content, Content::Staged(_)) {
+            if still_closed && matches!(*content, Content::Staged(_) | Content::Append(_)) {
                 *content = Content::Remote;
             }
         }

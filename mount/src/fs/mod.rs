@@ -3,8 +3,11 @@
 //!
 //! - [`lookup`](self): names, attributes and their cache;
 //! - `dir`: listings, mkdir/rmdir, unlink, symlinks, rename;
-//! - `io`: open/create, read, write, flush/fsync/release, setattr.
+//! - `stat_ahead`: attributes ahead of a stat walk over a listing;
+//! - `io`: open/create, read, write, flush/fsync/release, setattr;
+//! - `append`: bytes added at the end of a file, sent as appends where the server can.
 
+mod append;
 mod dir;
 mod io;
 mod stat_ahead;
@@ -19,7 +22,7 @@ use crate::attrs::{Defaults, FileKind, PosixAttrs};
 use crate::error::{FsError, FsResult};
 use crate::file::Handle;
 use crate::inode::{self, Inodes, ROOT, Stat};
-use crate::s3::{ObjectInfo, Store};
+use crate::s3::{ListRequest, ObjectInfo, Store};
 
 pub use dir::DirEntry;
 pub use io::AttrChange;
@@ -185,19 +188,26 @@ impl Fs {
         Ok(inode::join(&node.path, name))
     }
 
-    fn stat_from(&self, info: &ObjectInfo, is_dir_key: bool) -> Stat {
-        let attrs = PosixAttrs::from_metadata(
-            &info.metadata,
-            is_dir_key,
-            info.last_modified,
-            self.config.defaults,
-        );
+    /// Attributes of an object from its user metadata, S3 timestamp and size.
+    fn stat_of(
+        &self,
+        metadata: &[(String, String)],
+        is_dir_key: bool,
+        last_modified: i64,
+        size: u64,
+    ) -> Stat {
+        let attrs =
+            PosixAttrs::from_metadata(metadata, is_dir_key, last_modified, self.config.defaults);
         let size = if attrs.kind == FileKind::Directory {
             0
         } else {
-            info.size
+            size
         };
         Stat { attrs, size }
+    }
+
+    fn stat_from(&self, info: &ObjectInfo, is_dir_key: bool) -> Stat {
+        self.stat_of(&info.metadata, is_dir_key, info.last_modified, info.size)
     }
 
     fn implicit_dir(&self, mtime: i64) -> Stat {
@@ -227,10 +237,12 @@ impl Fs {
             }
             None => {}
         }
-        let (head, list) = tokio::join!(
-            self.client.head(&key),
-            self.client.list(&dir, false, None, Some(1))
-        );
+        let query = ListRequest {
+            prefix: &dir,
+            max_keys: Some(1),
+            ..ListRequest::default()
+        };
+        let (head, list) = tokio::join!(self.client.head(&key), self.client.list(&query));
         if let Some(info) = head? {
             return Ok(Some(self.stat_from(&info, false)));
         }
@@ -238,31 +250,48 @@ impl Fs {
         let Some(first) = page.objects.first() else {
             return Ok(None);
         };
-        if first.key == dir
-            && let Some(info) = self.client.head(&dir).await?
-        {
-            return Ok(Some(self.stat_from(&info, true)));
+        if first.key == dir {
+            if let Some(meta) = &first.metadata {
+                return Ok(Some(self.stat_of(meta, true, first.last_modified, 0)));
+            }
+            if let Some(info) = self.client.head(&dir).await? {
+                return Ok(Some(self.stat_from(&info, true)));
+            }
         }
         Ok(Some(self.implicit_dir(first.last_modified)))
     }
 
+    /// The cached attributes of `path` if they may be trusted now (counted as a kernel
+    /// reference), else the kind a recent listing showed there, if any.
+    fn cached_lookup(&self, path: &str) -> Result<Attr, Option<FileKind>> {
+        let now = Instant::now();
+        let mut table = self.table();
+        let Some(ino) = table.ino_of(path) else {
+            return Err(None);
+        };
+        let node = table.get_mut(ino).expect("indexed node");
+        if node.pinned() || node.valid_until > now {
+            node.lookups += 1;
+            let stat = node.stat;
+            return Ok(self.attr_of(ino, &stat));
+        }
+        Err(node
+            .listed
+            .filter(|(at, _)| now.duration_since(*at) < self.config.ttl)
+            .map(|(_, kind)| kind))
+    }
+
     pub async fn lookup(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<Attr> {
         let path = self.child_path(parent, name)?;
-        let now = Instant::now();
-        let mut hint = None;
-        {
-            let mut table = self.table();
-            if let Some(ino) = table.ino_of(&path) {
-                let node = table.get_mut(ino).expect("indexed node");
-                if node.pinned() || node.valid_until > now {
-                    node.lookups += 1;
-                    let stat = node.stat;
-                    return Ok(self.attr_of(ino, &stat));
-                }
-                hint = node
-                    .listed
-                    .filter(|(at, _)| now.duration_since(*at) < self.config.ttl)
-                    .map(|(_, kind)| kind);
+        let mut hint = match self.cached_lookup(&path) {
+            Ok(attr) => return Ok(attr),
+            Err(hint) => hint,
+        };
+        if self.refresh_from_listing(&path).await? {
+            match self.cached_lookup(&path) {
+                Ok(attr) => return Ok(attr),
+                // Not in the new page: gone, or no longer a file; ask as if unlisted.
+                Err(_) => hint = None,
             }
         }
         let (stat, ()) = if hint.is_some() {
@@ -301,6 +330,14 @@ impl Fs {
             }
             (node.path.clone(), node.kind())
         };
+        if self.refresh_from_listing(&path).await? {
+            let table = self.table();
+            if let Some(node) = table.get(ino)
+                && node.valid_until > Instant::now()
+            {
+                return Ok(self.attr_of(ino, &node.stat));
+            }
+        }
         let stat = self
             .fetch_stat(&path, Some(kind))
             .await?

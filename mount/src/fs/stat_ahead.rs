@@ -1,86 +1,168 @@
-//! Attribute read-ahead for listed directories.
+//! Attributes ahead of a stat walk over a listed directory.
 //!
 //! `ls -l`, `find -ls`, `du` and `rsync` list a directory, then stat every entry one after
-//! the other; without help each stat is a HEAD round trip in series. When a lookup misses
-//! the cache for a name a fresh listing showed, the attributes of the next
-//! [`STAT_AHEAD`] listed names are fetched too, in parallel, so the stats that follow are
-//! answered from the cache. A lookup of a name in a directory nobody listed costs nothing
-//! extra. (vmgw's listings with metadata will make this one request per page.)
+//! the other; without help each stat is a HEAD round trip in series.
+//! - Where the server lists with metadata (vmgw), the listing itself filled the cache. A
+//!   walk slower than the metadata TTL finds entries gone stale: a miss on a listed file
+//!   lists again from that name on ([`refresh_from_listing`](Fs::refresh_from_listing)),
+//!   one request for the next 1000 names' attributes, never a HEAD.
+//! - Elsewhere, a miss on a name a fresh listing showed also fetches the attributes of the
+//!   next [`STAT_AHEAD`] listed names, in parallel, so the stats that follow are answered
+//!   from the cache. Directories (common prefixes carry no attributes) are always fetched
+//!   this way. A lookup of a name in a directory nobody listed costs nothing extra.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
 use super::{DirEntry, Fs};
 use crate::attrs::FileKind;
 use crate::inode;
+use crate::s3::ListRequest;
 
 /// Names fetched ahead of a sequential stat walk: a few hundred milliseconds of work at
 /// most, well inside the metadata TTL, so the entries are still fresh when asked for.
 const STAT_AHEAD: usize = 64;
 /// HEADs in flight at once while fetching ahead.
 const STATS_IN_FLIGHT: usize = 16;
+/// How long a listing with metadata guides re-listing after its attributes went stale: a
+/// walk over a large directory can take longer than the TTL. Only the names' order is
+/// used; attributes always come from a new request.
+const GUIDE_LIFE: Duration = Duration::from_secs(60);
 
-/// The last listing of one directory, in listing order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
+struct ListedName {
+    path: String,
+    kind: FileKind,
+    /// The key (or common prefix) it was listed as; `None` for local, unsaved entries.
+    key: Option<String>,
+}
+
+/// The last listing of one directory: names in listing (key) order.
+#[derive(Debug)]
 pub(super) struct Listing {
-    at: Option<Instant>,
-    paths: Vec<(String, FileKind)>,
+    at: Instant,
+    /// The listing carried every object's metadata.
+    with_metadata: bool,
+    names: Vec<ListedName>,
     index: HashMap<String, usize>,
 }
 
+impl Listing {
+    fn life(&self, ttl: Duration) -> Duration {
+        if self.with_metadata {
+            ttl.max(GUIDE_LIFE)
+        } else {
+            ttl
+        }
+    }
+}
+
 impl Fs {
-    /// Remembers what `opendir` listed in directory `dir`.
-    pub(super) fn remember_listing(&self, dir: &str, entries: &[DirEntry]) {
-        let paths: Vec<(String, FileKind)> = entries
+    /// Remembers what `opendir` listed in directory `dir`: `entries` (`.` and `..` first),
+    /// whose server-side ones come in order with their `keys`.
+    pub(super) fn remember_listing(&self, dir: &str, entries: &[DirEntry], keys: Vec<String>) {
+        let mut keys = keys.into_iter();
+        let names: Vec<ListedName> = entries
             .iter()
             .filter(|e| e.name != "." && e.name != "..")
-            .map(|e| (inode::join(dir, &e.name), e.kind))
+            .map(|e| ListedName {
+                path: inode::join(dir, &e.name),
+                kind: e.kind,
+                key: keys.next(),
+            })
             .collect();
-        let index = paths
+        let index = names
             .iter()
             .enumerate()
-            .map(|(i, (p, _))| (p.clone(), i))
+            .map(|(i, n)| (n.path.clone(), i))
             .collect();
         let listing = Listing {
-            at: Some(Instant::now()),
-            paths,
+            at: Instant::now(),
+            with_metadata: self.client.capabilities().list_metadata,
+            names,
             index,
         };
+        let ttl = self.config.ttl;
         let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
         // Listings of other directories that went stale are dropped on the way.
-        listings.retain(|_, l| l.at.is_some_and(|at| at.elapsed() < self.config.ttl));
+        listings.retain(|_, l| l.at.elapsed() < l.life(ttl));
         listings.insert(dir.to_owned(), Arc::new(listing));
     }
 
-    /// Fetches the attributes of the names listed after `path` that are not cached yet.
-    pub(super) async fn stat_ahead(&self, path: &str) {
+    /// The live listing of `path`'s directory and `path`'s place in it.
+    fn listing_of(&self, path: &str) -> Option<(Arc<Listing>, usize)> {
         let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
-        let listing = {
-            let listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
-            match listings.get(parent) {
-                Some(l) if l.at.is_some_and(|at| at.elapsed() < self.config.ttl) => l.clone(),
-                _ => return,
-            }
+        let listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        let listing = listings.get(parent)?;
+        if listing.at.elapsed() >= listing.life(self.config.ttl) {
+            return None;
+        }
+        let at = *listing.index.get(path)?;
+        Some((listing.clone(), at))
+    }
+
+    /// Lists `path`'s directory again with metadata, from `path` on (one page), when a
+    /// listing with metadata showed it as a file: the attributes of `path` and the names
+    /// after it go into the cache. Returns whether it did.
+    pub(super) async fn refresh_from_listing(&self, path: &str) -> crate::error::FsResult<bool> {
+        let Some((listing, at)) = self.listing_of(path) else {
+            return Ok(false);
         };
-        let Some(&at) = listing.index.get(path) else {
+        if !listing.with_metadata || listing.names[at].kind == FileKind::Directory {
+            return Ok(false);
+        }
+        let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+        let prefix = self.dir_prefix(parent);
+        let query = ListRequest {
+            prefix: &prefix,
+            delimited: true,
+            // Exclusive: the name listed before `path` starts the page at `path`.
+            start_after: at.checked_sub(1).and_then(|i| listing.names[i].key.clone()),
+            ..ListRequest::default()
+        };
+        let page = self.client.list(&query).await?;
+        let now = Instant::now();
+        let valid_until = now + self.config.ttl;
+        let mut table = self.table();
+        for o in &page.objects {
+            let name = &o.key[prefix.len()..];
+            if name.is_empty() || name.contains('/') {
+                continue;
+            }
+            if let Some(meta) = &o.metadata {
+                let stat = self.stat_of(meta, false, o.last_modified, o.size);
+                table.listed_with_attrs(&inode::join(parent, name), stat, now, valid_until);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Fetches the attributes of the names listed after `path` that are not cached yet
+    /// (with a listing with metadata: only directories, the rest is re-listed).
+    pub(super) async fn stat_ahead(&self, path: &str) {
+        let Some((listing, at)) = self.listing_of(path) else {
             return;
         };
+        if listing.at.elapsed() >= self.config.ttl {
+            return;
+        }
         let now = Instant::now();
         let todo: Vec<(String, FileKind)> = {
             let table = self.table();
-            listing.paths[at + 1..]
+            listing.names[at + 1..]
                 .iter()
                 .take(STAT_AHEAD)
-                .filter(|(p, _)| {
+                .filter(|n| !listing.with_metadata || n.kind == FileKind::Directory)
+                .filter(|n| {
                     table
-                        .ino_of(p)
+                        .ino_of(&n.path)
                         .and_then(|ino| table.get(ino))
-                        .is_some_and(|n| !n.pinned() && n.valid_until <= now)
+                        .is_some_and(|node| !node.pinned() && node.valid_until <= now)
                 })
-                .cloned()
+                .map(|n| (n.path.clone(), n.kind))
                 .collect()
         };
         let fetches: Vec<_> = todo

@@ -10,20 +10,35 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{AttrChange, Fs, FsConfig};
-use crate::attrs::Defaults;
+use crate::attrs::{Defaults, FileKind};
 use crate::error::FsError;
 use crate::inode::ROOT;
-use crate::s3::ObjectStore;
 use crate::s3::mem::MemStore;
+use crate::s3::{Capabilities, ObjectStore};
 
 fn setup(prefix: &str) -> (Fs, Arc<MemStore>, tempfile::TempDir) {
-    let store = Arc::new(MemStore::default());
+    setup_with(prefix, Capabilities::default(), Duration::from_secs(1))
+}
+
+/// What vmgw announces.
+const VMGW: Capabilities = Capabilities {
+    rename_object: true,
+    append: true,
+    list_metadata: true,
+};
+
+fn setup_with(
+    prefix: &str,
+    capabilities: Capabilities,
+    ttl: Duration,
+) -> (Fs, Arc<MemStore>, tempfile::TempDir) {
+    let store = Arc::new(MemStore::with_capabilities(capabilities));
     let staging = tempfile::tempdir().unwrap();
     let fs = Fs::new(
         store.clone(),
         FsConfig {
             prefix: prefix.into(),
-            ttl: Duration::from_secs(1),
+            ttl,
             defaults: Defaults {
                 file_perm: 0o644,
                 dir_perm: 0o755,
@@ -131,6 +146,9 @@ async fn overwrite_append_and_truncate_go_through_staging() {
     model.truncate(50_000);
     fs.flush(attr.ino).await.unwrap();
     assert!(store.body("f").unwrap() == model);
+    assert_eq!(requests(&store, "append"), 0, "not announced, not used");
+    // The test's own PUT, then the download and the whole upload.
+    assert_eq!((requests(&store, "get"), requests(&store, "put")), (1, 2));
     fs.release(attr.ino, fh).await;
     // Truncate by path (no handle): saved at once.
     fs.setattr(attr.ino, Some(10), AttrChange::default())
@@ -203,11 +221,12 @@ async fn directories_rmdir_and_a_paged_tree_rename() {
 }
 
 /// Random writes, truncations, flushes, reopenings and reads against a model, checking
-/// both what reads return and what the store holds after each flush.
+/// both what reads return and what the store holds after each flush; against a plain
+/// store and one offering appends (writes at the end then take the append path).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_operations_match_the_model() {
-    for seed in 1..=6u64 {
-        let (fs, store, _s) = setup("m/");
+    for (seed, capabilities) in (1..=6u64).flat_map(|s| [(s, Capabilities::default()), (s, VMGW)]) {
+        let (fs, store, _s) = setup_with("m/", capabilities, Duration::from_secs(1));
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = move |n: u64| {
             rng ^= rng << 13;
@@ -257,14 +276,14 @@ async fn random_operations_match_the_model() {
                     fs.flush(ino).await.unwrap();
                     assert!(
                         store.body("m/f").unwrap() == model,
-                        "seed {seed} step {step}: store differs after flush"
+                        "seed {seed} {capabilities:?} step {step}: store differs after flush"
                     );
                 }
                 7 => {
                     fs.release(ino, fh).await;
                     assert!(
                         store.body("m/f").unwrap() == model,
-                        "seed {seed} step {step}"
+                        "seed {seed} {capabilities:?} step {step}"
                     );
                     // O_RDWR, sometimes with O_TRUNC.
                     let trunc = next(4) == 0;
@@ -286,7 +305,7 @@ async fn random_operations_match_the_model() {
                     let end = (start + len as usize).min(model.len());
                     assert!(
                         got[..] == model[start..end],
-                        "seed {seed} step {step}: read {offset}+{len} differs: got {} bytes, want {}, first difference at {:?}, store == model: {}",
+                        "seed {seed} {capabilities:?} step {step}: read {offset}+{len} differs: got {} bytes, want {}, first difference at {:?}, store == model: {}",
                         got.len(),
                         end - start,
                         got.iter().zip(&model[start..end]).position(|(a, b)| a != b),
@@ -298,7 +317,367 @@ async fn random_operations_match_the_model() {
         fs.release(ino, fh).await;
         assert!(
             store.body("m/f").unwrap() == model,
-            "seed {seed}: final content"
+            "seed {seed} {capabilities:?}: final content"
+        );
+        // Writes at the end of a reopened file took the append path where offered.
+        assert_eq!(
+            requests(&store, "append") > 0,
+            capabilities.append,
+            "seed {seed} {capabilities:?}"
         );
     }
+}
+
+/// O_WRONLY | O_APPEND.
+const O_APPEND_WRONLY: i32 = 0o2001;
+
+/// An existing object of `len` patterned bytes with s3fs metadata.
+async fn existing(store: &MemStore, key: &str, len: usize) -> Vec<u8> {
+    let data = pattern(len, 11);
+    let meta = HashMap::from([
+        ("mode".to_owned(), (0o100_600).to_string()),
+        ("uid".to_owned(), "5".to_owned()),
+        ("gid".to_owned(), "6".to_owned()),
+        ("mtime".to_owned(), "1000".to_owned()),
+    ]);
+    store
+        .put(key, Bytes::from(data.clone()), meta)
+        .await
+        .unwrap();
+    data
+}
+
+fn now_secs() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_send_only_the_new_bytes() {
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    let mut model = existing(&store, "log", 100_000).await;
+    let started = now_secs();
+    let attr = fs.lookup(ROOT, name("log")).await.unwrap();
+    let fh = fs.open(attr.ino, O_APPEND_WRONLY).await.unwrap();
+    fs.write(attr.ino, fh, 100_000, b"line one\n")
+        .await
+        .unwrap();
+    fs.write(attr.ino, fh, 100_009, b"line two\n")
+        .await
+        .unwrap();
+    model.extend_from_slice(b"line one\nline two\n");
+    // Read back before it is sent: the old bytes from the server, the new from memory.
+    let got = fs.read(attr.ino, fh, 99_990, 100).await.unwrap();
+    assert_eq!(&got[..], &model[99_990..]);
+    fs.flush(attr.ino).await.unwrap();
+    assert!(store.body("log").unwrap() == model);
+    assert_eq!(store.appended_bytes.load(Ordering::SeqCst), 18);
+    assert_eq!(
+        (
+            requests(&store, "append"),
+            requests(&store, "get"),
+            requests(&store, "put")
+        ),
+        (1, 1, 1),
+        "one append; the only GET was the read of the old bytes, the PUT the test's own"
+    );
+    // The append kept the metadata; the new mtime was written once, the rest kept.
+    let meta = store.metadata("log").unwrap();
+    assert_eq!(requests(&store, "copy"), 1);
+    assert!(meta["mtime"].parse::<i64>().unwrap() >= started, "{meta:?}");
+    assert_eq!(meta["mode"], (0o100_600).to_string());
+    assert_eq!((meta["uid"].as_str(), meta["gid"].as_str()), ("5", "6"));
+    // Nothing new: a second flush sends nothing.
+    fs.flush(attr.ino).await.unwrap();
+    assert_eq!(requests(&store, "append") + requests(&store, "copy"), 2);
+    fs.release(attr.ino, fh).await;
+
+    // Every reopening with `>>` is one more append of just its bytes.
+    for i in 0..5u8 {
+        let fh = fs.open(attr.ino, O_APPEND_WRONLY).await.unwrap();
+        let line = [b'a' + i; 10];
+        fs.write(attr.ino, fh, model.len() as u64, &line)
+            .await
+            .unwrap();
+        model.extend_from_slice(&line);
+        fs.flush(attr.ino).await.unwrap();
+        fs.release(attr.ino, fh).await;
+        let shown = fs.getattr(attr.ino).await.unwrap().mtime;
+        let shown = shown
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(store.metadata("log").unwrap()["mtime"], shown.to_string());
+    }
+    assert!(store.body("log").unwrap() == model);
+    assert_eq!(requests(&store, "append"), 6);
+    assert_eq!(store.appended_bytes.load(Ordering::SeqCst), 18 + 50);
+    assert_eq!((requests(&store, "get"), requests(&store, "put")), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_append_streams_in_bounded_pieces() {
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    let mut model = existing(&store, "big", 1 << 20).await;
+    let attr = fs.lookup(ROOT, name("big")).await.unwrap();
+    let fh = fs.open(attr.ino, O_APPEND_WRONLY).await.unwrap();
+    let tail = pattern(20 << 20, 12);
+    for chunk in tail.chunks(1 << 20) {
+        fs.write(attr.ino, fh, model.len() as u64, chunk)
+            .await
+            .unwrap();
+        model.extend_from_slice(chunk);
+    }
+    // Two 8 MiB pieces left while it was written; 4 MiB wait for the close.
+    assert_eq!(requests(&store, "append"), 2);
+    assert_eq!(store.appended_bytes.load(Ordering::SeqCst), 16 << 20);
+    let got = fs.read(attr.ino, fh, 16 << 20, 2 << 20).await;
+    assert!(got.unwrap()[..] == model[16 << 20..18 << 20]);
+    fs.flush(attr.ino).await.unwrap();
+    fs.release(attr.ino, fh).await;
+    assert_eq!(requests(&store, "append"), 3);
+    assert_eq!(store.appended_bytes.load(Ordering::SeqCst), 20 << 20);
+    assert_eq!(requests(&store, "put") + requests(&store, "upload_part"), 1);
+    assert!(store.body("big").unwrap() == model);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_elsewhere_after_appending_stages_the_server_bytes_and_the_pending() {
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    let mut model = existing(&store, "f", 100_000).await;
+    let attr = fs.lookup(ROOT, name("f")).await.unwrap();
+    let fh = fs.open(attr.ino, 2).await.unwrap();
+    let tail = pattern(5000, 13);
+    fs.write(attr.ino, fh, 100_000, &tail).await.unwrap();
+    model.extend_from_slice(&tail);
+    fs.write(attr.ino, fh, 10, b"XY").await.unwrap();
+    model[10..12].copy_from_slice(b"XY");
+    assert_eq!(fs.read(attr.ino, fh, 0, 200_000).await.unwrap(), model);
+    fs.flush(attr.ino).await.unwrap();
+    assert!(store.body("f").unwrap() == model);
+    assert_eq!(
+        (
+            requests(&store, "append"),
+            requests(&store, "get"),
+            requests(&store, "put")
+        ),
+        (0, 1, 2),
+        "the initial put, the download, the whole upload"
+    );
+    fs.release(attr.ino, fh).await;
+
+    // A piece already sent, more pending, then a truncation into the sent part.
+    let fh = fs.open(attr.ino, 2).await.unwrap();
+    let tail = pattern(9 << 20, 14);
+    fs.write(attr.ino, fh, model.len() as u64, &tail)
+        .await
+        .unwrap();
+    model.extend_from_slice(&tail);
+    assert_eq!(requests(&store, "append"), 1, "a full piece left");
+    fs.write(attr.ino, fh, model.len() as u64, b"pending")
+        .await
+        .unwrap();
+    model.extend_from_slice(b"pending");
+    let len = model.len() - 3000;
+    fs.setattr(attr.ino, Some(len as u64), AttrChange::default())
+        .await
+        .unwrap();
+    model.truncate(len);
+    fs.flush(attr.ino).await.unwrap();
+    fs.release(attr.ino, fh).await;
+    assert!(store.body("f").unwrap() == model);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_to_an_object_changed_elsewhere_is_eio_not_a_rewrite() {
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    existing(&store, "f", 1000).await;
+    let attr = fs.lookup(ROOT, name("f")).await.unwrap();
+    let fh = fs.open(attr.ino, O_APPEND_WRONLY).await.unwrap();
+    fs.write(attr.ino, fh, 1000, b"mine").await.unwrap();
+    // Another writer replaces the object meanwhile.
+    store
+        .put("f", Bytes::from_static(b"theirs"), HashMap::new())
+        .await
+        .unwrap();
+    let err = fs.flush(attr.ino).await.unwrap_err();
+    assert!(matches!(err, FsError::AppendConflict), "{err:?}");
+    assert_eq!(err.errno(), fuser::Errno::EIO);
+    assert_eq!(store.body("f").unwrap(), Bytes::from_static(b"theirs"));
+    // Reported until the last close, never silently dropped.
+    assert!(matches!(fs.flush(attr.ino).await, Err(FsError::Lost)));
+    assert!(matches!(
+        fs.write(attr.ino, fh, 1004, b"x").await,
+        Err(FsError::Lost)
+    ));
+    fs.release(attr.ino, fh).await;
+    assert_eq!(store.body("f").unwrap(), Bytes::from_static(b"theirs"));
+    assert_eq!(
+        requests(&store, "put"),
+        2,
+        "no rewrite over the other writer"
+    );
+
+    // The same when the pending bytes must be staged (a write elsewhere) and the object
+    // is no longer the size this mount knew.
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    existing(&store, "g", 1000).await;
+    let attr = fs.lookup(ROOT, name("g")).await.unwrap();
+    let fh = fs.open(attr.ino, 2).await.unwrap();
+    fs.write(attr.ino, fh, 1000, b"mine").await.unwrap();
+    store
+        .put("g", Bytes::from_static(b"theirs"), HashMap::new())
+        .await
+        .unwrap();
+    let err = fs.write(attr.ino, fh, 0, b"x").await.unwrap_err();
+    assert!(matches!(err, FsError::AppendConflict), "{err:?}");
+    fs.release(attr.ino, fh).await;
+    assert_eq!(store.body("g").unwrap(), Bytes::from_static(b"theirs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_out_of_parts_is_rewritten_whole_then_appended_to_again() {
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    store.part_limit.store(2, Ordering::SeqCst);
+    let mut model = existing(&store, "f", 50_000).await;
+    let attr = fs.lookup(ROOT, name("f")).await.unwrap();
+    for round in 0..3u8 {
+        let fh = fs.open(attr.ino, O_APPEND_WRONLY).await.unwrap();
+        let line = [b'0' + round; 100];
+        fs.write(attr.ino, fh, model.len() as u64, &line)
+            .await
+            .unwrap();
+        model.extend_from_slice(&line);
+        fs.flush(attr.ino).await.unwrap();
+        fs.release(attr.ino, fh).await;
+        assert!(store.body("f").unwrap() == model, "round {round}");
+    }
+    // Round 0 appended (2 parts); round 1 was refused and rewrote the object (1 part);
+    // round 2 appended again.
+    assert_eq!(requests(&store, "append"), 3);
+    assert_eq!((requests(&store, "get"), requests(&store, "put")), (1, 2));
+    assert_eq!(
+        store.metadata("f").unwrap()["mode"],
+        (0o100_600).to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_whose_answer_was_lost_is_not_sent_twice() {
+    let (fs, store, _s) = setup_with("", VMGW, Duration::from_secs(1));
+    let mut model = existing(&store, "f", 4000).await;
+    store.lose_append_reply.store(true, Ordering::SeqCst);
+    let attr = fs.lookup(ROOT, name("f")).await.unwrap();
+    let fh = fs.open(attr.ino, O_APPEND_WRONLY).await.unwrap();
+    fs.write(attr.ino, fh, 4000, b"once").await.unwrap();
+    model.extend_from_slice(b"once");
+    fs.flush(attr.ino).await.unwrap();
+    fs.release(attr.ino, fh).await;
+    assert!(store.body("f").unwrap() == model);
+    // Besides the lookup's HEAD, the check read back the object's size and only the
+    // appended range.
+    assert_eq!((requests(&store, "head"), requests(&store, "get")), (2, 1));
+}
+
+/// `ls -l` against a store listing with metadata: one LIST per 1000 names, no HEAD, the
+/// attributes as stored; once they went stale, a walk re-lists a page per 1000 names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_with_metadata_answers_the_stat_walk() {
+    const COUNT: usize = 2500;
+    let ttl = Duration::from_millis(300);
+    let (fs, store, _s) = setup_with("", VMGW, ttl);
+    for i in 0..COUNT {
+        let meta = match i % 3 {
+            0 => HashMap::new(),
+            1 => HashMap::from([
+                ("mode".to_owned(), (0o100_640).to_string()),
+                ("uid".to_owned(), i.to_string()),
+                ("mtime".to_owned(), "1234".to_owned()),
+            ]),
+            _ => HashMap::from([("mode".to_owned(), (0o120_777).to_string())]),
+        };
+        store
+            .put(&format!("f{i:04}"), Bytes::from(vec![b'x'; i % 50]), meta)
+            .await
+            .unwrap();
+    }
+    store
+        .put("sub/inner", Bytes::new(), HashMap::new())
+        .await
+        .unwrap();
+    let check = |i: usize, a: &super::Attr| {
+        assert_eq!(a.size, (i % 50) as u64, "f{i:04}");
+        match i % 3 {
+            0 => assert_eq!((a.kind, a.perm, a.uid), (FileKind::File, 0o644, 0)),
+            1 => {
+                assert_eq!((a.kind, a.perm, a.uid), (FileKind::File, 0o640, i as u32));
+                assert_eq!(a.mtime, std::time::UNIX_EPOCH + Duration::from_secs(1234));
+            }
+            _ => assert_eq!(a.kind, FileKind::Symlink),
+        }
+    };
+    let fh = fs.opendir(ROOT).await.unwrap();
+    let entries = fs.readdir(fh).unwrap();
+    assert_eq!(entries.len(), COUNT + 3, ". .. sub and the files");
+    assert_eq!(requests(&store, "list"), 3, "pages of 1000");
+    for i in 0..COUNT {
+        let a = fs.lookup(ROOT, name(&format!("f{i:04}"))).await.unwrap();
+        check(i, &a);
+    }
+    assert_eq!(requests(&store, "head"), 0);
+    assert_eq!(
+        requests(&store, "list"),
+        3,
+        "lookups served from the listing"
+    );
+    fs.releasedir(fh);
+
+    // Stale now: the walk lists one page per 1000 names again, still without a HEAD.
+    tokio::time::sleep(ttl * 2).await;
+    for i in 0..COUNT {
+        let a = fs.lookup(ROOT, name(&format!("f{i:04}"))).await.unwrap();
+        check(i, &a);
+    }
+    assert_eq!(requests(&store, "head"), 0);
+    assert_eq!(requests(&store, "list"), 6);
+    // A directory's attributes are not in a listing: its marker is asked for.
+    let sub = fs.lookup(ROOT, name("sub")).await.unwrap();
+    assert_eq!(sub.kind, FileKind::Directory);
+    assert_eq!(requests(&store, "head"), 1);
+    // A name deleted since is not served from the old listing.
+    store.delete("f0001").await.unwrap();
+    tokio::time::sleep(ttl * 2).await;
+    assert!(matches!(
+        fs.lookup(ROOT, name("f0001")).await,
+        Err(FsError::NotFound)
+    ));
+}
+
+/// The same walk against a plain store: one HEAD per name (fetched ahead, in parallel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_listing_metadata_the_walk_heads_every_name() {
+    let (fs, store, _s) = setup("");
+    for i in 0..300 {
+        store
+            .put(
+                &format!("f{i:03}"),
+                Bytes::from(vec![1u8; i]),
+                HashMap::new(),
+            )
+            .await
+            .unwrap();
+    }
+    let fh = fs.opendir(ROOT).await.unwrap();
+    for i in 0..300 {
+        let a = fs.lookup(ROOT, name(&format!("f{i:03}"))).await.unwrap();
+        assert_eq!(a.size, i as u64);
+    }
+    fs.releasedir(fh);
+    assert_eq!(requests(&store, "list"), 1);
+    assert_eq!(requests(&store, "head"), 300);
 }

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::error::{classify, is_unparsed_success};
 use super::features::{self, FeatureSniffer};
+use super::list_metadata::{self, RawBody};
 use super::{Capabilities, MAX_SINGLE_PUT, S3Error};
 
 /// The most a ranged GET reserves up front (read-ahead parts are 8 MiB).
@@ -62,6 +63,22 @@ pub struct ListedObject {
     pub key: String,
     pub size: u64,
     pub last_modified: i64,
+    /// User metadata (as [`ObjectInfo::metadata`]) when the listing carried it (a server
+    /// announcing `list-metadata`); `None` means unknown, not empty.
+    pub metadata: Option<Vec<(String, String)>>,
+}
+
+/// What one listing request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest<'a> {
+    pub prefix: &'a str,
+    /// Group deeper keys into common prefixes (a directory listing), else every key below
+    /// comes (a recursive walk).
+    pub delimited: bool,
+    pub token: Option<String>,
+    /// Only keys after this one.
+    pub start_after: Option<String>,
+    pub max_keys: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -259,26 +276,42 @@ impl ObjectClient {
             .map_err(classify)
     }
 
-    /// One page of a listing under `prefix`; `delimited` groups deeper keys into common
-    /// prefixes (a directory listing), otherwise every key below comes (a recursive walk).
-    pub async fn list(
-        &self,
-        prefix: &str,
-        delimited: bool,
-        token: Option<String>,
-        max_keys: Option<i32>,
-    ) -> Result<ListPage, S3Error> {
+    /// One page of a listing. Where the server announced `list-metadata`, the page carries
+    /// every object's user metadata too (one request instead of a HEAD per object).
+    pub async fn list(&self, query: &ListRequest<'_>) -> Result<ListPage, S3Error> {
         let mut request = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(prefix)
-            .set_continuation_token(token)
-            .set_max_keys(max_keys);
-        if delimited {
+            .prefix(query.prefix)
+            .set_continuation_token(query.token.clone())
+            .set_start_after(query.start_after.clone())
+            .set_max_keys(query.max_keys);
+        if query.delimited {
             request = request.delimiter("/");
         }
-        let out = request.send().await.map_err(classify)?;
+        let with_metadata = self.capabilities.list_metadata;
+        let raw = RawBody::default();
+        let out = if with_metadata {
+            request
+                .customize()
+                .mutate_request(list_metadata::ask_for_metadata)
+                .interceptor(raw.clone())
+                .send()
+                .await
+        } else {
+            request.send().await
+        }
+        .map_err(classify)?;
+        let mut metadata = match raw.take() {
+            Some(body) => list_metadata::parse(&body)?,
+            None => {
+                if with_metadata {
+                    tracing::debug!("listing body not kept; attributes come from HEAD");
+                }
+                list_metadata::MetadataByKey::new()
+            }
+        };
         let next_token = if out.is_truncated().unwrap_or(false) {
             out.next_continuation_token().map(str::to_owned)
         } else {
@@ -288,10 +321,14 @@ impl ObjectClient {
             objects: out
                 .contents()
                 .iter()
-                .map(|o| ListedObject {
-                    key: o.key().unwrap_or_default().to_owned(),
-                    size: o.size().map_or(0, |n| n.max(0).cast_unsigned()),
-                    last_modified: o.last_modified().map_or(0, |t| t.secs()),
+                .map(|o| {
+                    let key = o.key().unwrap_or_default().to_owned();
+                    ListedObject {
+                        metadata: metadata.remove(&key),
+                        key,
+                        size: o.size().map_or(0, |n| n.max(0).cast_unsigned()),
+                        last_modified: o.last_modified().map_or(0, |t| t.secs()),
+                    }
                 })
                 .collect(),
             prefixes: out
@@ -301,6 +338,30 @@ impl ObjectClient {
                 .collect(),
             next_token,
         })
+    }
+
+    /// Appends `body` to the object, whose size on the server must be `offset` (vmgw's
+    /// write-offset PutObject: the body becomes one more part, nothing before it is sent
+    /// again). Returns the object's new size. Refused unless the server announced it: a
+    /// server that ignored the header would replace the object with `body`.
+    pub async fn append(&self, key: &str, offset: u64, body: Bytes) -> Result<u64, S3Error> {
+        if !self.capabilities.append {
+            return Err(S3Error::Unsupported("write-offset appends"));
+        }
+        let len = body.len() as u64;
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .write_offset_bytes(i64::try_from(offset).unwrap_or(i64::MAX))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .size()
+            .map_or(offset + len, |n| n.max(0).cast_unsigned()))
     }
 
     /// Server-side copy of `from` (of `size` bytes) to `to`. With `metadata`, the copy gets

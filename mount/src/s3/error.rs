@@ -19,6 +19,8 @@ pub enum S3Error {
     Body(String),
     #[error("local file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the server did not announce {0}")]
+    Unsupported(&'static str),
 }
 
 impl S3Error {
@@ -30,6 +32,20 @@ impl S3Error {
             Self::Service { code, .. } if code == "EntityTooLarge" => Errno::EFBIG,
             _ => Errno::EIO,
         }
+    }
+
+    /// An append refused because the object's size is not the offset sent: another writer
+    /// changed it (or an earlier attempt of the same append already landed).
+    #[must_use]
+    pub fn is_invalid_write_offset(&self) -> bool {
+        matches!(self, Self::Service { code, .. } if code == "InvalidWriteOffset")
+    }
+
+    /// The server understood the request and refused it as such (a 4xx other than a
+    /// missing object or access): retrying the same request cannot succeed.
+    #[must_use]
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Service { status, .. } if (400..500).contains(status) && *status != 403)
     }
 }
 

@@ -1,5 +1,9 @@
 //! An in-memory [`ObjectStore`] for tests of the file system without FUSE or a server, with
 //! fault injection: while `failing` is set every write request fails as a dead link would.
+//! It offers vmgw's appends and listings with metadata when built
+//! [`with_capabilities`](MemStore::with_capabilities) announcing them, and behaves as
+//! vmgw does: an append at any offset but the size is `InvalidWriteOffset`, one beyond the
+//! part limit an `InvalidRequest`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -8,12 +12,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
-use super::{Capabilities, ListPage, ListedObject, ObjectInfo, ObjectStore, S3Error};
+use super::{
+    Capabilities, ListPage, ListRequest, ListedObject, MAX_PARTS, ObjectInfo, ObjectStore, S3Error,
+};
 
 #[derive(Debug, Clone)]
 struct Object {
     body: Bytes,
     metadata: HashMap<String, String>,
+    /// Parts it is made of (a PUT makes one, each append one more).
+    parts: u64,
 }
 
 /// An open multipart upload: the object's metadata and the parts so far.
@@ -28,12 +36,47 @@ pub struct MemStore {
     pub failing: AtomicBool,
     /// Requests served, by kind (for tests that count round trips).
     pub requests: Mutex<HashMap<&'static str, u64>>,
+    capabilities: Capabilities,
+    /// Most parts an appended object may have; 0 means S3's 10,000.
+    pub part_limit: AtomicU64,
+    /// The next append lands but answers `InvalidWriteOffset`, as a retried request whose
+    /// first attempt got through does.
+    pub lose_append_reply: AtomicBool,
+    /// Bytes received in append bodies.
+    pub appended_bytes: AtomicU64,
 }
 
 /// Keys per listing page, as S3.
 const PAGE: usize = 1000;
 
+fn invalid_write_offset(offset: u64, size: u64) -> S3Error {
+    S3Error::Service {
+        status: 400,
+        code: "InvalidWriteOffset".into(),
+        message: format!("offset {offset}, size {size}"),
+    }
+}
+
 impl MemStore {
+    /// A store offering what `capabilities` names.
+    #[must_use]
+    pub fn with_capabilities(capabilities: Capabilities) -> Self {
+        Self {
+            capabilities,
+            ..Self::default()
+        }
+    }
+
+    /// The user metadata of `key`, if it exists.
+    #[must_use]
+    pub fn metadata(&self, key: &str) -> Option<HashMap<String, String>> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|o| o.metadata.clone())
+    }
+
     fn count(&self, kind: &'static str) {
         *self.requests.lock().unwrap().entry(kind).or_default() += 1;
     }
@@ -65,7 +108,7 @@ impl MemStore {
 #[async_trait::async_trait]
 impl ObjectStore for MemStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        self.capabilities
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, S3Error> {
@@ -101,22 +144,72 @@ impl ObjectStore for MemStore {
     ) -> Result<(), S3Error> {
         self.count("put");
         self.check_write()?;
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), Object { body, metadata });
+        self.objects.lock().unwrap().insert(
+            key.to_owned(),
+            Object {
+                body,
+                metadata,
+                parts: 1,
+            },
+        );
         Ok(())
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        delimited: bool,
-        token: Option<String>,
-        max_keys: Option<i32>,
-    ) -> Result<ListPage, S3Error> {
+    async fn append(&self, key: &str, offset: u64, body: Bytes) -> Result<u64, S3Error> {
+        self.count("append");
+        self.check_write()?;
+        if !self.capabilities.append {
+            return Err(S3Error::Unsupported("write-offset appends"));
+        }
+        self.appended_bytes
+            .fetch_add(body.len() as u64, Ordering::SeqCst);
+        let limit = match self.part_limit.load(Ordering::SeqCst) {
+            0 => MAX_PARTS,
+            n => n,
+        };
+        let mut objects = self.objects.lock().unwrap();
+        let size = match objects.get_mut(key) {
+            None if offset == 0 => {
+                let size = body.len() as u64;
+                let object = Object {
+                    body,
+                    metadata: HashMap::new(),
+                    parts: 1,
+                };
+                objects.insert(key.to_owned(), object);
+                size
+            }
+            None => return Err(invalid_write_offset(offset, 0)),
+            Some(o) if o.body.len() as u64 != offset => {
+                return Err(invalid_write_offset(offset, o.body.len() as u64));
+            }
+            Some(o) if o.parts >= limit => {
+                return Err(S3Error::Service {
+                    status: 400,
+                    code: "InvalidRequest".into(),
+                    message: "too many parts".into(),
+                });
+            }
+            Some(o) => {
+                let mut joined = BytesMut::from(&o.body[..]);
+                joined.extend_from_slice(&body);
+                o.body = joined.freeze();
+                o.parts += 1;
+                o.body.len() as u64
+            }
+        };
+        if self.lose_append_reply.swap(false, Ordering::SeqCst) {
+            return Err(invalid_write_offset(offset, size));
+        }
+        Ok(size)
+    }
+
+    async fn list(&self, query: &ListRequest<'_>) -> Result<ListPage, S3Error> {
         self.count("list");
-        let max = max_keys.map_or(PAGE, |m| usize::try_from(m).unwrap_or(PAGE).min(PAGE));
+        let (prefix, delimited, token) = (query.prefix, query.delimited, &query.token);
+        let max = query
+            .max_keys
+            .map_or(PAGE, |m| usize::try_from(m).unwrap_or(PAGE).min(PAGE));
         let objects = self.objects.lock().unwrap();
         let mut page = ListPage::default();
         let mut last = None;
@@ -124,8 +217,11 @@ impl ObjectStore for MemStore {
             if !key.starts_with(prefix) {
                 break;
             }
+            if query.start_after.as_ref().is_some_and(|after| key <= after) {
+                continue;
+            }
             // Resume after the token: past that key, or past every key of that prefix.
-            if let Some(t) = &token
+            if let Some(t) = token
                 && (key <= t || (t.ends_with('/') && key.starts_with(t.as_str())))
             {
                 continue;
@@ -152,6 +248,10 @@ impl ObjectStore for MemStore {
                     key: key.clone(),
                     size: o.body.len() as u64,
                     last_modified: 1_700_000_000,
+                    metadata: self
+                        .capabilities
+                        .list_metadata
+                        .then(|| o.metadata.clone().into_iter().collect()),
                 });
             }
             last = Some(entry);
@@ -251,6 +351,7 @@ impl ObjectStore for MemStore {
             Object {
                 body: body.freeze(),
                 metadata,
+                parts: parts.len() as u64,
             },
         );
         Ok(())

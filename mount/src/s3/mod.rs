@@ -7,11 +7,14 @@
 mod client;
 mod error;
 mod features;
+mod list_metadata;
 #[cfg(test)]
 pub mod mem;
 mod store;
 
-pub use client::{Credentials, ListPage, ListedObject, ObjectClient, ObjectInfo, S3Config};
+pub use client::{
+    Credentials, ListPage, ListRequest, ListedObject, ObjectClient, ObjectInfo, S3Config,
+};
 pub use error::S3Error;
 pub use store::{ObjectStore, Store};
 

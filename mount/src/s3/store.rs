@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Capabilities, ListPage, ObjectClient, ObjectInfo, S3Error};
+use super::{Capabilities, ListPage, ListRequest, ObjectClient, ObjectInfo, S3Error};
 
 /// The S3 requests the mount makes, one method each.
 #[async_trait::async_trait]
@@ -26,14 +26,11 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
         body: Bytes,
         metadata: HashMap<String, String>,
     ) -> Result<(), S3Error>;
-    /// One page under `prefix`; `delimited` groups deeper keys into common prefixes.
-    async fn list(
-        &self,
-        prefix: &str,
-        delimited: bool,
-        token: Option<String>,
-        max_keys: Option<i32>,
-    ) -> Result<ListPage, S3Error>;
+    /// Appends `body` to an object of `offset` bytes (only where
+    /// [`Capabilities::append`]); returns its new size.
+    async fn append(&self, key: &str, offset: u64, body: Bytes) -> Result<u64, S3Error>;
+    /// One page of a listing (with user metadata where [`Capabilities::list_metadata`]).
+    async fn list(&self, query: &ListRequest<'_>) -> Result<ListPage, S3Error>;
     /// Server-side copy; `metadata` replaces the source's when given.
     async fn copy(
         &self,
@@ -94,14 +91,11 @@ impl ObjectStore for ObjectClient {
     ) -> Result<(), S3Error> {
         ObjectClient::put(self, key, body, metadata).await
     }
-    async fn list(
-        &self,
-        prefix: &str,
-        delimited: bool,
-        token: Option<String>,
-        max_keys: Option<i32>,
-    ) -> Result<ListPage, S3Error> {
-        ObjectClient::list(self, prefix, delimited, token, max_keys).await
+    async fn append(&self, key: &str, offset: u64, body: Bytes) -> Result<u64, S3Error> {
+        ObjectClient::append(self, key, offset, body).await
+    }
+    async fn list(&self, query: &ListRequest<'_>) -> Result<ListPage, S3Error> {
+        ObjectClient::list(self, query).await
     }
     async fn copy(
         &self,
