@@ -177,6 +177,11 @@ impl Fs {
 
     /// A new node for an object just written at `path`.
     fn created(&self, path: &str, stat: Stat, symlink: Option<String>) -> Attr {
+        if stat.attrs.kind == FileKind::Directory {
+            self.absent().note_new_dir(path, Instant::now());
+        } else {
+            self.absent().forget(path);
+        }
         let mut table = self.table();
         let ino = table.create(path, stat, Instant::now() + self.config.ttl);
         let node = table.get_mut(ino).expect("created node");
@@ -351,6 +356,7 @@ impl Fs {
                 .rename(&self.file_key(&from), &self.file_key(&to), size)
                 .await?;
         }
+        self.absent().forget_tree(&to);
         self.table().rename_tree(&from, &to);
         Ok(())
     }

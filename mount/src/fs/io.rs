@@ -128,6 +128,7 @@ impl Fs {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
         let stat = new_stat(FileKind::File, mode & !umask & 0o7777, uid, gid, 0);
+        self.absent().forget(&path);
         let (ino, cell) = {
             let mut table = self.table();
             let ino = table.create(&path, stat, Instant::now() + self.config.ttl);

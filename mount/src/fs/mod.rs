@@ -7,6 +7,7 @@
 //! - `io`: open/create, read, write, flush/fsync/release, setattr;
 //! - `append`: bytes added at the end of a file, sent as appends where the server can.
 
+mod absent;
 mod append;
 mod dir;
 mod io;
@@ -61,6 +62,7 @@ pub struct Fs {
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     listings: Mutex<HashMap<String, Arc<stat_ahead::Listing>>>,
+    absent: Mutex<absent::Absent>,
     next_fh: AtomicU64,
 }
 
@@ -112,6 +114,7 @@ impl Fs {
             handles: Mutex::default(),
             dirs: Mutex::default(),
             listings: Mutex::default(),
+            absent: Mutex::default(),
             next_fh: AtomicU64::new(1),
         }
     }
@@ -124,6 +127,10 @@ impl Fs {
     fn table(&self) -> MutexGuard<'_, Inodes> {
         // A panic elsewhere must not wedge the mount: the table stays usable.
         self.inodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn absent(&self) -> MutexGuard<'_, absent::Absent> {
+        self.absent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn next_handle(&self) -> u64 {
@@ -287,6 +294,9 @@ impl Fs {
             Ok(attr) => return Ok(attr),
             Err(hint) => hint,
         };
+        if hint.is_none() && self.absent().knows_missing(&path, Instant::now()) {
+            return Err(FsError::NotFound);
+        }
         if self.refresh_from_listing(&path).await? {
             match self.cached_lookup(&path) {
                 Ok(attr) => return Ok(attr),
@@ -307,6 +317,9 @@ impl Fs {
             {
                 table.detach(&path);
             }
+            drop(table);
+            self.absent()
+                .note_missing(&path, Instant::now() + self.config.ttl);
             return Err(FsError::NotFound);
         };
         let mut table = self.table();

@@ -681,3 +681,47 @@ async fn without_listing_metadata_the_walk_heads_every_name() {
     assert_eq!(requests(&store, "list"), 1);
     assert_eq!(requests(&store, "head"), 300);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_created_in_a_new_directory_cost_no_lookups() {
+    let (fs, store, _s) = setup("");
+    // The kernel looks a name up before mkdir and before each exclusive create.
+    assert!(matches!(
+        fs.lookup(ROOT, name("new")).await,
+        Err(FsError::NotFound)
+    ));
+    let d = fs.mkdir(ROOT, name("new"), 0o755, 0, 0, 0).await.unwrap();
+    let heads = requests(&store, "head");
+    let lists = requests(&store, "list");
+    for i in 0..20 {
+        let file = format!("f{i}");
+        assert!(matches!(
+            fs.lookup(d.ino, name(&file)).await,
+            Err(FsError::NotFound)
+        ));
+        let (attr, fh) = fs.create(d.ino, name(&file), 0o644, 0, 0, 0).await.unwrap();
+        fs.write(attr.ino, fh, 0, file.as_bytes()).await.unwrap();
+        fs.release(attr.ino, fh).await;
+        // What this mount created is found at once.
+        assert_eq!(fs.lookup(d.ino, name(&file)).await.unwrap().ino, attr.ino);
+    }
+    assert_eq!(
+        requests(&store, "head"),
+        heads,
+        "no HEAD for names in a new directory"
+    );
+    assert_eq!(requests(&store, "list"), lists, "no LIST either");
+    assert_eq!(store.body("new/f7").unwrap(), Bytes::from_static(b"f7"));
+
+    // A name missed once is not asked for again within the TTL; after it, it is.
+    assert!(fs.lookup(ROOT, name("gone")).await.is_err());
+    let heads = requests(&store, "head");
+    assert!(fs.lookup(ROOT, name("gone")).await.is_err());
+    assert_eq!(requests(&store, "head"), heads);
+    store
+        .put("gone", Bytes::from_static(b"now here"), HashMap::new())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(fs.lookup(ROOT, name("gone")).await.unwrap().size, 8);
+}
