@@ -141,6 +141,40 @@ fn s3fs_and_vmgw_mount_share_a_bucket() {
         std::fs::read_link(s.join("link-vmgw")).unwrap(),
         Path::new("from-vmgw.txt")
     );
+    // And with aws-cli: the bytes, and the attributes in s3fs's metadata encoding.
+    let fetched = tempfile::tempdir().unwrap();
+    for (key, body, mode) in [
+        ("from-vmgw.txt", &b"written by vmgw-mount"[..], 0o100_640),
+        ("dir-vmgw/inner", &b"inner too"[..], 0o100_644),
+        ("link-vmgw", &b"from-vmgw.txt"[..], 0o120_777),
+    ] {
+        let to = fetched.path().join("body");
+        let out = run_within(
+            Command::new(require_tool("aws"))
+                .envs(gw.client_env())
+                .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
+                .args(["s3api", "get-object", "--bucket", "shared", "--key", key])
+                .arg(&to),
+            LIMIT,
+        );
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), body, "aws-cli reads {key}");
+        assert_eq!(
+            answer["Metadata"]["mode"],
+            mode.to_string(),
+            "mode of {key}: {answer}"
+        );
+    }
+    let answer: serde_json::Value = serde_json::from_str(&run_within(
+        Command::new(require_tool("aws"))
+            .envs(gw.client_env())
+            .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
+            .args(["s3api", "head-object", "--bucket", "shared", "--key", "from-vmgw.txt"]),
+        LIMIT,
+    ))
+    .unwrap();
+    assert_eq!(answer["Metadata"]["mtime"], "1546398245", "{answer}");
+
     let mut names: Vec<String> = std::fs::read_dir(s)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
