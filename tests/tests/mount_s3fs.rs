@@ -142,22 +142,25 @@ fn s3fs_and_vmgw_mount_share_a_bucket() {
         Path::new("from-vmgw.txt")
     );
     // And with aws-cli: the bytes, and the attributes in s3fs's metadata encoding.
+    let aws = |args: &[&str]| -> serde_json::Value {
+        let out = run_within(
+            Command::new(require_tool("aws"))
+                .envs(gw.client_env())
+                .args(["--endpoint-url", &gw.endpoint, "--output", "json", "s3api"])
+                .args(args),
+            LIMIT,
+        );
+        serde_json::from_str(&out).unwrap()
+    };
     let fetched = tempfile::tempdir().unwrap();
+    let to = fetched.path().join("body");
+    let to_arg = to.to_str().unwrap();
     for (key, body, mode) in [
         ("from-vmgw.txt", &b"written by vmgw-mount"[..], 0o100_640),
         ("dir-vmgw/inner", &b"inner too"[..], 0o100_644),
         ("link-vmgw", &b"from-vmgw.txt"[..], 0o120_777),
     ] {
-        let to = fetched.path().join("body");
-        let out = run_within(
-            Command::new(require_tool("aws"))
-                .envs(gw.client_env())
-                .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
-                .args(["s3api", "get-object", "--bucket", "shared", "--key", key])
-                .arg(&to),
-            LIMIT,
-        );
-        let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let answer = aws(&["get-object", "--bucket", "shared", "--key", key, to_arg]);
         assert_eq!(std::fs::read(&to).unwrap(), body, "aws-cli reads {key}");
         assert_eq!(
             answer["Metadata"]["mode"],
@@ -165,14 +168,13 @@ fn s3fs_and_vmgw_mount_share_a_bucket() {
             "mode of {key}: {answer}"
         );
     }
-    let answer: serde_json::Value = serde_json::from_str(&run_within(
-        Command::new(require_tool("aws"))
-            .envs(gw.client_env())
-            .args(["--endpoint-url", &gw.endpoint, "--output", "json"])
-            .args(["s3api", "head-object", "--bucket", "shared", "--key", "from-vmgw.txt"]),
-        LIMIT,
-    ))
-    .unwrap();
+    let answer = aws(&[
+        "head-object",
+        "--bucket",
+        "shared",
+        "--key",
+        "from-vmgw.txt",
+    ]);
     assert_eq!(answer["Metadata"]["mtime"], "1546398245", "{answer}");
 
     let mut names: Vec<String> = std::fs::read_dir(s)
