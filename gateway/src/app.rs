@@ -12,9 +12,11 @@ use vmgw_tiering::{
     CacheOptions, CachedTier, LocalTier, LocalTierOptions, RemoteTier, RemoteTierOptions, Tier,
 };
 
-use crate::access::Access;
+use crate::auth::sealer::SecretSealer;
+use crate::auth::tenants::Tenants;
+use crate::auth::{Authenticator, Registry, access::Access};
 use crate::config::{CredentialConfig, Settings};
-use crate::credentials::{self, KeyStore};
+use crate::credentials;
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
 use crate::objects::{
     Limits, ObjectService, SweepMode, Tiers, run_demoter, run_lifecycle, run_move_queue,
@@ -56,6 +58,8 @@ pub enum AppError {
     Keys(String),
     #[error("start-up sweep failed: {0}")]
     Sweep(String),
+    #[error("cannot load tenants: {0}")]
+    Tenants(String),
 }
 
 /// A gateway that is open and listening.
@@ -269,12 +273,27 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         shutdown_rx.clone(),
     ));
 
+    let registry = Arc::new(Registry::new(&keys));
+    let sealer = SecretSealer::load_or_create(&SecretSealer::key_path(&settings.data_dir))
+        .map_err(|e| AppError::Tenants(e.to_string()))?;
+    let tenants = Arc::new(
+        Tenants::open(
+            Arc::clone(&meta) as Arc<dyn MetaStore>,
+            Arc::clone(&objects),
+            Arc::clone(&registry),
+            sealer,
+            settings.region.clone(),
+        )
+        .map_err(|e| AppError::Tenants(e.to_string()))?,
+    );
+
     let mut builder =
         S3ServiceBuilder::new(Gateway::new(Arc::clone(&objects), settings.region.clone()));
-    builder.set_auth(KeyStore::new(&keys));
-    builder.set_access(Access);
+    builder.set_auth(Authenticator(Arc::clone(&registry)));
+    builder.set_access(Access::new(Arc::clone(&registry), Arc::clone(&objects)));
     builder.set_route(ExtensionRoutes::new(
         Arc::clone(&objects),
+        Arc::clone(&registry),
         &settings.domains,
     ));
     if !settings.domains.is_empty() {
@@ -306,6 +325,11 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         Arc::clone(&objects),
+        crate::admin::Guests {
+            tenants,
+            endpoints: addrs.iter().map(|a| format!("http://{a}")).collect(),
+            region: settings.region.clone(),
+        },
         Arc::clone(&requests),
         shutdown_rx.clone(),
     ));

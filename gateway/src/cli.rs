@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::admin::guest_config::GuestFormat;
+
 /// vmgw: an S3-compatible object gateway for virtualization hosts.
 ///
 /// Guests and host tools talk S3 to it; it keeps objects on local and remote storage tiers.
@@ -44,6 +46,13 @@ pub enum Command {
     /// The lifecycle worker of a running gateway.
     #[command(subcommand)]
     Lifecycle(LifecycleCommand),
+    /// Guests (tenants) of a running gateway: one command gives a VM its key, bucket and
+    /// client configuration.
+    #[command(subcommand)]
+    Vm(VmCommand),
+    /// Access keys of tenants.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Requests a running gateway has served since it started, by S3 operation.
     Requests {
         #[command(flatten)]
@@ -91,6 +100,60 @@ pub enum TierCommand {
     },
     /// Moves waiting in the background queue.
     Queue {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    /// Create a tenant with an access key and a bucket, and print the guest's
+    /// configuration (the secret is shown only here).
+    Add {
+        /// Tenant name, usually the VM's name.
+        name: String,
+        /// The bucket to create for it. Default: the tenant's name.
+        #[arg(long, conflicts_with = "no_bucket")]
+        bucket: Option<String>,
+        /// Create no bucket.
+        #[arg(long)]
+        no_bucket: bool,
+        /// The endpoint URL the guest reaches the gateway at (e.g. the libvirt bridge
+        /// address). Default: the gateway's first listen address.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, value_enum, default_value_t = GuestFormat::Env)]
+        format: GuestFormat,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Tenants, their access keys and buckets.
+    Ls {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Remove a tenant, its keys and its buckets; refused while a bucket holds objects,
+    /// unless --purge.
+    Rm {
+        name: String,
+        /// Delete the objects of its buckets too.
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Issue a new key for a tenant and revoke its old ones at once; prints the new
+    /// configuration.
+    Rotate {
+        name: String,
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, value_enum, default_value_t = GuestFormat::Env)]
+        format: GuestFormat,
         #[command(flatten)]
         admin: AdminArgs,
     },

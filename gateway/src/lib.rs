@@ -5,9 +5,9 @@
 //! - [`meta`]: the metadata store seam and its embedded implementation.
 //! - [`server`], [`app`]: listeners, request logging, assembly, shutdown.
 
-pub mod access;
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod byte_size;
 pub mod cli;
 pub mod config;

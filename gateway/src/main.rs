@@ -6,11 +6,12 @@ use clap::Parser;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use vmgw_gateway::admin::MoveRequest;
 use vmgw_gateway::admin::client::AdminClientError;
-use vmgw_gateway::admin::commands;
+use vmgw_gateway::admin::{AddTenantRequest, MoveRequest};
+use vmgw_gateway::admin::{commands, vm};
 use vmgw_gateway::cli::{
-    Cli, Command, LifecycleCommand, LogFormat, ObjectCommand, ServeArgs, TierCommand,
+    Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand, ServeArgs, TierCommand,
+    VmCommand,
 };
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
 
@@ -140,6 +141,32 @@ fn main() -> anyhow::Result<()> {
         Command::Lifecycle(LifecycleCommand::Status { bucket, admin }) => print(runtime.block_on(
             vmgw_gateway::admin::lifecycle::lifecycle_status(&admin, bucket.as_deref()),
         )),
+        Command::Vm(VmCommand::Add {
+            name,
+            bucket,
+            no_bucket,
+            endpoint,
+            format,
+            admin,
+        }) => {
+            let bucket = if no_bucket {
+                None
+            } else {
+                Some(bucket.unwrap_or_else(|| name.clone()))
+            };
+            let request = AddTenantRequest { name, bucket };
+            print(runtime.block_on(vm::add(&admin, &request, endpoint.as_deref(), format)))
+        }
+        Command::Vm(VmCommand::Ls { admin }) => print(runtime.block_on(vm::ls(&admin))),
+        Command::Vm(VmCommand::Rm { name, purge, admin }) => {
+            print(runtime.block_on(vm::rm(&admin, &name, purge)))
+        }
+        Command::Key(KeyCommand::Rotate {
+            name,
+            endpoint,
+            format,
+            admin,
+        }) => print(runtime.block_on(vm::rotate(&admin, &name, endpoint.as_deref(), format))),
         Command::Requests { admin } => {
             print(runtime.block_on(vmgw_gateway::admin::requests::requests(&admin)))
         }

@@ -10,20 +10,69 @@
 //!   with `queue`, the move runs in the background and is retried while the tier is down
 //! - `GET /v1/moves` → `[QueuedMove]` waiting in the background queue
 //! - `GET /v1/lifecycle[?bucket=NAME]` → `LifecycleStatus`: the lifecycle worker's figures
+//! - `GET /v1/tenants` → `[TenantSummary]`
+//! - `POST /v1/tenants` `{name, bucket?}` → `GuestAccess`: a new tenant, its key and bucket
+//! - `POST /v1/tenants/rotate` `{name}` → `GuestAccess` with the new key (old keys revoked)
+//! - `POST /v1/tenants/remove` `{name, purge}` → `Removal`
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
 pub mod client;
 pub mod commands;
+pub mod guest_config;
 pub mod lifecycle;
 pub mod requests;
 mod server;
+mod tenant_routes;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 pub use server::{bind, serve};
+
+use crate::auth::tenants::Tenants;
+
+/// What the admin API needs to onboard guests.
+pub struct Guests {
+    pub tenants: Arc<Tenants>,
+    /// `http://ADDR` of every S3 listener; the first is the default endpoint handed out.
+    pub endpoints: Vec<String>,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddTenantRequest {
+    pub name: String,
+    #[serde(default)]
+    pub bucket: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantName {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveTenantRequest {
+    pub name: String,
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Everything a guest needs to reach its storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestAccess {
+    pub tenant: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// The tenant's (first) bucket, if it has one.
+    pub bucket: Option<String>,
+    pub endpoint: String,
+    pub region: String,
+}
 
 /// The admin socket of a data directory.
 #[must_use]

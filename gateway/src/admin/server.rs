@@ -36,9 +36,11 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(
     listener: UnixListener,
     objects: Arc<ObjectService>,
+    guests: super::Guests,
     requests: Arc<RequestCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let guests = Arc::new(guests);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -53,11 +55,20 @@ pub async fn serve(
         };
         let objects = Arc::clone(&objects);
         let requests = Arc::clone(&requests);
+        let guests = Arc::clone(&guests);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let objects = Arc::clone(&objects);
                 let requests = Arc::clone(&requests);
-                async move { Ok::<_, std::convert::Infallible>(handle(&objects, &requests, req).await) }
+                let guests = Arc::clone(&guests);
+                async move {
+                    let response = if req.uri().path().starts_with("/v1/tenants") {
+                        super::tenant_routes::handle(&guests, req).await
+                    } else {
+                        handle(&objects, &requests, req).await
+                    };
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -69,7 +80,7 @@ pub async fn serve(
     }
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+pub(super) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)
@@ -78,7 +89,7 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
         .expect("static response parts")
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
     json(
         status,
         &ErrorResponse {
@@ -97,7 +108,7 @@ fn object_error(e: &ObjectError) -> Response<Full<Bytes>> {
     error(status, e.to_string())
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, Response<Full<Bytes>>> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST);

@@ -34,7 +34,8 @@ fn corrupt(e: rmp_serde::decode::Error) -> ApplyError {
 use ApplyError::Rejected;
 
 pub(super) struct Tables<'txn> {
-    buckets: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) buckets: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) tenants: Table<'txn, &'static str, &'static [u8]>,
     pub(super) objects: Table<'txn, &'static [u8], &'static [u8]>,
     layouts: Table<'txn, u128, &'static [u8]>,
     uploads: Table<'txn, &'static [u8], &'static [u8]>,
@@ -69,6 +70,7 @@ impl<'txn> Tables<'txn> {
     ) -> Result<Self, redb::TableError> {
         Ok(Self {
             buckets: txn.open_table(tables::BUCKETS)?,
+            tenants: txn.open_table(tables::TENANTS)?,
             objects: txn.open_table(tables::OBJECTS)?,
             layouts: txn.open_table(tables::LAYOUTS)?,
             uploads: txn.open_table(tables::UPLOADS)?,
@@ -95,6 +97,8 @@ impl<'txn> Tables<'txn> {
         match op {
             WriteOp::CreateBucket { record } => self.create_bucket(record),
             WriteOp::DeleteBucket { name } => self.delete_bucket(&name),
+            WriteOp::PutTenant { record, create } => self.put_tenant(&record, create),
+            WriteOp::DeleteTenant { name } => self.delete_tenant(&name),
             WriteOp::LifecycleBackfill { bucket_id, limit } => self.backfill(bucket_id, limit),
             WriteOp::ExpireObject {
                 bucket_id,
@@ -256,6 +260,9 @@ impl<'txn> Tables<'txn> {
                 owner: existing.owner,
             }));
         }
+        // Checked in the same commit as the deletion of a tenant, so a tenant removed while
+        // it creates a bucket cannot leave a bucket nobody but the admin can reach.
+        self.require_owner(&record.owner)?;
         let id = self.sys.get("next_bucket_id")?.map_or(1, |v| v.value());
         record.id = id;
         self.sys.insert("next_bucket_id", id + 1)?;

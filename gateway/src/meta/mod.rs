@@ -28,6 +28,7 @@ pub mod records;
 mod redb_store;
 mod residents;
 mod schedule;
+mod tenants;
 
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
@@ -35,6 +36,7 @@ use vmgw_tiering::DataId;
 pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
 pub use residents::Resident;
+pub use tenants::tenant_owner;
 
 /// An upload id: 8 bytes of initiation time (so uploads of one key list in initiation
 /// order) and 8 random bytes.
@@ -55,6 +57,12 @@ pub enum MetaError {
     /// A part named in a completion was replaced or removed while it was being completed.
     #[error("parts of the upload changed during completion")]
     PartsChanged,
+    #[error("a tenant with this name already exists")]
+    TenantExists,
+    #[error("no such tenant")]
+    NoSuchTenant,
+    #[error("the tenant still owns buckets: {0}")]
+    TenantOwnsBuckets(String),
     #[error("metadata storage error: {0}")]
     Storage(String),
     #[error("metadata record is corrupt: {0}")]
@@ -189,6 +197,16 @@ pub enum WriteOp {
         key: String,
         at_ms: Option<i64>,
     },
+    /// Creates a tenant (`create`: it must not exist yet) or replaces its record (it must
+    /// exist): new keys, rotated keys.
+    PutTenant {
+        record: TenantRecord,
+        create: bool,
+    },
+    /// Removes a tenant that owns no bucket.
+    DeleteTenant {
+        name: String,
+    },
     /// Objects were read: record the times (a later time wins; objects deleted meanwhile
     /// are skipped).
     RecordReads {
@@ -317,6 +335,7 @@ pub struct UploadPage {
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError>;
+    fn tenants(&self) -> Result<Vec<TenantRecord>, MetaError>;
     fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError>;
     fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError>;
     fn object_with_layout(

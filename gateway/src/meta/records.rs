@@ -13,8 +13,27 @@ pub struct BucketRecord {
     pub name: String,
     pub created_ms: i64,
     pub region: String,
-    /// The access key (later: tenant) that created the bucket.
+    /// Who owns the bucket: `tenant/NAME` for a tenant's bucket; anything else (the access
+    /// key of the admin that created it, in records older than tenants) is the admin's.
     pub owner: String,
+}
+
+/// A tenant (usually one guest VM) and the access keys it signs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub name: String,
+    pub created_ms: i64,
+    pub keys: Vec<TenantKey>,
+}
+
+/// One access key of a tenant. The secret is sealed (SigV4 needs it in the clear on the
+/// server, so it cannot be hashed); see `auth::sealer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantKey {
+    pub access_key: String,
+    #[serde(with = "serde_bytes")]
+    pub sealed_secret: Vec<u8>,
+    pub created_ms: i64,
 }
 
 /// Standard HTTP representation headers S3 stores with an object.

@@ -18,7 +18,9 @@ use vmgw_lifecycle::AutoTiering;
 use vmgw_tiering::DataId;
 
 use super::apply::{ApplyError, Tables};
-use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
+use super::records::{
+    self, BucketRecord, Layout, ObjectRecord, PartRecord, TenantRecord, UploadRecord,
+};
 use super::{
     ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, Redescribe, UploadId,
     UploadPage, UploadQuery, WriteOp, WriteOutcome, keys, list,
@@ -50,6 +52,8 @@ pub(super) mod tables {
     /// Object key → the queue sequence number of a change to the object's record that
     /// its blobs' self-descriptions on remote tiers do not show yet.
     pub const REDESCRIBE: TableDefinition<&[u8], u64> = TableDefinition::new("redescribe");
+    /// Tenant name → [`super::TenantRecord`].
+    pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 }
 
 /// Tunables of the embedded store.
@@ -246,6 +250,17 @@ impl MetaStore for RedbStore {
             Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
             None => Ok(None),
         }
+    }
+
+    fn tenants(&self) -> Result<Vec<TenantRecord>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::TENANTS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, raw) = entry.map_err(storage)?;
+            out.push(records::decode(raw.value()).map_err(corrupt)?);
+        }
+        Ok(out)
     }
 
     fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {

@@ -91,6 +91,8 @@ pub enum ObjectError {
     StorageFull,
     #[error("the storage tier {tier} is unavailable; please retry later")]
     TierUnavailable { tier: String },
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -102,9 +104,12 @@ impl From<MetaError> for ObjectError {
             MetaError::NoSuchUpload => Self::NoSuchUpload,
             MetaError::BucketNotEmpty => Self::BucketNotEmpty,
             MetaError::PreconditionFailed => Self::PreconditionFailed,
-            MetaError::BucketExists { .. } | MetaError::PartsChanged => {
-                Self::Internal(e.to_string())
-            }
+            // Only a bucket created by a tenant that is being removed meets this.
+            MetaError::NoSuchTenant => Self::AccessDenied("the tenant no longer exists".into()),
+            MetaError::BucketExists { .. }
+            | MetaError::PartsChanged
+            | MetaError::TenantExists
+            | MetaError::TenantOwnsBuckets(_) => Self::Internal(e.to_string()),
             MetaError::Storage(_) | MetaError::Corrupt(_) | MetaError::Closed => {
                 Self::Internal(e.to_string())
             }

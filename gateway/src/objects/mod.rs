@@ -78,6 +78,7 @@ pub use tagging::parse_tagging_header;
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
 pub use watermarks::Watermarks;
 
+use crate::auth::Principal;
 use crate::meta::{
     BucketRecord, Layout, ListPage, ListQuery, MetaStore, ObjectRecord, UploadPage, UploadQuery,
     WriteOp, WriteOutcome,
@@ -148,7 +149,7 @@ pub struct ObjectService {
 /// CPU priority of background moves (and their hashing): they take what requests leave.
 pub(crate) const MOVE_NICE: i32 = 10;
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -254,7 +255,9 @@ impl ObjectService {
             Ok(other) => Err(ObjectError::Internal(format!(
                 "unexpected outcome {other:?}"
             ))),
-            Err(crate::meta::MetaError::BucketExists { owner: existing }) if existing == owner => {
+            Err(crate::meta::MetaError::BucketExists { owner: existing })
+                if Principal::owning(&existing) == Principal::owning(owner) =>
+            {
                 Err(ObjectError::BucketAlreadyOwnedByYou(name.to_owned()))
             }
             Err(crate::meta::MetaError::BucketExists { .. }) => {

@@ -5,7 +5,13 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::convert::{owner, timestamp};
 use super::errors::to_s3;
-use super::{Gateway, identity};
+use super::{Gateway, principal};
+
+/// Whether `name` is a bucket name S3 accepts for a new bucket.
+#[must_use]
+pub fn valid_bucket_name(name: &str) -> bool {
+    s3s::path::check_bucket_name(name) && !reserved_bucket_name(name)
+}
 
 /// Names S3 reserves beyond the syntax rules s3s already enforces on every path.
 fn reserved_bucket_name(name: &str) -> bool {
@@ -21,7 +27,7 @@ impl Gateway {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let owner = identity(&req);
+        let owner = principal(&req).owner_tag();
         let input = req.input;
         if reserved_bucket_name(&input.bucket) {
             return Err(S3Error::with_message(
@@ -61,7 +67,7 @@ impl Gateway {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let me = identity(&req);
+        let me = principal(&req);
         let input = req.input;
         let max = match input.max_buckets {
             Some(n) if !(1..=10_000).contains(&n) => {
@@ -80,7 +86,7 @@ impl Gateway {
             .buckets()
             .map_err(to_s3)?
             .into_iter()
-            .filter(|b| b.name.starts_with(&prefix) && b.name > after)
+            .filter(|b| me.may_use(&b.owner) && b.name.starts_with(&prefix) && b.name > after)
             .collect();
         let truncated = listed.len() > max;
         listed.truncate(max);
@@ -100,7 +106,7 @@ impl Gateway {
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             continuation_token,
-            owner: Some(owner(&me)),
+            owner: Some(owner(&me.display_name())),
             prefix: input.prefix,
         }))
     }

@@ -88,6 +88,7 @@ pub fn to_s3(e: ObjectError) -> S3Error {
             custom("StorageFull", StatusCode::INSUFFICIENT_STORAGE, message)
         }
         ObjectError::TierUnavailable { .. } => with(C::ServiceUnavailable),
+        ObjectError::AccessDenied(_) => with(C::AccessDenied),
         ObjectError::Internal(detail) => {
             error!(error = %detail, "internal error");
             S3Error::with_message(

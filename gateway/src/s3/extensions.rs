@@ -12,7 +12,8 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::host::VirtualHosts;
 use super::listing_metadata::is_listing_with_metadata;
-use crate::access::{Operation, RequestInfo};
+use crate::auth::Registry;
+use crate::auth::access::{Operation, RequestInfo, authorize_bucket, identify};
 use crate::objects::ObjectService;
 
 /// The S3 path of a request: bucket and key.
@@ -24,14 +25,16 @@ pub(super) struct Target {
 /// vmgw's own routes.
 pub struct ExtensionRoutes {
     pub(super) objects: Arc<ObjectService>,
+    registry: Arc<Registry>,
     hosts: Option<VirtualHosts>,
 }
 
 impl ExtensionRoutes {
     #[must_use]
-    pub fn new(objects: Arc<ObjectService>, domains: &[String]) -> Self {
+    pub fn new(objects: Arc<ObjectService>, registry: Arc<Registry>, domains: &[String]) -> Self {
         Self {
             objects,
+            registry,
             hosts: (!domains.is_empty()).then(|| VirtualHosts::new(domains)),
         }
     }
@@ -93,6 +96,7 @@ impl S3Route for ExtensionRoutes {
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         let target = self.target(&req.uri, &req.headers).ok();
+        let bucket = target.as_ref().map(|t| t.bucket.clone());
         if let Some(info) = req.extensions.get::<Arc<RequestInfo>>() {
             let name = if is_rename(&req.method, &req.uri) {
                 "RenameObject"
@@ -101,16 +105,16 @@ impl S3Route for ExtensionRoutes {
             };
             info.set(Operation {
                 name: name.to_owned(),
-                bucket: target.as_ref().map(|t| t.bucket.clone()),
+                bucket: bucket.clone(),
                 key: target.map(|t| t.key).filter(|k| !k.is_empty()),
             });
         }
-        match req.credentials {
-            Some(_) => Ok(()),
-            None => Err(S3Error::with_message(
-                S3ErrorCode::AccessDenied,
-                "Anonymous access is not allowed; sign the request",
-            )),
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        let principal = identify(&self.registry, access_key.as_deref(), &mut req.extensions);
+        match bucket {
+            Some(bucket) => authorize_bucket(&self.objects, &principal, &bucket),
+            // A malformed path: `call` answers it, unless the request is anonymous.
+            None => authorize_bucket(&self.objects, &principal, ""),
         }
     }
 

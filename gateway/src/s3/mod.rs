@@ -23,8 +23,11 @@ use std::sync::Arc;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
+use crate::auth::Principal;
+use crate::auth::access::principal_of;
 use crate::objects::ObjectService;
 
+pub use buckets::valid_bucket_name;
 pub use convert::http_date;
 pub use extensions::ExtensionRoutes;
 pub use host::VirtualHosts;
@@ -45,11 +48,14 @@ impl Gateway {
     }
 }
 
-/// Who is asking: the access key of a signed request.
+/// Who is asking, as the access hook worked it out.
+fn principal<T>(req: &S3Request<T>) -> Principal {
+    principal_of(&req.extensions)
+}
+
+/// The owner recorded on objects and uploads: the tenant's name, or `admin`.
 fn identity<T>(req: &S3Request<T>) -> String {
-    req.credentials
-        .as_ref()
-        .map_or_else(|| "anonymous".to_owned(), |c| c.access_key.clone())
+    principal(req).display_name()
 }
 
 #[async_trait::async_trait]

@@ -19,7 +19,7 @@ use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 use tracing::debug;
 
-use crate::access::RequestInfo;
+use crate::auth::access::RequestInfo;
 
 /// Error bodies are small XML documents; anything bigger is passed through untouched.
 const MAX_ERROR_BODY: usize = 64 * 1024;

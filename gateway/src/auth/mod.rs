@@ -1,0 +1,16 @@
+//! Who a request comes from and what it may touch.
+//!
+//! The admin identity (the configured or generated key pairs) sees everything. Tenants —
+//! usually one per guest VM — have their own keys and reach only the buckets they own;
+//! bucket names stay unique on the host. Tenants and their keys live in the metadata store,
+//! their secrets sealed with a key kept outside it ([`sealer`]), and change while the
+//! gateway runs through the admin API ([`tenants`]).
+
+pub mod access;
+mod principal;
+mod registry;
+pub mod sealer;
+pub mod tenants;
+
+pub use principal::Principal;
+pub use registry::{Authenticator, Registry};

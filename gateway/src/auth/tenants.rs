@@ -1,0 +1,350 @@
+//! Tenants: create (with a key and, usually, a bucket), list, rotate keys, remove.
+//!
+//! Every change goes to the metadata store first and to the in-memory [`Registry`] after it
+//! committed, so a key the gateway accepts always exists in the store and survives a
+//! restart.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::sealer::{SealError, SecretSealer};
+use super::{Principal, Registry};
+use crate::credentials::{generate_pair, validate_pair};
+use crate::meta::{
+    ListQuery, MetaError, MetaStore, TenantKey, TenantRecord, WriteOp, tenant_owner,
+};
+use crate::objects::{ObjectError, ObjectService, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error(
+        "invalid tenant name {0:?}: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    )]
+    InvalidName(String),
+    #[error(
+        "invalid bucket name {0:?} (3 to 63 lowercase letters, digits, '.' and '-'); choose one with --bucket"
+    )]
+    InvalidBucketName(String),
+    #[error("a tenant named {0:?} already exists")]
+    Exists(String),
+    #[error("no tenant is named {0:?}")]
+    NotFound(String),
+    #[error("bucket {0:?} already exists")]
+    BucketTaken(String),
+    #[error("tenant {tenant:?} still has data in bucket(s) {buckets}; empty them or use --purge")]
+    HoldsData { tenant: String, buckets: String },
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("metadata: {0}")]
+    Meta(#[from] MetaError),
+    #[error("{0}")]
+    Objects(#[from] ObjectError),
+}
+
+/// A key pair as handed to a guest (the only time the secret leaves the gateway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantSummary {
+    pub name: String,
+    pub created_ms: i64,
+    pub access_keys: Vec<String>,
+    pub buckets: Vec<String>,
+}
+
+/// What removing a tenant took away.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Removal {
+    pub buckets: Vec<String>,
+    pub objects: u64,
+}
+
+pub struct Tenants {
+    meta: Arc<dyn MetaStore>,
+    objects: Arc<ObjectService>,
+    registry: Arc<Registry>,
+    sealer: SecretSealer,
+    region: String,
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl Tenants {
+    /// Loads every tenant's keys into `registry`.
+    pub fn open(
+        meta: Arc<dyn MetaStore>,
+        objects: Arc<ObjectService>,
+        registry: Arc<Registry>,
+        sealer: SecretSealer,
+        region: String,
+    ) -> Result<Self, TenantError> {
+        for tenant in meta.tenants()? {
+            let mut keys = Vec::with_capacity(tenant.keys.len());
+            for key in &tenant.keys {
+                let secret = sealer.open(&key.access_key, &key.sealed_secret)?;
+                keys.push((key.access_key.clone(), secret));
+            }
+            registry.set_tenant_keys(&tenant.name, keys);
+        }
+        Ok(Self {
+            meta,
+            objects,
+            registry,
+            sealer,
+            region,
+        })
+    }
+
+    fn new_key(&self) -> Result<(IssuedKey, TenantKey), TenantError> {
+        let pair = loop {
+            let pair = generate_pair();
+            // 20 random characters never collide in practice; the check makes it never.
+            if !self.registry.is_known(&pair.access_key) {
+                break pair;
+            }
+        };
+        debug_assert!(validate_pair(&pair.access_key, &pair.secret_key).is_ok());
+        let stored = TenantKey {
+            access_key: pair.access_key.clone(),
+            sealed_secret: self.sealer.seal(&pair.access_key, &pair.secret_key)?,
+            created_ms: now_ms(),
+        };
+        Ok((
+            IssuedKey {
+                access_key: pair.access_key,
+                secret_key: pair.secret_key,
+            },
+            stored,
+        ))
+    }
+
+    /// Creates tenant `name` with one key and, with `bucket`, a bucket it owns. When the
+    /// bucket cannot be created the tenant is removed again: all or nothing.
+    pub async fn add(&self, name: &str, bucket: Option<&str>) -> Result<IssuedKey, TenantError> {
+        if !valid_name(name) {
+            return Err(TenantError::InvalidName(name.to_owned()));
+        }
+        if let Some(bucket) = bucket {
+            if !crate::s3::valid_bucket_name(bucket) {
+                return Err(TenantError::InvalidBucketName(bucket.to_owned()));
+            }
+            if self.meta.bucket(bucket)?.is_some() {
+                return Err(TenantError::BucketTaken(bucket.to_owned()));
+            }
+        }
+        let (issued, stored) = self.new_key()?;
+        let record = TenantRecord {
+            name: name.to_owned(),
+            created_ms: now_ms(),
+            keys: vec![stored],
+        };
+        match self
+            .meta
+            .apply(WriteOp::PutTenant {
+                record,
+                create: true,
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(MetaError::TenantExists) => return Err(TenantError::Exists(name.to_owned())),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(bucket) = bucket {
+            let owner = tenant_owner(name);
+            if let Err(e) = self
+                .objects
+                .create_bucket(bucket, &self.region, &owner)
+                .await
+            {
+                let _ = self
+                    .meta
+                    .apply(WriteOp::DeleteTenant {
+                        name: name.to_owned(),
+                    })
+                    .await;
+                return Err(match e {
+                    ObjectError::BucketAlreadyExists(b)
+                    | ObjectError::BucketAlreadyOwnedByYou(b) => TenantError::BucketTaken(b),
+                    other => other.into(),
+                });
+            }
+        }
+        self.registry.set_tenant_keys(
+            name,
+            vec![(issued.access_key.clone(), issued.secret_key.clone())],
+        );
+        tracing::info!(tenant = name, access_key = %issued.access_key, "tenant created");
+        Ok(issued)
+    }
+
+    pub fn list(&self) -> Result<Vec<TenantSummary>, TenantError> {
+        let buckets = self.meta.buckets()?;
+        Ok(self
+            .meta
+            .tenants()?
+            .into_iter()
+            .map(|t| {
+                let me = Principal::Tenant(t.name.clone());
+                TenantSummary {
+                    buckets: buckets
+                        .iter()
+                        .filter(|b| Principal::owning(&b.owner) == me)
+                        .map(|b| b.name.clone())
+                        .collect(),
+                    access_keys: t.keys.iter().map(|k| k.access_key.clone()).collect(),
+                    created_ms: t.created_ms,
+                    name: t.name,
+                }
+            })
+            .collect())
+    }
+
+    fn record(&self, name: &str) -> Result<TenantRecord, TenantError> {
+        self.meta
+            .tenants()?
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| TenantError::NotFound(name.to_owned()))
+    }
+
+    /// The buckets `name` owns.
+    pub fn buckets_of(&self, name: &str) -> Result<Vec<String>, TenantError> {
+        let me = Principal::Tenant(name.to_owned());
+        Ok(self
+            .meta
+            .buckets()?
+            .into_iter()
+            .filter(|b| Principal::owning(&b.owner) == me)
+            .map(|b| b.name)
+            .collect())
+    }
+
+    /// Replaces every key of the tenant with one new key: the old keys stop working at once.
+    pub async fn rotate(&self, name: &str) -> Result<IssuedKey, TenantError> {
+        let mut record = self.record(name)?;
+        let (issued, stored) = self.new_key()?;
+        record.keys = vec![stored];
+        match self
+            .meta
+            .apply(WriteOp::PutTenant {
+                record,
+                create: false,
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(MetaError::NoSuchTenant) => return Err(TenantError::NotFound(name.to_owned())),
+            Err(e) => return Err(e.into()),
+        }
+        self.registry.set_tenant_keys(
+            name,
+            vec![(issued.access_key.clone(), issued.secret_key.clone())],
+        );
+        tracing::info!(tenant = name, access_key = %issued.access_key, "tenant key rotated");
+        Ok(issued)
+    }
+
+    /// Removes the tenant and its buckets. Buckets holding objects are refused unless
+    /// `purge`, which deletes their objects first.
+    pub async fn remove(&self, name: &str, purge: bool) -> Result<Removal, TenantError> {
+        self.record(name)?;
+        let buckets = self.buckets_of(name)?;
+        if !purge {
+            let mut holding = Vec::new();
+            for bucket in &buckets {
+                if self.holds_objects(bucket)? {
+                    holding.push(bucket.clone());
+                }
+            }
+            if !holding.is_empty() {
+                return Err(TenantError::HoldsData {
+                    tenant: name.to_owned(),
+                    buckets: holding.join(", "),
+                });
+            }
+        }
+        // The keys go first: nothing new is written while the buckets are emptied.
+        self.registry.remove_tenant(name);
+        let mut removal = Removal::default();
+        for bucket in buckets {
+            removal.objects += self.empty_bucket(&bucket).await?;
+            match self.objects.delete_bucket(&bucket).await {
+                Ok(()) | Err(ObjectError::NoSuchBucket) => removal.buckets.push(bucket),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self
+            .meta
+            .apply(WriteOp::DeleteTenant {
+                name: name.to_owned(),
+            })
+            .await
+        {
+            Ok(_) | Err(MetaError::NoSuchTenant) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(
+            tenant = name,
+            buckets = removal.buckets.len(),
+            objects = removal.objects,
+            "tenant removed"
+        );
+        Ok(removal)
+    }
+
+    fn holds_objects(&self, bucket: &str) -> Result<bool, TenantError> {
+        let page = self.objects.list_objects(
+            bucket,
+            ListQuery {
+                bucket_id: 0,
+                prefix: String::new(),
+                delimiter: None,
+                start_after: None,
+                max_keys: 1,
+            },
+        )?;
+        Ok(!page.objects.is_empty())
+    }
+
+    async fn empty_bucket(&self, bucket: &str) -> Result<u64, TenantError> {
+        let mut deleted = 0;
+        loop {
+            let page = match self.objects.list_objects(
+                bucket,
+                ListQuery {
+                    bucket_id: 0,
+                    prefix: String::new(),
+                    delimiter: None,
+                    start_after: None,
+                    max_keys: 1000,
+                },
+            ) {
+                Ok(page) => page,
+                Err(ObjectError::NoSuchBucket) => return Ok(deleted),
+                Err(e) => return Err(e.into()),
+            };
+            if page.objects.is_empty() {
+                return Ok(deleted);
+            }
+            for (key, _) in page.objects {
+                self.objects.delete_object(bucket, &key).await?;
+                deleted += 1;
+            }
+        }
+    }
+}
