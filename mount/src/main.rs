@@ -38,11 +38,12 @@ struct Args {
     source: String,
     /// Where to mount it.
     mountpoint: PathBuf,
-    /// The S3 endpoint, e.g. http://192.168.122.1:9000.
+    /// The S3 endpoint, e.g. http://192.168.122.1:9000 (or `-o url=`, as in fstab).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
-    endpoint: String,
+    endpoint: Option<String>,
     /// s3fs-style options: ro, allow_other, uid=, gid=, umask=, file_mode=, dir_mode=,
-    /// cache=DIR, cache_size_mb=, stat_cache_expire=SECONDS, passwd_file=FILE.
+    /// cache=DIR, cache_size_mb=, stat_cache_expire=SECONDS, passwd_file=FILE, url=URL,
+    /// endpoint=REGION.
     #[arg(short = 'o', value_name = "OPTIONS")]
     options: Vec<String>,
     /// Stay in the foreground (logs go to stderr).
@@ -159,16 +160,25 @@ fn serve(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("vmgw-mount")
         .build()?;
+    // `-o url=` wins: an fstab entry says exactly where its bucket is.
+    let endpoint = options
+        .url
+        .clone()
+        .or_else(|| args.endpoint.clone())
+        .context("no S3 endpoint: give --endpoint URL or -o url=URL")?;
     let mut client = ObjectClient::new(&S3Config {
-        endpoint: args.endpoint.clone(),
-        region: args.region.clone(),
+        endpoint: endpoint.clone(),
+        region: options
+            .region
+            .clone()
+            .unwrap_or_else(|| args.region.clone()),
         bucket: source.bucket.clone(),
         path_style: !args.virtual_host,
         credentials,
     });
     runtime
         .block_on(client.check_bucket())
-        .with_context(|| format!("bucket {:?} at {}", source.bucket, args.endpoint))?;
+        .with_context(|| format!("bucket {:?} at {endpoint}", source.bucket))?;
 
     // Staging files are unlinked as soon as they are made; the directory only says where.
     let staging_dir = options.cache_dir.clone().unwrap_or_else(std::env::temp_dir);

@@ -30,6 +30,10 @@ pub struct MountOptions {
     pub cache_size_mib: Option<u64>,
     pub metadata_ttl: Duration,
     pub passwd_file: Option<PathBuf>,
+    /// The server's URL (s3fs's `url=`), for fstab entries, which cannot pass `--endpoint`.
+    pub url: Option<String>,
+    /// The region (s3fs calls it `endpoint=`).
+    pub region: Option<String>,
 }
 
 impl Default for MountOptions {
@@ -48,6 +52,8 @@ impl Default for MountOptions {
             // writers' changes show up quickly.
             metadata_ttl: Duration::from_secs(1),
             passwd_file: None,
+            url: None,
+            region: None,
         }
     }
 }
@@ -102,6 +108,17 @@ impl MountOptions {
                     self.metadata_ttl = Duration::from_secs(number(name, need()?)?)
                 }
                 "passwd_file" => self.passwd_file = Some(PathBuf::from(need()?)),
+                "url" => {
+                    let url = need()?;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(OptionsError::Invalid {
+                            name: name.into(),
+                            value: url.into(),
+                        });
+                    }
+                    self.url = Some(url.to_owned());
+                }
+                "endpoint" | "region" => self.region = Some(need()?.to_owned()),
                 _ if IGNORED.contains(&name) => {}
                 _ => return Err(OptionsError::Unknown(item.to_owned())),
             }
@@ -131,6 +148,19 @@ mod tests {
             (o.cache_size_mib, o.metadata_ttl),
             (Some(512), Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn fstab_entries_carry_url_and_region_as_s3fs_does() {
+        let mut o = MountOptions::default();
+        o.apply("rw,dev,suid,_netdev,url=http://192.168.122.1:9000,endpoint=eu-west-1")
+            .unwrap();
+        assert_eq!(o.url.as_deref(), Some("http://192.168.122.1:9000"));
+        assert_eq!(o.region.as_deref(), Some("eu-west-1"));
+        assert!(matches!(
+            o.apply("url=192.168.122.1:9000"),
+            Err(OptionsError::Invalid { .. })
+        ));
     }
 
     #[test]

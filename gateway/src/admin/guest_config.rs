@@ -18,6 +18,9 @@ pub enum GuestFormat {
     Rclone,
     /// Everything as one JSON object.
     Json,
+    /// cloud-init user-data: the aws-cli config, an rclone remote, an s3fs-style passwd
+    /// file and an fstab entry that mounts the bucket with vmgw-mount.
+    CloudInit,
 }
 
 /// The configuration text for `access` in `format`.
@@ -27,6 +30,7 @@ pub fn render(access: &GuestAccess, format: GuestFormat) -> String {
         GuestFormat::Env => env(access),
         GuestFormat::Aws => aws(access),
         GuestFormat::Rclone => rclone(access),
+        GuestFormat::CloudInit => cloud_init(access),
         GuestFormat::Json => {
             let mut text = serde_json::to_string_pretty(access).unwrap_or_default();
             text.push('\n');
@@ -82,6 +86,61 @@ fn rclone(a: &GuestAccess) -> String {
         endpoint = a.endpoint,
         region = a.region,
     )
+}
+
+/// The fstab entry that mounts the tenant's bucket at `/mnt/BUCKET` with vmgw-mount (through
+/// `mount.fuse3`, which runs `vmgw-mount BUCKET /mnt/BUCKET -o OPTIONS`).
+#[must_use]
+pub fn fstab_fields(a: &GuestAccess, bucket: &str) -> [String; 6] {
+    [
+        bucket.to_owned(),
+        format!("/mnt/{bucket}"),
+        "fuse.vmgw-mount".to_owned(),
+        format!(
+            "_netdev,allow_other,url={},endpoint={},passwd_file=/etc/passwd-s3fs",
+            a.endpoint, a.region
+        ),
+        "0".to_owned(),
+        "0".to_owned(),
+    ]
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{by}{l}\n"))
+        .collect()
+}
+
+fn cloud_init(a: &GuestAccess) -> String {
+    // Each file's content is a YAML literal block; every value in it is letters, digits and
+    // URL characters, and none starts a line with a YAML indicator.
+    let mut out = format!(
+        "#cloud-config\n\
+         # vmgw tenant {tenant}: S3 access for aws-cli, rclone, s3fs and vmgw-mount\n\
+         write_files:\n\
+         \x20 - path: /root/.aws/config\n\
+         \x20   permissions: '0600'\n\
+         \x20   content: |\n{aws}\
+         \x20 - path: /root/.config/rclone/rclone.conf\n\
+         \x20   permissions: '0600'\n\
+         \x20   content: |\n{rclone}\
+         \x20 - path: /etc/passwd-s3fs\n\
+         \x20   permissions: '0600'\n\
+         \x20   content: |\n\
+         \x20     {ak}:{sk}\n",
+        tenant = a.tenant,
+        aws = indent(&aws(a), "      "),
+        rclone = indent(&rclone(a), "      "),
+        ak = a.access_key,
+        sk = a.secret_key,
+    );
+    if let Some(bucket) = &a.bucket {
+        let fields = fstab_fields(a, bucket);
+        let quoted: Vec<String> = fields.iter().map(|f| format!("\"{f}\"")).collect();
+        out.push_str(&format!("mounts:\n  - [{}]\n", quoted.join(", ")));
+    }
+    out
 }
 
 #[cfg(test)]
