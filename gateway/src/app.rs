@@ -23,6 +23,7 @@ use crate::objects::{
     run_reclaimer, run_redescriber, run_sweeper, sweep_orphans,
 };
 use crate::s3::{ExtensionRoutes, Gateway, VirtualHosts};
+use crate::server::Listener;
 
 /// Present only while the gateway is stopped after a clean shutdown; its absence at start
 /// means the last run may have left orphaned blobs behind.
@@ -60,11 +61,17 @@ pub enum AppError {
     Sweep(String),
     #[error("cannot load tenants: {0}")]
     Tenants(String),
+    #[error(transparent)]
+    Tls(#[from] crate::server::tls::TlsError),
 }
 
 /// A gateway that is open and listening.
 pub struct Running {
     pub addrs: Vec<std::net::SocketAddr>,
+    /// Where clients reach it: `http://` or `https://` URLs, then `unix:` paths.
+    pub endpoints: Vec<String>,
+    tls: Option<crate::server::tls::Tls>,
+    unix_sockets: Vec<std::path::PathBuf>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<bool>,
     admin: tokio::task::JoinHandle<()>,
@@ -301,6 +308,12 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     }
     let service = builder.build();
 
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(crate::server::tls::Tls::load)
+        .transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut listeners = Vec::new();
     let mut addrs = Vec::new();
     for addr in &settings.listen {
@@ -314,8 +327,32 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
             addr: addr.to_string(),
             source,
         })?);
-        listeners.push(listener);
+        listeners.push(Listener::Tcp(
+            listener,
+            tls.as_ref().map(crate::server::tls::Tls::acceptor),
+        ));
     }
+    for path in &settings.listen_unix {
+        let listener =
+            crate::server::unix::bind(path, settings.unix_socket_mode).map_err(|source| {
+                AppError::Listen {
+                    addr: format!("{}{}", crate::config::UNIX_PREFIX, path.display()),
+                    source,
+                }
+            })?;
+        listeners.push(Listener::Unix(listener));
+    }
+    let tcp_endpoints: Vec<String> = addrs.iter().map(|a| format!("{scheme}://{a}")).collect();
+    let endpoints = tcp_endpoints
+        .iter()
+        .cloned()
+        .chain(
+            settings
+                .listen_unix
+                .iter()
+                .map(|p| format!("{}{}", crate::config::UNIX_PREFIX, p.display())),
+        )
+        .collect();
     let admin_path = crate::admin::socket_path(&settings.data_dir);
     let admin_listener = crate::admin::bind(&admin_path).map_err(|source| AppError::Listen {
         addr: admin_path.display().to_string(),
@@ -327,7 +364,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         Arc::clone(&objects),
         crate::admin::Guests {
             tenants,
-            endpoints: addrs.iter().map(|a| format!("http://{a}")).collect(),
+            endpoints: tcp_endpoints,
             region: settings.region.clone(),
         },
         Arc::clone(&requests),
@@ -337,12 +374,15 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         listeners,
         service,
         requests,
-        settings.server.max_connections,
+        settings.limits,
         Duration::from_secs(settings.server.shutdown_grace_secs),
         shutdown_rx,
     ));
     Ok(Running {
         addrs,
+        endpoints,
+        tls,
+        unix_sockets: settings.listen_unix.clone(),
         shutdown,
         server,
         admin,
@@ -360,12 +400,29 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
 }
 
 impl Running {
+    /// SIGHUP: reads the TLS certificate and key again. New handshakes use them; open
+    /// connections keep theirs. A pair that does not load is refused and the current one
+    /// stays.
+    pub fn reload_tls(&self) {
+        let Some(tls) = &self.tls else {
+            info!("no [tls] configured; nothing to reload");
+            return;
+        };
+        match tls.reload() {
+            Ok(()) => info!("reloaded the TLS certificate"),
+            Err(e) => warn!(error = %e, "refused the new TLS certificate; keeping the current one"),
+        }
+    }
+
     /// Stops accepting, drains requests, flushes metadata and records a clean shutdown.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let drained = self.server.await.unwrap_or(false);
         let _ = self.admin.await;
         let _ = std::fs::remove_file(crate::admin::socket_path(&self.data_dir));
+        for path in &self.unix_sockets {
+            let _ = std::fs::remove_file(path);
+        }
         let _ = self.reclaimer.await;
         let _ = self.redescriber.await;
         let _ = self.mover.await;

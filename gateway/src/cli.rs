@@ -58,6 +58,28 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Certificates for HTTPS (`[tls]`).
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Write a self-signed certificate (cert.pem) and its key (key.pem, mode 0600) into a
+    /// directory, replacing any there; clients trust cert.pem itself. A running gateway
+    /// picks up new files on SIGHUP.
+    SelfSigned {
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// DNS name the certificate is for (repeatable). With neither --name nor --ip:
+        /// localhost, 127.0.0.1 and ::1.
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// IP address the certificate is for (repeatable).
+        #[arg(long = "ip")]
+        ips: Vec<std::net::IpAddr>,
+    },
 }
 
 /// How the admin commands find the running gateway.
@@ -189,7 +211,8 @@ pub struct ServeArgs {
     #[arg(long, short, env = "VMGW_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on, IP:PORT (repeatable). Default: 127.0.0.1:9000.
+    /// Address to listen on (repeatable): IP:PORT, HTTPS when the config has [tls]; or
+    /// unix:PATH for a Unix-domain socket (plain HTTP). Default: 127.0.0.1:9000.
     #[arg(long, env = "VMGW_LISTEN", value_delimiter = ',')]
     pub listen: Vec<String>,
 

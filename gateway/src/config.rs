@@ -10,14 +10,19 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod lifecycle;
+mod listen;
 mod promotion;
 mod remote;
+mod tls;
 pub use lifecycle::LifecycleConfig;
+pub use listen::UNIX_PREFIX;
 pub use promotion::{ReadPromotion, ReadPromotionConfig};
 pub use remote::RemoteSettings;
+pub use tls::{TlsConfig, TlsSettings};
 
 use crate::byte_size::ByteSize;
 use crate::objects::Watermarks;
+use crate::server::ConnectionLimits;
 
 /// Where the gateway listens when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
@@ -73,6 +78,8 @@ pub struct FileConfig {
     pub read_promotion: ReadPromotionConfig,
     #[serde(default)]
     pub lifecycle: LifecycleConfig,
+    /// HTTPS on every TCP listener.
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +209,18 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Most simultaneous connections per listener.
     pub max_connections: usize,
+    /// Seconds a client has to send a complete request head (and, on HTTPS, to finish the
+    /// handshake) before its connection is closed: a client that trickles a header byte by
+    /// byte (slowloris) would otherwise hold a connection slot forever.
+    pub header_read_timeout_secs: u64,
+    /// Largest request head (request line and headers) accepted; larger ones get 431. S3
+    /// heads are a few KiB (user metadata is limited to 2 KiB).
+    pub max_header_bytes: ByteSize,
+    /// Seconds a request body may send nothing before the request fails and its connection
+    /// closes: a stalled upload would otherwise hold its connection and its buffers forever.
+    pub body_idle_timeout_secs: u64,
+    /// File mode of Unix-socket listeners, octal.
+    pub unix_socket_mode: String,
 }
 
 impl Default for ServerConfig {
@@ -209,6 +228,10 @@ impl Default for ServerConfig {
         Self {
             shutdown_grace_secs: 30,
             max_connections: 4096,
+            header_read_timeout_secs: 30,
+            max_header_bytes: ByteSize::Text("64KiB".into()),
+            body_idle_timeout_secs: 60,
+            unix_socket_mode: "0660".into(),
         }
     }
 }
@@ -270,7 +293,13 @@ pub struct TierSettings {
 /// The validated configuration the gateway runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// TCP listeners (HTTPS when `tls` is set).
     pub listen: Vec<SocketAddr>,
+    /// Unix-domain socket listeners (always plain HTTP: the socket's mode guards it).
+    pub listen_unix: Vec<PathBuf>,
+    pub unix_socket_mode: u32,
+    pub tls: Option<TlsSettings>,
+    pub limits: ConnectionLimits,
     pub data_dir: PathBuf,
     pub region: String,
     pub domains: Vec<String>,
@@ -410,6 +439,49 @@ fn tier_watermarks(tier: &TierConfig) -> Result<Watermarks, ConfigError> {
     })
 }
 
+/// `[server]`'s limits on each connection, validated.
+fn connection_limits(server: &ServerConfig) -> Result<ConnectionLimits, ConfigError> {
+    if server.max_connections == 0 {
+        return Err(invalid("server.max_connections", 0, "must be at least 1"));
+    }
+    for (field, secs) in [
+        (
+            "server.header_read_timeout_secs",
+            server.header_read_timeout_secs,
+        ),
+        (
+            "server.body_idle_timeout_secs",
+            server.body_idle_timeout_secs,
+        ),
+    ] {
+        if secs == 0 {
+            return Err(invalid(field, 0, "must be at least 1"));
+        }
+    }
+    let header_bytes = server
+        .max_header_bytes
+        .bytes()
+        .map_err(|reason| invalid("server.max_header_bytes", &server.max_header_bytes, reason))?;
+    // Below 1 KiB even ordinary signed requests would be refused; above the read buffer
+    // hyper could not hold the head anyway.
+    let header_bytes = usize::try_from(header_bytes)
+        .ok()
+        .filter(|n| (1024..=ConnectionLimits::READ_BUFFER).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                "server.max_header_bytes",
+                &server.max_header_bytes,
+                "from 1KiB to 1MiB",
+            )
+        })?;
+    Ok(ConnectionLimits {
+        max_connections: server.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(server.header_read_timeout_secs),
+        max_header_bytes: header_bytes,
+        body_idle_timeout: std::time::Duration::from_secs(server.body_idle_timeout_secs),
+    })
+}
+
 impl Settings {
     /// Resolves the file (if any) and the overrides into validated settings.
     pub fn resolve(file: FileConfig, overrides: Overrides) -> Result<Self, ConfigError> {
@@ -420,16 +492,11 @@ impl Settings {
         } else {
             overrides.listen.clone()
         };
-        if listen_text.is_empty() {
-            return Err(invalid("listen", "[]", "at least one address is needed"));
-        }
-        let listen = listen_text
-            .iter()
-            .map(|a| {
-                a.parse::<SocketAddr>()
-                    .map_err(|_| invalid("listen", a, "expected IP:PORT, e.g. 127.0.0.1:9000"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let (listen, listen_unix) = listen::parse(&listen_text)?;
+        let unix_socket_mode =
+            listen::parse_mode("server.unix_socket_mode", &file.server.unix_socket_mode)?;
+        let tls = tls::resolve(file.tls.clone())?;
+        let limits = connection_limits(&file.server)?;
 
         let data_dir = overrides
             .data_dir
@@ -608,9 +675,6 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if file.server.max_connections == 0 {
-            return Err(invalid("server.max_connections", 0, "must be at least 1"));
-        }
         if file.placement.check_interval_ms < 10 {
             return Err(invalid(
                 "placement.check_interval_ms",
@@ -624,6 +688,10 @@ impl Settings {
         let auto_tiering = file.lifecycle.auto_tiering()?;
         Ok(Self {
             listen,
+            listen_unix,
+            unix_socket_mode,
+            tls,
+            limits,
             data_dir,
             region,
             domains,
@@ -763,6 +831,88 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("storage.inline_threshold"), "{err}");
+    }
+
+    #[test]
+    fn unix_listeners_tls_and_connection_limits() {
+        let s = parse(
+            r#"
+            listen = ["127.0.0.1:9443", "unix:/run/vmgw/s3.sock"]
+            [tls]
+            cert_file = "/etc/vmgw/cert.pem"
+            key_file = "/etc/vmgw/key.pem"
+            client_ca_file = "/etc/vmgw/clients.pem"
+            [server]
+            header_read_timeout_secs = 5
+            max_header_bytes = "16KiB"
+            body_idle_timeout_secs = 7
+            unix_socket_mode = "0600"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.listen, vec!["127.0.0.1:9443".parse().unwrap()]);
+        assert_eq!(s.listen_unix, vec![PathBuf::from("/run/vmgw/s3.sock")]);
+        assert_eq!(s.unix_socket_mode, 0o600);
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.client_ca_file, Some("/etc/vmgw/clients.pem".into()));
+        assert_eq!(
+            s.limits,
+            ConnectionLimits {
+                max_connections: 4096,
+                header_read_timeout: std::time::Duration::from_secs(5),
+                max_header_bytes: 16 << 10,
+                body_idle_timeout: std::time::Duration::from_secs(7),
+            }
+        );
+        let defaults = parse("").unwrap();
+        assert_eq!(defaults.limits, ConnectionLimits::default());
+        assert_eq!(defaults.unix_socket_mode, 0o660);
+        assert!(defaults.tls.is_none() && defaults.listen_unix.is_empty());
+
+        for (text, field, value) in [
+            (r#"listen = ["unix:"]"#, "listen", "unix:"),
+            (r#"listen = ["s3.sock"]"#, "listen", "s3.sock"),
+            (
+                "[server]\nunix_socket_mode = \"rw\"",
+                "server.unix_socket_mode",
+                "rw",
+            ),
+            (
+                "[server]\nunix_socket_mode = \"1777\"",
+                "server.unix_socket_mode",
+                "1777",
+            ),
+            (
+                "[server]\nheader_read_timeout_secs = 0",
+                "server.header_read_timeout_secs",
+                "0",
+            ),
+            (
+                "[server]\nbody_idle_timeout_secs = 0",
+                "server.body_idle_timeout_secs",
+                "0",
+            ),
+            (
+                "[server]\nmax_header_bytes = 100",
+                "server.max_header_bytes",
+                "100",
+            ),
+            (
+                "[server]\nmax_header_bytes = \"2MiB\"",
+                "server.max_header_bytes",
+                "2MiB",
+            ),
+            (
+                "[tls]\ncert_file = \"\"\nkey_file = \"k\"",
+                "tls.cert_file",
+                "",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(value), "{text}: {err}");
+        }
+        let err = parse("[tls]\ncert_file = \"c\"").unwrap_err().to_string();
+        assert!(err.contains("key_file"), "{err}");
     }
 
     #[test]

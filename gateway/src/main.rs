@@ -10,8 +10,8 @@ use vmgw_gateway::admin::client::AdminClientError;
 use vmgw_gateway::admin::{AddTenantRequest, MoveRequest};
 use vmgw_gateway::admin::{commands, vm};
 use vmgw_gateway::cli::{
-    Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand, ServeArgs, TierCommand,
-    VmCommand,
+    CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand, ServeArgs,
+    TierCommand, VmCommand,
 };
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
 
@@ -66,18 +66,41 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     Ok(Settings::resolve(file, overrides)?)
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+        })
+    }
+
+    /// Serves SIGHUP (TLS reload) until SIGTERM or SIGINT arrives; returns which.
+    async fn until_stop(&mut self, running: &vmgw_gateway::app::Running) -> &'static str {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return "SIGTERM",
+                _ = self.int.recv() => return "SIGINT",
+                _ = self.hup.recv() => {
+                    info!(signal = "SIGHUP", "reloading");
+                    running.reload_tls();
+                }
+            }
+        }
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings(args)?;
+    // Before anything is announced: SIGHUP's default action would end the process.
+    let mut signals = Signals::watch()?;
     let running = vmgw_gateway::app::start(&settings).await?;
     if let Some(pair) = &running.generated_credentials {
         // Shown once; afterwards they are only in the credentials file.
@@ -88,10 +111,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             pair.secret_key
         );
     }
-    for addr in &running.addrs {
-        info!(%addr, data_dir = %settings.data_dir.display(), "vmgw listening on http://{addr}");
+    for endpoint in &running.endpoints {
+        info!(%endpoint, data_dir = %settings.data_dir.display(), "vmgw listening on {endpoint}");
     }
-    let signal = wait_for_signal().await?;
+    let signal = signals.until_stop(&running).await;
     info!(signal, "shutting down");
     running.stop().await;
     Ok(())
@@ -169,6 +192,11 @@ fn main() -> anyhow::Result<()> {
         }) => print(runtime.block_on(vm::rotate(&admin, &name, endpoint.as_deref(), format))),
         Command::Requests { admin } => {
             print(runtime.block_on(vmgw_gateway::admin::requests::requests(&admin)))
+        }
+        Command::Cert(CertCommand::SelfSigned { out, names, ips }) => {
+            let (cert, key) = vmgw_gateway::server::cert::write_self_signed(&out, &names, &ips)?;
+            println!("{}\n{}", cert.display(), key.display());
+            Ok(())
         }
     }
 }

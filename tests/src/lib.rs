@@ -169,7 +169,7 @@ impl Gateway {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", vmgw_bin().display()));
         let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let (tx, rx) = std::sync::mpsc::channel::<(&'static str, String)>();
         let log_path = self.log_path.clone();
         // Keeps draining stderr for the life of the process so it never blocks on a full pipe.
         std::thread::spawn(move || {
@@ -182,20 +182,19 @@ impl Gateway {
                 if let Some(log) = &mut log {
                     let _ = writeln!(log, "{line}");
                 }
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
+                // The first TCP listener is the endpoint: HTTPS when the config has [tls].
+                for scheme in ["http", "https"] {
+                    if let Some(rest) = line.split(&format!("listening on {scheme}://")).nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send((scheme, addr.to_owned()));
+                    }
                 }
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
-                break addr;
+        let (scheme, addr) = loop {
+            if let Ok(found) = rx.recv_timeout(Duration::from_millis(100)) {
+                break found;
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
@@ -209,7 +208,7 @@ impl Gateway {
                 self.log()
             );
         };
-        self.endpoint = format!("http://{addr}");
+        self.endpoint = format!("{scheme}://{addr}");
         self.addr = addr;
         self.child = Some(child);
     }

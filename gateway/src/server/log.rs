@@ -17,7 +17,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
-use tracing::debug;
+use tracing::{debug, warn};
+
+use super::limits::{BodyError, IdleTimeout};
 
 use crate::auth::access::RequestInfo;
 
@@ -29,6 +31,8 @@ pub struct Logged {
     pub inner: S3Service,
     pub peer: Option<SocketAddr>,
     pub counters: Arc<super::RequestCounters>,
+    /// See [`super::limits::IdleTimeout`].
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// What vmgw offers beyond S3 on every bucket, announced on every response so that a client
@@ -56,8 +60,9 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
         let body_done = Arc::new(AtomicBool::new(false));
         let mut req = req.map(|body| {
             Body::http_body_unsync(TrackedBody {
-                inner: body,
+                inner: IdleTimeout::new(body, self.body_idle_timeout),
                 done: Arc::clone(&body_done),
+                peer: self.peer,
             })
         });
         req.extensions_mut().insert(Arc::clone(&info));
@@ -153,13 +158,14 @@ fn request_has_body(req: &Request<Incoming>) -> bool {
 
 /// The request body, remembering whether it was read to its end.
 struct TrackedBody {
-    inner: Incoming,
+    inner: IdleTimeout<Incoming>,
     done: Arc<AtomicBool>,
+    peer: Option<SocketAddr>,
 }
 
 impl HttpBody for TrackedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -168,6 +174,9 @@ impl HttpBody for TrackedBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
             self.done.store(true, Ordering::Release);
+        }
+        if let Poll::Ready(Some(Err(e @ BodyError::Stalled(_)))) = &polled {
+            warn!(peer = ?self.peer, error = %e, "ending a request whose body stalled");
         }
         polled
     }

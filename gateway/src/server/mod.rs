@@ -1,45 +1,61 @@
 //! Listeners, connections and graceful shutdown.
 //!
-//! Each listener runs an accept loop bounded by a connection limit. On shutdown the loops
-//! stop accepting, open connections finish the requests in flight (bounded by a grace
-//! period) and are then closed.
+//! Each listener (TCP, HTTPS or a Unix socket) runs an accept loop bounded by a connection
+//! limit. On shutdown the loops stop accepting, open connections finish the requests in
+//! flight (bounded by a grace period) and are then closed.
 
+pub mod cert;
 mod counters;
 mod error_doc;
+mod limits;
 mod log;
+pub mod tls;
+pub mod unix;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use s3s::service::S3Service;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 pub use counters::{OperationCount, RequestCounters};
+pub use limits::ConnectionLimits;
 pub use log::Logged;
+
+/// A bound listener.
+pub enum Listener {
+    /// Plain HTTP, or HTTPS with an acceptor.
+    Tcp(TcpListener, Option<TlsAcceptor>),
+    /// Plain HTTP on a Unix-domain socket.
+    Unix(UnixListener),
+}
 
 /// Serves S3 on `listeners` until `shutdown` turns true, then drains. Returns whether every
 /// connection finished within the grace period.
 pub async fn serve(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     service: S3Service,
     counters: Arc<RequestCounters>,
-    max_connections: usize,
+    limits: ConnectionLimits,
     grace: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> bool {
     let graceful = Arc::new(GracefulShutdown::new());
+    let connections = Arc::new(Connections::new(service, counters, limits));
     let mut loops = Vec::new();
     for listener in listeners {
         loops.push(tokio::spawn(accept_loop(
             listener,
-            service.clone(),
-            Arc::clone(&counters),
-            Arc::new(Semaphore::new(max_connections)),
+            Arc::clone(&connections),
+            Arc::new(Semaphore::new(limits.max_connections)),
             Arc::clone(&graceful),
             shutdown.clone(),
         )));
@@ -65,24 +81,88 @@ pub async fn serve(
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What every connection is served with.
+struct Connections {
     service: S3Service,
     counters: Arc<RequestCounters>,
+    limits: ConnectionLimits,
+    http: http1::Builder,
+}
+
+impl Connections {
+    fn new(service: S3Service, counters: Arc<RequestCounters>, limits: ConnectionLimits) -> Self {
+        // HTTP/1.1 only: S3 clients do not speak cleartext HTTP/2, and hyper's HTTP/1 server
+        // is the one with a limit on the size of a request head.
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
+            .max_buf_size(ConnectionLimits::READ_BUFFER);
+        Self {
+            service,
+            counters,
+            limits,
+            http,
+        }
+    }
+
+    async fn serve<I>(&self, io: I, peer: Option<SocketAddr>, watcher: Watcher)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let svc = Logged {
+            inner: self.service.clone(),
+            peer,
+            counters: Arc::clone(&self.counters),
+            body_idle_timeout: self.limits.body_idle_timeout,
+        };
+        let conn = self.http.serve_connection(TokioIo::new(io), svc);
+        if let Err(e) = watcher.watch(conn).await {
+            debug!(?peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// An accepted connection, before any TLS handshake.
+enum Accepted {
+    Tcp(tokio::net::TcpStream, SocketAddr),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Self::Tcp(listener, _) => {
+                let (stream, peer) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                Ok(Accepted::Tcp(stream, peer))
+            }
+            Self::Unix(listener) => Ok(Accepted::Unix(listener.accept().await?.0)),
+        }
+    }
+
+    fn tls(&self) -> Option<TlsAcceptor> {
+        match self {
+            Self::Tcp(_, tls) => tls.clone(),
+            Self::Unix(_) => None,
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: Listener,
+    connections: Arc<Connections>,
     slots: Arc<Semaphore>,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    // Large request bodies arrive faster with bigger read buffers; hyper's default is 8 KiB.
-    builder.http1().max_buf_size(1 << 20);
-    let builder = Arc::new(builder);
+    let tls = listener.tls();
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&slots).acquire_owned() => permit.expect("semaphore never closes"),
             _ = shutdown.changed() => break,
         };
-        let (stream, peer) = tokio::select! {
+        let accepted = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -94,18 +174,26 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => break,
         };
-        let _ = stream.set_nodelay(true);
-        let svc = Logged {
-            inner: service.clone(),
-            peer: Some(peer),
-            counters: Arc::clone(&counters),
-        };
+        // Taken now, so that a shutdown waits for connections still in their handshake.
         let watcher = graceful.watcher();
-        let builder = Arc::clone(&builder);
+        let connections = Arc::clone(&connections);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                debug!(%peer, error = %e, "connection ended with an error");
+            match (accepted, tls) {
+                (Accepted::Tcp(stream, peer), None) => {
+                    connections.serve(stream, Some(peer), watcher).await;
+                }
+                (Accepted::Tcp(stream, peer), Some(tls)) => {
+                    // The handshake is part of the request head: a client that stalls in it
+                    // holds a slot just the same.
+                    let limit = connections.limits.header_read_timeout;
+                    match tokio::time::timeout(limit, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => connections.serve(stream, Some(peer), watcher).await,
+                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                (Accepted::Unix(stream), _) => connections.serve(stream, None, watcher).await,
             }
             drop(permit);
         });
