@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 mod moto;
 mod mount;
 mod outage;
+pub mod tls;
 pub use moto::{MOTO_KEY, MOTO_SECRET, RemoteS3, three_tiers_config};
 pub use mount::{Mount, MountTarget, is_mounted, mount_bin};
 pub use outage::CuttableLink;
@@ -226,6 +227,27 @@ impl Gateway {
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends a signal (`"HUP"`, `"TERM"`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        run(Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string()));
+    }
+
+    /// Waits until the log holds `needle` at least `count` times; fails the test after
+    /// `limit`.
+    pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.log().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged {count} time(s) within {limit:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: the process dies without any chance to clean up.

@@ -209,7 +209,10 @@ pub async fn send_bytes(
 
 /// Reads one response from `stream`: up to the end of its body when it is framed, else to
 /// the end of the connection.
-pub async fn read_response(stream: &mut TcpStream, head_only: bool) -> Result<Response, String> {
+pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    head_only: bool,
+) -> Result<Response, String> {
     let mut received = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
