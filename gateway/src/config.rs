@@ -211,7 +211,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Seconds a client has to send a complete request head (and, on HTTPS, to finish the
     /// handshake) before its connection is closed: a client that trickles a header byte by
-    /// byte (slowloris) would otherwise hold a connection slot forever.
+    /// byte (slowloris) would otherwise hold a connection slot forever. hyper runs the same
+    /// clock while a keep-alive connection waits for its next request, so idle connections
+    /// close after it too.
     pub header_read_timeout_secs: u64,
     /// Largest request head (request line and headers) accepted; larger ones get 431. S3
     /// heads are a few KiB (user metadata is limited to 2 KiB).

@@ -212,3 +212,62 @@ async fn a_stalled_request_body_is_cut_off() {
     );
     assert!(common::get(&s3, "limits", "stalled").await == body);
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gw = gateway(dir.path());
+    let host = gw.addr.clone();
+    let mut stream = TcpStream::connect(&host).await.expect("connect");
+    let request = Request::new("GET", "/").to_bytes_with(&host, false);
+    stream.write_all(&request).await.expect("send");
+    let response = read_response(&mut stream, false).await.expect("a response");
+    assert_eq!(response.status, 403);
+    let idle_from = Instant::now();
+    let (received, closed) =
+        until_closed(&mut stream, HEADER_TIMEOUT + Duration::from_secs(5)).await;
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_cut_after(
+        closed - idle_from,
+        HEADER_TIMEOUT,
+        "an idle keep-alive connection",
+    );
+}
+
+#[tokio::test]
+async fn clients_beyond_max_connections_wait_for_a_free_slot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gw = Gateway::start_with_config(
+        dir.path(),
+        &format!(
+            "[server]\nmax_connections = 2\nheader_read_timeout_secs = {}\n",
+            HEADER_TIMEOUT.as_secs()
+        ),
+    );
+    let host = gw.addr.clone();
+    // Two connections that never finish a request hold both slots.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(&host).await.expect("connect");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("half a head");
+        holders.push(stream);
+    }
+    let started = Instant::now();
+    // The kernel completes the third connection, but the gateway takes it only once the
+    // header timeout has freed a slot.
+    let request = Request::new("GET", "/");
+    let response = request.send(&host).await;
+    assert_eq!(response.status, 403);
+    assert_cut_after(started.elapsed(), HEADER_TIMEOUT, "the third client's wait");
+    for mut holder in holders {
+        let (received, _) = until_closed(&mut holder, Duration::from_secs(5)).await;
+        assert!(received.is_empty() || received.starts_with(b"HTTP/1.1 408"));
+    }
+}

@@ -364,3 +364,34 @@ fn tls_1_1_is_refused_and_1_2_and_1_3_are_served() {
     assert!(text.contains("alert"), "TLS 1.1: {text}");
     assert!(!text.contains("New, TLSv1.1"), "TLS 1.1: {text}");
 }
+
+#[tokio::test]
+async fn a_client_stalling_in_the_handshake_is_cut_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = vmgw_self_signed(&dir.path().join("tls"));
+    let config = format!(
+        "{}[server]\nheader_read_timeout_secs = 2\n",
+        tls_config(&cert, &key, None)
+    );
+    let gw = Gateway::start_with_config(dir.path(), &config);
+    let mut silent = tokio::net::TcpStream::connect(&gw.addr)
+        .await
+        .expect("connect");
+    let started = std::time::Instant::now();
+    // Meanwhile a real client is served.
+    let server_cert = pem_certs(&cert).remove(0);
+    assert_eq!(try_request(&server_cert, None, &gw.addr).await, Ok(200));
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut buf),
+    )
+    .await
+    .expect("the silent connection was still open after 10 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1700) && elapsed <= Duration::from_secs(5),
+        "closed after {elapsed:?}, the limit is 2 s"
+    );
+}
