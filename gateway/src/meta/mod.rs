@@ -229,6 +229,8 @@ pub enum ConfigKind {
     Lifecycle,
     /// Every Intelligent-Tiering configuration of the bucket, as one list.
     IntelligentTiering,
+    /// The bucket policy, as the JSON document the owner put.
+    Policy,
 }
 
 impl ConfigKind {
@@ -237,6 +239,7 @@ impl ConfigKind {
         match self {
             Self::Lifecycle => "lifecycle",
             Self::IntelligentTiering => "intelligent_tiering",
+            Self::Policy => "policy",
         }
     }
 }

@@ -93,6 +93,10 @@ pub enum ObjectError {
     TierUnavailable { tier: String },
     #[error("{0}")]
     AccessDenied(String),
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("the bucket policy does not exist")]
+    NoSuchBucketPolicy,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -89,6 +89,8 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         }
         ObjectError::TierUnavailable { .. } => with(C::ServiceUnavailable),
         ObjectError::AccessDenied(_) => with(C::AccessDenied),
+        ObjectError::MalformedPolicy(_) => with(C::MalformedPolicy),
+        ObjectError::NoSuchBucketPolicy => with(C::NoSuchBucketPolicy),
         ObjectError::Internal(detail) => {
             error!(error = %detail, "internal error");
             S3Error::with_message(

@@ -28,6 +28,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub struct Logged {
     pub inner: S3Service,
     pub peer: Option<SocketAddr>,
+    /// Whether the connection is TLS (for `aws:SecureTransport` in bucket policies).
+    pub secure: bool,
     pub counters: Arc<super::RequestCounters>,
 }
 
@@ -61,6 +63,10 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             })
         });
         req.extensions_mut().insert(Arc::clone(&info));
+        req.extensions_mut().insert(crate::auth::Connection {
+            peer: self.peer,
+            secure: self.secure,
+        });
         let record = LogRecord {
             id: id.clone(),
             method: req.method().to_string(),

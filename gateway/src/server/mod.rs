@@ -98,6 +98,7 @@ async fn accept_loop(
         let svc = Logged {
             inner: service.clone(),
             peer: Some(peer),
+            secure: false,
             counters: Arc::clone(&counters),
         };
         let watcher = graceful.watcher();
