@@ -25,7 +25,7 @@ impl Tables<'_> {
             ConfigKind::Lifecycle | ConfigKind::IntelligentTiering => {
                 self.queue_backfill(bucket_id)?;
             }
-            ConfigKind::Policy => {}
+            ConfigKind::Policy | ConfigKind::Quota => {}
         }
         Ok(WriteOutcome::Done)
     }
