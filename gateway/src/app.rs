@@ -12,9 +12,11 @@ use vmgw_tiering::{
     CacheOptions, CachedTier, LocalTier, LocalTierOptions, RemoteTier, RemoteTierOptions, Tier,
 };
 
+use crate::auth::access::{Access, Authorizer};
+use crate::auth::policies::Policies;
 use crate::auth::sealer::SecretSealer;
 use crate::auth::tenants::Tenants;
-use crate::auth::{Authenticator, Registry, access::Access};
+use crate::auth::{Authenticator, Registry};
 use crate::config::{CredentialConfig, Settings};
 use crate::credentials;
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
@@ -294,13 +296,20 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         .map_err(|e| AppError::Tenants(e.to_string()))?,
     );
 
-    let mut builder =
-        S3ServiceBuilder::new(Gateway::new(Arc::clone(&objects), settings.region.clone()));
+    let policies = Arc::new(Policies::new(Arc::clone(&meta) as Arc<dyn MetaStore>));
+    let authorizer = Arc::new(Authorizer::new(Arc::clone(&objects), Arc::clone(&policies)));
+
+    let mut builder = S3ServiceBuilder::new(Gateway::new(
+        Arc::clone(&objects),
+        policies,
+        settings.region.clone(),
+    ));
     builder.set_auth(Authenticator(Arc::clone(&registry)));
-    builder.set_access(Access::new(Arc::clone(&registry), Arc::clone(&objects)));
+    builder.set_access(Access::new(Arc::clone(&registry), Arc::clone(&authorizer)));
     builder.set_route(ExtensionRoutes::new(
         Arc::clone(&objects),
         Arc::clone(&registry),
+        authorizer,
         &settings.domains,
     ));
     if !settings.domains.is_empty() {

@@ -52,6 +52,11 @@ impl ByteSize {
     }
 }
 
+/// For command-line flags: a size such as `50GiB`.
+pub fn parse_arg(text: &str) -> Result<u64, String> {
+    parse(text).map_err(str::to_owned)
+}
+
 fn parse(text: &str) -> Result<u64, &'static str> {
     let text = text.trim();
     let split = text

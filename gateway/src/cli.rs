@@ -53,6 +53,9 @@ pub enum Command {
     /// Access keys of tenants.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Storage quotas of tenants and buckets.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Requests a running gateway has served since it started, by S3 operation.
     Requests {
         #[command(flatten)]
@@ -140,6 +143,12 @@ pub enum VmCommand {
         /// Create no bucket.
         #[arg(long)]
         no_bucket: bool,
+        /// Most bytes all its buckets may hold together, e.g. 50GiB.
+        #[arg(long, value_parser = crate::byte_size::parse_arg)]
+        quota: Option<u64>,
+        /// Most objects all its buckets may hold together.
+        #[arg(long)]
+        max_objects: Option<u64>,
         /// The endpoint URL the guest reaches the gateway at (e.g. the libvirt bridge
         /// address). Default: the gateway's first listen address.
         #[arg(long)]
@@ -161,6 +170,27 @@ pub enum VmCommand {
         /// Delete the objects of its buckets too.
         #[arg(long)]
         purge: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set (or with neither limit, remove) the quota of a tenant or of a bucket. Writes over
+    /// it are refused with 403 QuotaExceeded; lowering it under the current usage removes
+    /// nothing.
+    Set {
+        #[arg(long, required_unless_present = "bucket", conflicts_with = "bucket")]
+        tenant: Option<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Most bytes, e.g. 50GiB.
+        #[arg(long, value_parser = crate::byte_size::parse_arg)]
+        bytes: Option<u64>,
+        /// Most objects.
+        #[arg(long)]
+        objects: Option<u64>,
         #[command(flatten)]
         admin: AdminArgs,
     },

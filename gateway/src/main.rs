@@ -7,13 +7,14 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use vmgw_gateway::admin::client::AdminClientError;
-use vmgw_gateway::admin::{AddTenantRequest, MoveRequest};
+use vmgw_gateway::admin::{AddTenantRequest, MoveRequest, QuotaRequest};
 use vmgw_gateway::admin::{commands, vm};
 use vmgw_gateway::cli::{
-    CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand, ServeArgs,
-    TierCommand, VmCommand,
+    CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand,
+    QuotaCommand, ServeArgs, TierCommand, VmCommand,
 };
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
+use vmgw_gateway::meta::Quota;
 
 /// mimalloc instead of glibc malloc: glibc keeps a growing arena per thread that serves
 /// requests (RSS grew by 30-60 MiB between benchmark phases with no data held), and hands
@@ -168,6 +169,8 @@ fn main() -> anyhow::Result<()> {
             name,
             bucket,
             no_bucket,
+            quota,
+            max_objects,
             endpoint,
             format,
             admin,
@@ -177,7 +180,14 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Some(bucket.unwrap_or_else(|| name.clone()))
             };
-            let request = AddTenantRequest { name, bucket };
+            let request = AddTenantRequest {
+                name,
+                bucket,
+                quota: Quota {
+                    max_bytes: quota,
+                    max_objects,
+                },
+            };
             print(runtime.block_on(vm::add(&admin, &request, endpoint.as_deref(), format)))
         }
         Command::Vm(VmCommand::Ls { admin }) => print(runtime.block_on(vm::ls(&admin))),
@@ -190,6 +200,23 @@ fn main() -> anyhow::Result<()> {
             format,
             admin,
         }) => print(runtime.block_on(vm::rotate(&admin, &name, endpoint.as_deref(), format))),
+        Command::Quota(QuotaCommand::Set {
+            tenant,
+            bucket,
+            bytes,
+            objects,
+            admin,
+        }) => {
+            let request = QuotaRequest {
+                tenant,
+                bucket,
+                quota: Quota {
+                    max_bytes: bytes,
+                    max_objects: objects,
+                },
+            };
+            print(runtime.block_on(vm::set_quota(&admin, &request)))
+        }
         Command::Requests { admin } => {
             print(runtime.block_on(vmgw_gateway::admin::requests::requests(&admin)))
         }

@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -19,39 +18,12 @@ use aws_sdk_s3::types::{
     Tag, Tagging,
 };
 use common::raw::{Payload, Request};
+use common::tenants::{admin_cmd, vm_add};
 use common::{client, client_with, ok};
-use vmgw_tests::{Gateway, run, vmgw_bin};
+use vmgw_tests::{Gateway, run};
 
 const SEED: &[u8] = b"seed object of its owner";
 const VICTIM: &[u8] = b"an object others try to delete";
-
-/// A tenant as `vmgw vm add --format json` describes it.
-#[derive(Debug, Clone)]
-struct Guest {
-    access_key: String,
-    secret_key: String,
-    bucket: Option<String>,
-    endpoint: String,
-}
-
-fn admin_cmd(gw: &Gateway, args: &[&str]) -> Command {
-    let mut cmd = Command::new(vmgw_bin());
-    cmd.args(args).arg("--data-dir").arg(&gw.data_dir);
-    cmd
-}
-
-fn vm_add(gw: &Gateway, name: &str, extra: &[&str]) -> Guest {
-    let mut args = vec!["vm", "add", name, "--format", "json"];
-    args.extend_from_slice(extra);
-    let out = run(&mut admin_cmd(gw, &args));
-    let v: serde_json::Value = serde_json::from_str(&out).expect("vm add prints JSON");
-    Guest {
-        access_key: v["access_key"].as_str().expect("access_key").to_owned(),
-        secret_key: v["secret_key"].as_str().expect("secret_key").to_owned(),
-        bucket: v["bucket"].as_str().map(str::to_owned),
-        endpoint: v["endpoint"].as_str().expect("endpoint").to_owned(),
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {

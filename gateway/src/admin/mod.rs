@@ -14,6 +14,7 @@
 //! - `POST /v1/tenants` `{name, bucket?}` → `GuestAccess`: a new tenant, its key and bucket
 //! - `POST /v1/tenants/rotate` `{name}` → `GuestAccess` with the new key (old keys revoked)
 //! - `POST /v1/tenants/remove` `{name, purge}` → `Removal`
+//! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 pub use server::{bind, serve};
 
 use crate::auth::tenants::Tenants;
+use crate::meta::Quota;
 
 /// What the admin API needs to onboard guests.
 pub struct Guests {
@@ -48,6 +50,18 @@ pub struct AddTenantRequest {
     pub name: String,
     #[serde(default)]
     pub bucket: Option<String>,
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+/// Sets the quota of a tenant or of a bucket (exactly one of them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuotaRequest {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub bucket: Option<String>,
+    pub quota: Quota,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

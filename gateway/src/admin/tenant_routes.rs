@@ -6,7 +6,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::server::{error, json, read_json};
-use super::{AddTenantRequest, GuestAccess, Guests, RemoveTenantRequest, TenantName};
+use super::{AddTenantRequest, GuestAccess, Guests, QuotaRequest, RemoveTenantRequest, TenantName};
 use crate::auth::tenants::{IssuedKey, TenantError};
 
 fn tenant_error(e: &TenantError) -> Response<Full<Bytes>> {
@@ -50,7 +50,10 @@ pub(super) async fn handle(guests: &Guests, req: Request<Incoming>) -> Response<
                 Ok(r) => r,
                 Err(response) => return response,
             };
-            match tenants.add(&request.name, request.bucket.as_deref()).await {
+            match tenants
+                .add(&request.name, request.bucket.as_deref(), request.quota)
+                .await
+            {
                 Ok(key) => json(
                     StatusCode::OK,
                     &access(guests, &request.name, key, request.bucket),
@@ -81,6 +84,26 @@ pub(super) async fn handle(guests: &Guests, req: Request<Incoming>) -> Response<
             };
             match tenants.remove(&request.name, request.purge).await {
                 Ok(removal) => json(StatusCode::OK, &removal),
+                Err(e) => tenant_error(&e),
+            }
+        }
+        (Method::POST, "/v1/tenants/quota") => {
+            let request: QuotaRequest = match read_json(req).await {
+                Ok(r) => r,
+                Err(response) => return response,
+            };
+            let result = match (&request.tenant, &request.bucket) {
+                (Some(tenant), None) => tenants.set_quota(tenant, request.quota).await,
+                (None, Some(bucket)) => tenants.set_bucket_quota(bucket, request.quota).await,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "name exactly one of a tenant and a bucket",
+                    );
+                }
+            };
+            match result {
+                Ok(()) => json(StatusCode::OK, &serde_json::json!({})),
                 Err(e) => tenant_error(&e),
             }
         }

@@ -7,7 +7,7 @@ use http::Method;
 use super::client::{AdminClientError, call};
 use super::commands::{socket, to_json};
 use super::guest_config::{GuestFormat, render};
-use super::{AddTenantRequest, GuestAccess, RemoveTenantRequest, TenantName};
+use super::{AddTenantRequest, GuestAccess, QuotaRequest, RemoveTenantRequest, TenantName};
 use crate::auth::tenants::{Removal, TenantSummary};
 use crate::cli::AdminArgs;
 
@@ -33,17 +33,56 @@ pub async fn ls(args: &AdminArgs) -> Result<String, AdminClientError> {
     if args.json {
         return Ok(to_json(&tenants));
     }
-    let mut out = format!("{:<24} {:<22} {}\n", "TENANT", "ACCESS KEY", "BUCKETS");
+    let mut out = format!(
+        "{:<24} {:<22} {:>14} {:>16} {:>10} {:>12}  {}\n",
+        "TENANT", "ACCESS KEY", "BYTES", "QUOTA", "OBJECTS", "MAX OBJECTS", "BUCKETS"
+    );
+    let limit = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
     for t in &tenants {
         let _ = writeln!(
             out,
-            "{:<24} {:<22} {}",
+            "{:<24} {:<22} {:>14} {:>16} {:>10} {:>12}  {}",
             t.name,
             t.access_keys.join(","),
-            t.buckets.join(",")
+            t.usage.bytes,
+            limit(t.quota.max_bytes),
+            t.usage.objects,
+            limit(t.quota.max_objects),
+            t.buckets
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         );
     }
     Ok(out)
+}
+
+/// Sets the quota of a tenant or of a bucket.
+pub async fn set_quota(
+    args: &AdminArgs,
+    request: &QuotaRequest,
+) -> Result<String, AdminClientError> {
+    let _: serde_json::Value = call(
+        &socket(args),
+        Method::POST,
+        "/v1/tenants/quota",
+        Some(request),
+    )
+    .await?;
+    let whom = match (&request.tenant, &request.bucket) {
+        (Some(t), _) => format!("tenant {t}"),
+        (_, Some(b)) => format!("bucket {b}"),
+        _ => String::new(),
+    };
+    let limit = |v: Option<u64>, unit: &str| {
+        v.map_or_else(|| "unlimited".to_owned(), |v| format!("{v} {unit}"))
+    };
+    Ok(format!(
+        "quota of {whom}: {}, {}\n",
+        limit(request.quota.max_bytes, "bytes"),
+        limit(request.quota.max_objects, "objects")
+    ))
 }
 
 pub async fn rm(args: &AdminArgs, name: &str, purge: bool) -> Result<String, AdminClientError> {

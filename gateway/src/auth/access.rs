@@ -3,19 +3,23 @@
 //! It works out the request's [`Principal`] (put into the request's extensions for the
 //! handlers: ListBuckets lists only the principal's buckets, CreateBucket records it as the
 //! owner) and refuses, with `AccessDenied` and before anything is read or written, every
-//! operation on a bucket the principal does not own — the copy source of CopyObject and
-//! UploadPartCopy included. A bucket that does not exist is left to the handler, which
-//! answers `NoSuchBucket` as S3 does. Anonymous requests are refused. The hook also records
-//! which operation, bucket and key a request is about, for the request log.
+//! operation the [`Authorizer`] does not allow: the admin may do everything, a bucket's
+//! owner whatever the bucket policy does not explicitly deny, anyone else — other tenants,
+//! anonymous requests — only what the policy allows (the copy source of CopyObject and
+//! UploadPartCopy and every key of DeleteObjects are checked too). A bucket that does not
+//! exist is left to the handler, which answers `NoSuchBucket` as S3 does. The hook also
+//! records which operation, bucket and key a request is about, for the request log.
 
 use std::sync::{Arc, Mutex};
 
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
-use super::{Principal, Registry};
+use super::policies::Policies;
+use super::policy::{Decision, RequestFacts};
+use super::{Connection, Principal, Registry};
 use crate::objects::{ObjectError, ObjectService};
 
 /// What a request turned out to be, filled in by [`Access`] and read by the request log.
@@ -73,42 +77,150 @@ pub fn identify(
     principal
 }
 
-/// Whether `principal` may act on `bucket`; a missing bucket is the handler's to report.
-pub fn authorize_bucket(
-    objects: &ObjectService,
-    principal: &Principal,
-    bucket: &str,
-) -> S3Result<()> {
-    if *principal == Principal::Anonymous {
-        return Err(anonymous_denied());
+/// The IAM action an S3 operation needs (`s3:` + the operation's name where IAM uses that).
+#[must_use]
+pub fn iam_action(operation: &str) -> String {
+    let action = match operation {
+        "GetObject" | "HeadObject" => "GetObject",
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "RenameObject" => "PutObject",
+        "DeleteObject" | "DeleteObjects" => "DeleteObject",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "ListParts" => "ListMultipartUploadParts",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
+        "PutBucketIntelligentTieringConfiguration"
+        | "DeleteBucketIntelligentTieringConfiguration" => "PutIntelligentTieringConfiguration",
+        "GetBucketIntelligentTieringConfiguration"
+        | "ListBucketIntelligentTieringConfigurations" => "GetIntelligentTieringConfiguration",
+        other => other,
+    };
+    format!("s3:{}", action.to_ascii_lowercase())
+}
+
+/// One permission check: may `principal` do `action` on `bucket` (and `key`)?
+pub struct Check<'a> {
+    pub principal: &'a Principal,
+    pub bucket: &'a str,
+    pub key: Option<&'a str>,
+    /// As [`iam_action`] gives it.
+    pub action: &'a str,
+    pub connection: Option<Connection>,
+    /// The listing parameters conditions may test (`s3:prefix`, …).
+    pub query: Option<&'a str>,
+}
+
+/// Policy actions the owner of a bucket keeps whatever its policy says, as an AWS account's
+/// root user does, so a bad policy cannot lock the owner out for good.
+const OWNER_KEEPS: &[&str] = &[
+    "s3:getbucketpolicy",
+    "s3:putbucketpolicy",
+    "s3:deletebucketpolicy",
+];
+
+/// Decides checks: the admin may do everything; the owner everything its bucket's policy
+/// does not explicitly deny; anyone else only what the policy allows and does not deny.
+pub struct Authorizer {
+    objects: Arc<ObjectService>,
+    policies: Arc<Policies>,
+}
+
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+impl Authorizer {
+    #[must_use]
+    pub fn new(objects: Arc<ObjectService>, policies: Arc<Policies>) -> Self {
+        Self { objects, policies }
     }
-    match objects.bucket(bucket) {
-        Ok(record) if principal.may_use(&record.owner) => Ok(()),
-        Ok(_) => Err(access_denied()),
-        Err(ObjectError::NoSuchBucket) => Ok(()),
-        Err(e) => Err(S3Error::with_message(
-            S3ErrorCode::InternalError,
-            e.to_string(),
-        )),
+
+    pub fn check(&self, c: &Check<'_>) -> S3Result<()> {
+        let internal =
+            |e: ObjectError| S3Error::with_message(S3ErrorCode::InternalError, e.to_string());
+        let record = match self.objects.bucket(c.bucket) {
+            Ok(record) => record,
+            // The handler answers NoSuchBucket, as S3 does; an anonymous caller learns
+            // nothing about which names exist.
+            Err(ObjectError::NoSuchBucket) if *c.principal != Principal::Anonymous => {
+                return Ok(());
+            }
+            Err(ObjectError::NoSuchBucket) => return Err(anonymous_denied()),
+            Err(e) => return Err(internal(e)),
+        };
+        if *c.principal == Principal::Admin {
+            return Ok(());
+        }
+        let owner = c.principal.may_use(&record.owner);
+        let decision = match self.policies.of(&record).map_err(internal)? {
+            None => Decision::Silent,
+            Some(policy) => {
+                let resource = match c.key {
+                    Some(key) => format!("arn:aws:s3:::{}/{key}", c.bucket),
+                    None => format!("arn:aws:s3:::{}", c.bucket),
+                };
+                policy.evaluate(&RequestFacts {
+                    principal: c.principal,
+                    action: c.action,
+                    resource: &resource,
+                    source_ip: c
+                        .connection
+                        .and_then(|conn| conn.peer)
+                        .map(|p| p.ip().to_string()),
+                    secure: c.connection.is_some_and(|conn| conn.secure),
+                    prefix: query_value(c.query, "prefix"),
+                    delimiter: query_value(c.query, "delimiter"),
+                    max_keys: query_value(c.query, "max-keys"),
+                })
+            }
+        };
+        match decision {
+            Decision::Deny if owner && OWNER_KEEPS.contains(&c.action) => Ok(()),
+            Decision::Deny => Err(access_denied()),
+            Decision::Allow => Ok(()),
+            Decision::Silent if owner => Ok(()),
+            Decision::Silent if *c.principal == Principal::Anonymous => Err(anonymous_denied()),
+            Decision::Silent => Err(access_denied()),
+        }
     }
 }
 
 pub struct Access {
     registry: Arc<Registry>,
-    objects: Arc<ObjectService>,
+    authorizer: Arc<Authorizer>,
 }
 
 impl Access {
     #[must_use]
-    pub fn new(registry: Arc<Registry>, objects: Arc<ObjectService>) -> Self {
-        Self { registry, objects }
+    pub fn new(registry: Arc<Registry>, authorizer: Arc<Authorizer>) -> Self {
+        Self {
+            registry,
+            authorizer,
+        }
     }
 
+    /// CopyObject and UploadPartCopy also read their source.
     fn authorize_source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
         match source {
-            CopySource::Bucket { bucket, .. } => {
-                authorize_bucket(&self.objects, &principal_of(&req.extensions), bucket)
-            }
+            CopySource::Bucket { bucket, key, .. } => self.authorizer.check(&Check {
+                principal: &principal_of(&req.extensions),
+                bucket,
+                key: Some(key),
+                action: "s3:getobject",
+                connection: req.extensions.get::<Connection>().copied(),
+                query: None,
+            }),
             // Access points and outposts are not served; the handler refuses them.
             _ => Ok(()),
         }
@@ -128,21 +240,49 @@ impl S3Access for Access {
             info.set(Operation {
                 name: name.clone(),
                 bucket: bucket.clone(),
-                key,
+                key: key.clone(),
             });
         }
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let principal = identify(&self.registry, access_key.as_deref(), cx.extensions_mut());
-        if principal == Principal::Anonymous {
-            return Err(anonymous_denied());
-        }
         match bucket {
             // CreateBucket on a taken name answers BucketAlreadyExists, as S3 does.
-            Some(_) if name == "CreateBucket" => Ok(()),
-            Some(bucket) => authorize_bucket(&self.objects, &principal, &bucket),
+            Some(_) if name == "CreateBucket" && principal != Principal::Anonymous => Ok(()),
+            // Each key is checked by `delete_objects`, once the body is parsed.
+            Some(_) if name == "DeleteObjects" => Ok(()),
+            Some(bucket) => {
+                let connection = cx.extensions_mut().get::<Connection>().copied();
+                self.authorizer.check(&Check {
+                    principal: &principal,
+                    bucket: &bucket,
+                    key: key.as_deref(),
+                    action: &iam_action(&name),
+                    connection,
+                    query: cx.uri().query(),
+                })
+            }
             // ListBuckets: the handler lists only the principal's buckets.
-            None => Ok(()),
+            None if principal != Principal::Anonymous => Ok(()),
+            _ => Err(anonymous_denied()),
         }
+    }
+
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let principal = principal_of(&req.extensions);
+        let connection = req.extensions.get::<Connection>().copied();
+        // One key refused refuses the request: nothing is deleted (S3 would report the
+        // refused keys one by one; refusing all is the stricter answer).
+        for object in &req.input.delete.objects {
+            self.authorizer.check(&Check {
+                principal: &principal,
+                bucket: &req.input.bucket,
+                key: Some(&object.key),
+                action: "s3:deleteobject",
+                connection,
+                query: None,
+            })?;
+        }
+        Ok(())
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {

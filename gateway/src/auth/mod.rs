@@ -7,10 +7,19 @@
 //! gateway runs through the admin API ([`tenants`]).
 
 pub mod access;
+pub mod policies;
+pub mod policy;
 mod principal;
 mod registry;
 pub mod sealer;
 pub mod tenants;
 
 pub use principal::Principal;
+
+/// Where a request came from, put into its extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub peer: Option<std::net::SocketAddr>,
+    pub secure: bool,
+}
 pub use registry::{Authenticator, Registry};

@@ -12,7 +12,8 @@ use super::sealer::{SealError, SecretSealer};
 use super::{Principal, Registry};
 use crate::credentials::{generate_pair, validate_pair};
 use crate::meta::{
-    ListQuery, MetaError, MetaStore, TenantKey, TenantRecord, WriteOp, tenant_owner,
+    ConfigKind, ListQuery, MetaError, MetaStore, Quota, TenantKey, TenantRecord, Usage, WriteOp,
+    tenant_owner,
 };
 use crate::objects::{ObjectError, ObjectService, now_ms};
 
@@ -54,7 +55,17 @@ pub struct TenantSummary {
     pub name: String,
     pub created_ms: i64,
     pub access_keys: Vec<String>,
-    pub buckets: Vec<String>,
+    pub buckets: Vec<BucketSummary>,
+    pub quota: Quota,
+    /// All its buckets together.
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketSummary {
+    pub name: String,
+    pub quota: Quota,
+    pub usage: Usage,
 }
 
 /// What removing a tenant took away.
@@ -134,7 +145,12 @@ impl Tenants {
 
     /// Creates tenant `name` with one key and, with `bucket`, a bucket it owns. When the
     /// bucket cannot be created the tenant is removed again: all or nothing.
-    pub async fn add(&self, name: &str, bucket: Option<&str>) -> Result<IssuedKey, TenantError> {
+    pub async fn add(
+        &self,
+        name: &str,
+        bucket: Option<&str>,
+        quota: Quota,
+    ) -> Result<IssuedKey, TenantError> {
         if !valid_name(name) {
             return Err(TenantError::InvalidName(name.to_owned()));
         }
@@ -151,6 +167,7 @@ impl Tenants {
             name: name.to_owned(),
             created_ms: now_ms(),
             keys: vec![stored],
+            quota,
         };
         match self
             .meta
@@ -194,24 +211,77 @@ impl Tenants {
 
     pub fn list(&self) -> Result<Vec<TenantSummary>, TenantError> {
         let buckets = self.meta.buckets()?;
-        Ok(self
+        let mut out = Vec::new();
+        for t in self.meta.tenants()? {
+            let me = Principal::Tenant(t.name.clone());
+            let mut owned = Vec::new();
+            let mut usage = Usage::default();
+            for b in buckets.iter().filter(|b| Principal::owning(&b.owner) == me) {
+                let u = self.meta.usage(b.id)?;
+                usage.bytes += u.bytes;
+                usage.objects += u.objects;
+                owned.push(BucketSummary {
+                    name: b.name.clone(),
+                    quota: self.bucket_quota(b.id)?,
+                    usage: u,
+                });
+            }
+            out.push(TenantSummary {
+                access_keys: t.keys.iter().map(|k| k.access_key.clone()).collect(),
+                created_ms: t.created_ms,
+                buckets: owned,
+                quota: t.quota,
+                usage,
+                name: t.name,
+            });
+        }
+        Ok(out)
+    }
+
+    fn bucket_quota(&self, bucket_id: u64) -> Result<Quota, TenantError> {
+        Ok(
+            match self.meta.bucket_config(bucket_id, ConfigKind::Quota)? {
+                Some(raw) => rmp_serde::from_slice(&raw)
+                    .map_err(|e| MetaError::Corrupt(format!("bucket quota: {e}")))?,
+                None => Quota::default(),
+            },
+        )
+    }
+
+    /// Replaces a tenant's quota. Lowering it under the current usage refuses further
+    /// growth; nothing stored is removed.
+    pub async fn set_quota(&self, name: &str, quota: Quota) -> Result<(), TenantError> {
+        let mut record = self.record(name)?;
+        record.quota = quota;
+        match self
             .meta
-            .tenants()?
-            .into_iter()
-            .map(|t| {
-                let me = Principal::Tenant(t.name.clone());
-                TenantSummary {
-                    buckets: buckets
-                        .iter()
-                        .filter(|b| Principal::owning(&b.owner) == me)
-                        .map(|b| b.name.clone())
-                        .collect(),
-                    access_keys: t.keys.iter().map(|k| k.access_key.clone()).collect(),
-                    created_ms: t.created_ms,
-                    name: t.name,
-                }
+            .apply(WriteOp::PutTenant {
+                record,
+                create: false,
             })
-            .collect())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(MetaError::NoSuchTenant) => Err(TenantError::NotFound(name.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn set_bucket_quota(&self, bucket: &str, quota: Quota) -> Result<(), TenantError> {
+        let record = self
+            .meta
+            .bucket(bucket)?
+            .ok_or(TenantError::Objects(ObjectError::NoSuchBucket))?;
+        let value = (!quota.is_unlimited()).then(|| crate::meta::records::encode(&quota));
+        self.meta
+            .apply(WriteOp::SetBucketConfig {
+                bucket: record.name,
+                bucket_id: record.id,
+                kind: ConfigKind::Quota,
+                value,
+            })
+            .await?;
+        Ok(())
     }
 
     fn record(&self, name: &str) -> Result<TenantRecord, TenantError> {

@@ -11,6 +11,7 @@ use vmgw_tiering::DataId;
 use super::keys;
 use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
 use super::redb_store::tables;
+use super::usage::UsageChange;
 use super::{ClassChange, MetaError, Precondition, UploadId, WriteOp, WriteOutcome};
 
 /// Why an op did not apply.
@@ -36,6 +37,7 @@ use ApplyError::Rejected;
 pub(super) struct Tables<'txn> {
     pub(super) buckets: Table<'txn, &'static str, &'static [u8]>,
     pub(super) tenants: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) usage: Table<'txn, u64, (u64, u64)>,
     pub(super) objects: Table<'txn, &'static [u8], &'static [u8]>,
     layouts: Table<'txn, u128, &'static [u8]>,
     uploads: Table<'txn, &'static [u8], &'static [u8]>,
@@ -43,7 +45,7 @@ pub(super) struct Tables<'txn> {
     parts: Table<'txn, &'static [u8], &'static [u8]>,
     blobs: Table<'txn, &'static [u8], &'static str>,
     reclaim: Table<'txn, &'static [u8], &'static str>,
-    sys: Table<'txn, &'static str, u64>,
+    pub(super) sys: Table<'txn, &'static str, u64>,
     pub(super) bucket_configs: Table<'txn, (u64, &'static str), &'static [u8]>,
     pub(super) lc_due: Table<'txn, &'static [u8], ()>,
     pub(super) lc_next: Table<'txn, &'static [u8], i64>,
@@ -71,6 +73,7 @@ impl<'txn> Tables<'txn> {
         Ok(Self {
             buckets: txn.open_table(tables::BUCKETS)?,
             tenants: txn.open_table(tables::TENANTS)?,
+            usage: txn.open_table(tables::USAGE)?,
             objects: txn.open_table(tables::OBJECTS)?,
             layouts: txn.open_table(tables::LAYOUTS)?,
             uploads: txn.open_table(tables::UPLOADS)?,
@@ -150,7 +153,7 @@ impl<'txn> Tables<'txn> {
                 precondition,
             } => {
                 self.require_bucket(&bucket, bucket_id)?;
-                self.put_object(bucket_id, &key, record, &layout, &precondition)
+                self.put_object(&bucket, bucket_id, &key, record, &layout, &precondition)
             }
             WriteOp::DeleteObject { bucket_id, key } => self.delete_object(bucket_id, &key),
             WriteOp::Redescribed {
@@ -304,6 +307,7 @@ impl<'txn> Tables<'txn> {
             }
         }
         self.drop_bucket_configs(bucket.id)?;
+        self.usage.remove(bucket.id)?;
         self.buckets.remove(name)?;
         Ok(WriteOutcome::Done)
     }
@@ -355,6 +359,7 @@ impl<'txn> Tables<'txn> {
 
     fn put_object(
         &mut self,
+        bucket: &str,
         bucket_id: u64,
         key: &str,
         record: ObjectRecord,
@@ -364,6 +369,12 @@ impl<'txn> Tables<'txn> {
         let okey = keys::object(bucket_id, key);
         let replaced = self.current(&okey)?;
         Self::check(precondition, replaced.as_ref())?;
+        let change = UsageChange {
+            bytes: i128::from(record.size) - replaced.as_ref().map_or(0, |r| i128::from(r.size)),
+            objects: i64::from(replaced.is_none()),
+        };
+        self.admit(bucket, bucket_id, change)?;
+        self.charge(bucket_id, change)?;
 
         self.objects
             .insert(okey.as_slice(), records::encode(&record).as_slice())?;
@@ -449,6 +460,16 @@ impl<'txn> Tables<'txn> {
         let replaced = self.current(&to_key)?;
         Self::check(destination, replaced.as_ref())?;
 
+        if let Some(old) = &replaced {
+            // The bucket holds one object fewer: the one the rename replaced.
+            self.charge(
+                bucket_id,
+                UsageChange {
+                    bytes: -i128::from(old.size),
+                    objects: -1,
+                },
+            )?;
+        }
         self.objects.remove(from_key.as_slice())?;
         self.objects
             .insert(to_key.as_slice(), records::encode(&source).as_slice())?;
@@ -510,6 +531,13 @@ impl<'txn> Tables<'txn> {
         };
         let old: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
         drop(raw);
+        self.charge(
+            bucket_id,
+            UsageChange {
+                bytes: -i128::from(old.size),
+                objects: -1,
+            },
+        )?;
         self.retire_layout(old.version, &HashSet::new())?;
         self.reads.remove(okey.as_slice())?;
         self.redescribe.remove(okey.as_slice())?;
@@ -587,8 +615,14 @@ impl<'txn> Tables<'txn> {
                 return Err(Rejected(MetaError::PartsChanged));
             }
         }
-        let outcome =
-            self.put_object(upload.bucket_id, &upload.key, record, layout, precondition)?;
+        let outcome = self.put_object(
+            bucket,
+            upload.bucket_id,
+            &upload.key,
+            record,
+            layout,
+            precondition,
+        )?;
         let used: HashSet<DataId> = chosen.iter().map(|&(_, id)| id).collect();
         self.drop_upload(upload_id, &upload, &used)?;
         Ok(outcome)

@@ -20,11 +20,12 @@ impl Tables<'_> {
                 self.bucket_configs.remove((bucket_id, kind.name()))?;
             }
         }
-        // Both kinds decide when objects fall due.
+        // Lifecycle and tiering configurations decide when objects fall due.
         match kind {
             ConfigKind::Lifecycle | ConfigKind::IntelligentTiering => {
                 self.queue_backfill(bucket_id)?;
             }
+            ConfigKind::Policy | ConfigKind::Quota => {}
         }
         Ok(WriteOutcome::Done)
     }

@@ -29,6 +29,7 @@ mod redb_store;
 mod residents;
 mod schedule;
 mod tenants;
+mod usage;
 
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
@@ -63,6 +64,8 @@ pub enum MetaError {
     NoSuchTenant,
     #[error("the tenant still owns buckets: {0}")]
     TenantOwnsBuckets(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("metadata storage error: {0}")]
     Storage(String),
     #[error("metadata record is corrupt: {0}")]
@@ -229,6 +232,10 @@ pub enum ConfigKind {
     Lifecycle,
     /// Every Intelligent-Tiering configuration of the bucket, as one list.
     IntelligentTiering,
+    /// The bucket policy, as the JSON document the owner put.
+    Policy,
+    /// The bucket's [`Quota`], MessagePack.
+    Quota,
 }
 
 impl ConfigKind {
@@ -237,6 +244,8 @@ impl ConfigKind {
         match self {
             Self::Lifecycle => "lifecycle",
             Self::IntelligentTiering => "intelligent_tiering",
+            Self::Policy => "policy",
+            Self::Quota => "quota",
         }
     }
 }
@@ -336,6 +345,9 @@ pub struct UploadPage {
 pub trait MetaStore: Send + Sync + 'static {
     fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError>;
     fn tenants(&self) -> Result<Vec<TenantRecord>, MetaError>;
+    fn tenant(&self, name: &str) -> Result<Option<TenantRecord>, MetaError>;
+    /// What a bucket holds now.
+    fn usage(&self, bucket_id: u64) -> Result<Usage, MetaError>;
     fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError>;
     fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError>;
     fn object_with_layout(

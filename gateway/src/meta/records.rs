@@ -24,6 +24,40 @@ pub struct TenantRecord {
     pub name: String,
     pub created_ms: i64,
     pub keys: Vec<TenantKey>,
+    /// Limits on everything the tenant's buckets hold together.
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+/// Storage limits (of a tenant, or of one bucket); `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_objects: Option<u64>,
+}
+
+impl Quota {
+    #[must_use]
+    pub fn is_unlimited(&self) -> bool {
+        self.max_bytes.is_none() && self.max_objects.is_none()
+    }
+
+    /// Whether `usage` fits.
+    #[must_use]
+    pub fn admits(&self, usage: Usage) -> bool {
+        self.max_bytes.is_none_or(|max| usage.bytes <= max)
+            && self.max_objects.is_none_or(|max| usage.objects <= max)
+    }
+}
+
+/// What a bucket (or a tenant) holds: the sizes and the number of current objects, kept in
+/// the same commits as the objects themselves, so it is exact after any crash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub bytes: u64,
+    pub objects: u64,
 }
 
 /// One access key of a tenant. The secret is sealed (SigV4 needs it in the clear on the

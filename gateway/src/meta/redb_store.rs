@@ -19,7 +19,7 @@ use vmgw_tiering::DataId;
 
 use super::apply::{ApplyError, Tables};
 use super::records::{
-    self, BucketRecord, Layout, ObjectRecord, PartRecord, TenantRecord, UploadRecord,
+    self, BucketRecord, Layout, ObjectRecord, PartRecord, TenantRecord, UploadRecord, Usage,
 };
 use super::{
     ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, Redescribe, UploadId,
@@ -54,6 +54,8 @@ pub(super) mod tables {
     pub const REDESCRIBE: TableDefinition<&[u8], u64> = TableDefinition::new("redescribe");
     /// Tenant name → [`super::TenantRecord`].
     pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+    /// Bucket id → (bytes, objects) of its current objects.
+    pub const USAGE: TableDefinition<u64, (u64, u64)> = TableDefinition::new("usage");
 }
 
 /// Tunables of the embedded store.
@@ -121,7 +123,12 @@ impl RedbStore {
         {
             let txn = db.begin_write().map_err(storage)?;
             // Creating every table up front lets readers open them without special cases.
-            Tables::open(&txn, options.lifecycle_day_ms, options.auto_tiering).map_err(storage)?;
+            let mut tables = Tables::open(&txn, options.lifecycle_day_ms, options.auto_tiering)
+                .map_err(storage)?;
+            tables.count_usage_once().map_err(|e| match e {
+                ApplyError::Rejected(e) | ApplyError::Fatal(e) => e,
+            })?;
+            drop(tables);
             txn.commit().map_err(storage)?;
         }
         let db = Arc::new(db);
@@ -246,6 +253,27 @@ impl MetaStore for RedbStore {
     fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError> {
         let txn = self.read()?;
         let table = txn.open_table(tables::BUCKETS).map_err(storage)?;
+        match table.get(name).map_err(storage)? {
+            Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn usage(&self, bucket_id: u64) -> Result<Usage, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::USAGE).map_err(storage)?;
+        Ok(table
+            .get(bucket_id)
+            .map_err(storage)?
+            .map_or_else(Usage::default, |v| {
+                let (bytes, objects) = v.value();
+                Usage { bytes, objects }
+            }))
+    }
+
+    fn tenant(&self, name: &str) -> Result<Option<TenantRecord>, MetaError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::TENANTS).map_err(storage)?;
         match table.get(name).map_err(storage)? {
             Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
             None => Ok(None),

@@ -93,6 +93,12 @@ pub enum ObjectError {
     TierUnavailable { tier: String },
     #[error("{0}")]
     AccessDenied(String),
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("the bucket policy does not exist")]
+    NoSuchBucketPolicy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -106,6 +112,7 @@ impl From<MetaError> for ObjectError {
             MetaError::PreconditionFailed => Self::PreconditionFailed,
             // Only a bucket created by a tenant that is being removed meets this.
             MetaError::NoSuchTenant => Self::AccessDenied("the tenant no longer exists".into()),
+            MetaError::QuotaExceeded(message) => Self::QuotaExceeded(message),
             MetaError::BucketExists { .. }
             | MetaError::PartsChanged
             | MetaError::TenantExists

@@ -33,6 +33,7 @@ mod multipart;
 mod object_ops;
 mod pins;
 mod placement;
+mod quota;
 mod read;
 mod reclaim;
 mod redescribe;

@@ -204,6 +204,7 @@ impl ObjectService {
             // Checked again atomically at commit; failing here saves receiving the body.
             return Err(ObjectError::PreconditionFailed);
         }
+        self.precheck_quota(&bucket, &put.key, put.content_length)?;
         let class = put.meta.storage_class.as_deref();
         // Small objects live in the metadata store, next to the hottest tier; colder
         // classes always get a blob on their own tier.

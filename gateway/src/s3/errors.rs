@@ -89,6 +89,14 @@ pub fn to_s3(e: ObjectError) -> S3Error {
         }
         ObjectError::TierUnavailable { .. } => with(C::ServiceUnavailable),
         ObjectError::AccessDenied(_) => with(C::AccessDenied),
+        ObjectError::MalformedPolicy(_) => with(C::MalformedPolicy),
+        // S3 has no quotas; Ceph RGW's code and status, which S3 clients already meet.
+        ObjectError::QuotaExceeded(_) => {
+            let mut err = with(C::Custom("QuotaExceeded".into()));
+            err.set_status_code(http::StatusCode::FORBIDDEN);
+            err
+        }
+        ObjectError::NoSuchBucketPolicy => with(C::NoSuchBucketPolicy),
         ObjectError::Internal(detail) => {
             error!(error = %detail, "internal error");
             S3Error::with_message(

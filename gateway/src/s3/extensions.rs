@@ -12,8 +12,8 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::host::VirtualHosts;
 use super::listing_metadata::is_listing_with_metadata;
-use crate::auth::Registry;
-use crate::auth::access::{Operation, RequestInfo, authorize_bucket, identify};
+use crate::auth::access::{Authorizer, Check, Operation, RequestInfo, identify};
+use crate::auth::{Connection, Registry};
 use crate::objects::ObjectService;
 
 /// The S3 path of a request: bucket and key.
@@ -26,15 +26,22 @@ pub(super) struct Target {
 pub struct ExtensionRoutes {
     pub(super) objects: Arc<ObjectService>,
     registry: Arc<Registry>,
+    authorizer: Arc<Authorizer>,
     hosts: Option<VirtualHosts>,
 }
 
 impl ExtensionRoutes {
     #[must_use]
-    pub fn new(objects: Arc<ObjectService>, registry: Arc<Registry>, domains: &[String]) -> Self {
+    pub fn new(
+        objects: Arc<ObjectService>,
+        registry: Arc<Registry>,
+        authorizer: Arc<Authorizer>,
+        domains: &[String],
+    ) -> Self {
         Self {
             objects,
             registry,
+            authorizer,
             hosts: (!domains.is_empty()).then(|| VirtualHosts::new(domains)),
         }
     }
@@ -106,16 +113,28 @@ impl S3Route for ExtensionRoutes {
             info.set(Operation {
                 name: name.to_owned(),
                 bucket: bucket.clone(),
-                key: target.map(|t| t.key).filter(|k| !k.is_empty()),
+                key: target
+                    .as_ref()
+                    .map(|t| t.key.clone())
+                    .filter(|k| !k.is_empty()),
             });
         }
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
         let principal = identify(&self.registry, access_key.as_deref(), &mut req.extensions);
-        match bucket {
-            Some(bucket) => authorize_bucket(&self.objects, &principal, &bucket),
+        let (action, key) = if is_rename(&req.method, &req.uri) {
+            ("s3:putobject", target.as_ref().map(|t| t.key.as_str()))
+        } else {
+            ("s3:listbucket", None)
+        };
+        self.authorizer.check(&Check {
+            principal: &principal,
             // A malformed path: `call` answers it, unless the request is anonymous.
-            None => authorize_bucket(&self.objects, &principal, ""),
-        }
+            bucket: bucket.as_deref().unwrap_or(""),
+            key,
+            action,
+            connection: req.extensions.get::<Connection>().copied(),
+            query: req.uri.query(),
+        })
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {

@@ -14,6 +14,7 @@ mod listing;
 mod listing_metadata;
 mod multipart;
 mod objects;
+mod policy;
 mod rename;
 mod tagging;
 mod tiering_xml;
@@ -25,6 +26,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::auth::Principal;
 use crate::auth::access::principal_of;
+use crate::auth::policies::Policies;
 use crate::objects::ObjectService;
 
 pub use buckets::valid_bucket_name;
@@ -35,14 +37,20 @@ pub use host::VirtualHosts;
 /// The S3 service of one gateway.
 pub struct Gateway {
     objects: Arc<ObjectService>,
+    policies: Arc<Policies>,
     region: String,
 }
 
 impl Gateway {
     #[must_use]
-    pub fn new(objects: Arc<ObjectService>, region: impl Into<String>) -> Self {
+    pub fn new(
+        objects: Arc<ObjectService>,
+        policies: Arc<Policies>,
+        region: impl Into<String>,
+    ) -> Self {
         Self {
             objects,
+            policies,
             region: region.into(),
         }
     }
@@ -65,6 +73,27 @@ impl S3 for Gateway {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         self.do_create_bucket(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.do_put_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.do_get_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.do_delete_bucket_policy(req).await
     }
 
     async fn put_bucket_lifecycle_configuration(

@@ -30,6 +30,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub struct Logged {
     pub inner: S3Service,
     pub peer: Option<SocketAddr>,
+    /// Whether the connection is TLS (for `aws:SecureTransport` in bucket policies).
+    pub secure: bool,
     pub counters: Arc<super::RequestCounters>,
     /// See [`super::limits::IdleTimeout`].
     pub body_idle_timeout: std::time::Duration,
@@ -66,6 +68,10 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             })
         });
         req.extensions_mut().insert(Arc::clone(&info));
+        req.extensions_mut().insert(crate::auth::Connection {
+            peer: self.peer,
+            secure: self.secure,
+        });
         let record = LogRecord {
             id: id.clone(),
             method: req.method().to_string(),

@@ -106,13 +106,15 @@ impl Connections {
         }
     }
 
-    async fn serve<I>(&self, io: I, peer: Option<SocketAddr>, watcher: Watcher)
+    /// `secure`: the connection is TLS (`aws:SecureTransport` in bucket policies).
+    async fn serve<I>(&self, io: I, peer: Option<SocketAddr>, secure: bool, watcher: Watcher)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let svc = Logged {
             inner: self.service.clone(),
             peer,
+            secure,
             counters: Arc::clone(&self.counters),
             body_idle_timeout: self.limits.body_idle_timeout,
         };
@@ -181,19 +183,23 @@ async fn accept_loop(
         tokio::spawn(async move {
             match (accepted, tls) {
                 (Accepted::Tcp(stream, peer), None) => {
-                    connections.serve(stream, Some(peer), watcher).await;
+                    connections.serve(stream, Some(peer), false, watcher).await;
                 }
                 (Accepted::Tcp(stream, peer), Some(tls)) => {
                     // The handshake is part of the request head: a client that stalls in it
                     // holds a slot just the same.
                     let limit = connections.limits.header_read_timeout;
                     match tokio::time::timeout(limit, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => connections.serve(stream, Some(peer), watcher).await,
+                        Ok(Ok(stream)) => {
+                            connections.serve(stream, Some(peer), true, watcher).await;
+                        }
                         Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                (Accepted::Unix(stream), _) => connections.serve(stream, None, watcher).await,
+                (Accepted::Unix(stream), _) => {
+                    connections.serve(stream, None, false, watcher).await;
+                }
             }
             drop(permit);
         });

@@ -28,6 +28,8 @@ impl S3Error {
     pub fn errno(&self) -> Errno {
         match self {
             Self::NotFound => Errno::ENOENT,
+            // vmgw's (and Ceph RGW's) quota refusal: the file system is full for this user.
+            Self::Service { code, .. } if code == "QuotaExceeded" => Errno::ENOSPC,
             Self::Service { status: 403, .. } => Errno::EACCES,
             Self::Service { code, .. } if code == "EntityTooLarge" => Errno::EFBIG,
             _ => Errno::EIO,
@@ -104,4 +106,27 @@ where
 {
     matches!(error, SdkError::ServiceError(context)
         if context.raw().status_code() == 200 && context.err().code().is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_refusal_is_enospc() {
+        let full = S3Error::Service {
+            status: 403,
+            code: "QuotaExceeded".into(),
+            message: "over quota".into(),
+        };
+        assert_eq!(full.errno(), Errno::ENOSPC);
+        // Not a refusal a rewrite could get round: an append over quota fails as it is.
+        assert!(!full.is_refusal());
+        let denied = S3Error::Service {
+            status: 403,
+            code: "AccessDenied".into(),
+            message: String::new(),
+        };
+        assert_eq!(denied.errno(), Errno::EACCES);
+    }
 }

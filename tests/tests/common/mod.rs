@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod tenants;
 
 use std::fmt::Debug;
 use std::time::Duration;
