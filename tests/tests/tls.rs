@@ -395,3 +395,88 @@ async fn a_client_stalling_in_the_handshake_is_cut_off() {
         "closed after {elapsed:?}, the limit is 2 s"
     );
 }
+
+/// One signed request on a fresh connection (`Connection: close`); returns the status.
+async fn signed_on<S>(
+    mut stream: S,
+    host: &str,
+    guest: &common::tenants::Guest,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> u16
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = Request::new(method, target)
+        .body(body.to_vec())
+        .signed(
+            host,
+            &guest.access_key,
+            &guest.secret_key,
+            common::raw::Payload::Body,
+        )
+        .to_bytes(host);
+    stream.write_all(&request).await.expect("send");
+    stream.flush().await.expect("flush");
+    tokio::time::timeout(Duration::from_secs(30), read_response(&mut stream, false))
+        .await
+        .expect("a response within 30 s")
+        .unwrap_or_else(|e| panic!("{method} {target}: {e}"))
+        .status
+}
+
+#[tokio::test]
+async fn bucket_policies_see_https_as_secure_transport() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = vmgw_self_signed(&dir.path().join("tls"));
+    let socket = dir.path().join("s3.sock");
+    let config = dir.path().join("vmgw.toml");
+    std::fs::write(&config, tls_config(&cert, &key, None)).expect("write config");
+    // The harness adds a TCP listener; this adds a plain one beside it.
+    let gw = Gateway::start_with(vmgw_tests::GatewayOptions {
+        data_dir: Some(dir.path().join("data")),
+        args: vec![
+            "--config".into(),
+            config.display().to_string(),
+            "--listen".into(),
+            format!("unix:{}", socket.display()),
+        ],
+        ..vmgw_tests::GatewayOptions::default()
+    });
+    let alice = common::tenants::vm_add(&gw, "alice", &[]);
+    assert_eq!(
+        alice.endpoint, gw.endpoint,
+        "vm add hands out the HTTPS endpoint"
+    );
+    let tls = client_config(&pem_certs(&cert), None);
+    let host = gw.addr.clone();
+    let https = || async { connect(&tls, &host).await.expect("TLS handshake") };
+    let plain = || async {
+        tokio::net::UnixStream::connect(&socket)
+            .await
+            .expect("connect to the socket")
+    };
+
+    let put = signed_on(https().await, &host, &alice, "PUT", "/alice/doc", b"doc").await;
+    assert_eq!(put, 200, "PUT over HTTPS");
+    let get = signed_on(plain().await, "localhost", &alice, "GET", "/alice/doc", b"").await;
+    assert_eq!(get, 200, "GET over the socket before the policy");
+
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::alice","arn:aws:s3:::alice/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+    let status = signed_on(
+        https().await,
+        &host,
+        &alice,
+        "PUT",
+        "/alice?policy",
+        policy.as_bytes(),
+    )
+    .await;
+    assert!(status == 200 || status == 204, "PutBucketPolicy: {status}");
+
+    let get = signed_on(https().await, &host, &alice, "GET", "/alice/doc", b"").await;
+    assert_eq!(get, 200, "GET over HTTPS is secure transport");
+    let get = signed_on(plain().await, "localhost", &alice, "GET", "/alice/doc", b"").await;
+    assert_eq!(get, 403, "GET over the plain socket is not");
+}
