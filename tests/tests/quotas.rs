@@ -324,6 +324,9 @@ fn a_mount_over_quota_reports_no_space() {
     let err = synced.expect_err("12 MiB into 3 MiB of room");
     assert_eq!(err.raw_os_error(), Some(28), "ENOSPC, got {err}");
     drop(file);
-    assert_eq!(std::fs::read(mount.path("fits.bin")).unwrap(), pattern(MIB as usize, 1));
+    assert_eq!(
+        std::fs::read(mount.path("fits.bin")).unwrap(),
+        pattern(MIB as usize, 1)
+    );
     assert_eq!(reported(&gw, "mnt-quota"), (MIB, 1));
 }

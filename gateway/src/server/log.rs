@@ -19,7 +19,9 @@ use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 use tracing::debug;
 
+use super::pacing::Pacer;
 use crate::auth::access::RequestInfo;
+use crate::auth::qos::TenantQos;
 
 /// Error bodies are small XML documents; anything bigger is passed through untouched.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -60,6 +62,8 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             Body::http_body_unsync(TrackedBody {
                 inner: body,
                 done: Arc::clone(&body_done),
+                info: Arc::clone(&info),
+                pacer: Pacer::default(),
             })
         });
         req.extensions_mut().insert(Arc::clone(&info));
@@ -135,12 +139,15 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             }
             let mut record = record;
             record.status = parts.status.as_u16();
+            let shaping = record.info.shaping();
             Ok(Response::from_parts(
                 parts,
                 LoggedBody {
                     inner: body,
                     bytes_out: 0,
                     record: Some(record),
+                    shaping,
+                    pacer: Pacer::default(),
                 },
             ))
         })
@@ -157,10 +164,13 @@ fn request_has_body(req: &Request<Incoming>) -> bool {
             .is_some_and(|n| n > 0)
 }
 
-/// The request body, remembering whether it was read to its end.
+/// The request body, remembering whether it was read to its end, paced to the tenant's
+/// bandwidth limit (known once the access hook has run, before the handler reads).
 struct TrackedBody {
     inner: Incoming,
     done: Arc<AtomicBool>,
+    info: Arc<RequestInfo>,
+    pacer: Pacer,
 }
 
 impl HttpBody for TrackedBody {
@@ -171,9 +181,20 @@ impl HttpBody for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.pacer.poll_ready(cx).is_pending() {
+            return Poll::Pending;
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
             self.done.store(true, Ordering::Release);
+        }
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+            && let Some(shaping) = self.info.shaping()
+            && let Some(ingress) = &shaping.ingress
+        {
+            let n = data.len() as u64;
+            self.pacer.charge(ingress, n);
         }
         polled
     }
@@ -230,6 +251,9 @@ pub struct LoggedBody {
     inner: Body,
     bytes_out: u64,
     record: Option<LogRecord>,
+    /// The tenant's limiters when its bandwidth is shaped.
+    shaping: Option<Arc<TenantQos>>,
+    pacer: Pacer,
 }
 
 impl HttpBody for LoggedBody {
@@ -240,11 +264,19 @@ impl HttpBody for LoggedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.pacer.poll_ready(cx).is_pending() {
+            return Poll::Pending;
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    self.bytes_out += data.len() as u64;
+                    let n = data.len() as u64;
+                    self.bytes_out += n;
+                    let this = &mut *self;
+                    if let Some(egress) = this.shaping.as_ref().and_then(|s| s.egress.as_ref()) {
+                        this.pacer.charge(egress, n);
+                    }
                 }
             }
             Poll::Ready(None) => {

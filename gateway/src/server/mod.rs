@@ -7,6 +7,7 @@
 mod counters;
 mod error_doc;
 mod log;
+mod pacing;
 
 use std::sync::Arc;
 use std::time::Duration;
