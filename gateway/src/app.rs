@@ -14,6 +14,7 @@ use vmgw_tiering::{
 
 use crate::auth::access::{Access, Authorizer};
 use crate::auth::policies::Policies;
+use crate::auth::qos::Qos;
 use crate::auth::sealer::SecretSealer;
 use crate::auth::tenants::Tenants;
 use crate::auth::{Authenticator, Registry};
@@ -285,11 +286,13 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     let registry = Arc::new(Registry::new(&keys));
     let sealer = SecretSealer::load_or_create(&SecretSealer::key_path(&settings.data_dir))
         .map_err(|e| AppError::Tenants(e.to_string()))?;
+    let qos = Arc::new(Qos::default());
     let tenants = Arc::new(
         Tenants::open(
             Arc::clone(&meta) as Arc<dyn MetaStore>,
             Arc::clone(&objects),
             Arc::clone(&registry),
+            Arc::clone(&qos),
             sealer,
             settings.region.clone(),
         )
@@ -305,11 +308,16 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         settings.region.clone(),
     ));
     builder.set_auth(Authenticator(Arc::clone(&registry)));
-    builder.set_access(Access::new(Arc::clone(&registry), Arc::clone(&authorizer)));
+    builder.set_access(Access::new(
+        Arc::clone(&registry),
+        Arc::clone(&authorizer),
+        Arc::clone(&qos),
+    ));
     builder.set_route(ExtensionRoutes::new(
         Arc::clone(&objects),
         Arc::clone(&registry),
         authorizer,
+        qos,
         &settings.domains,
     ));
     if !settings.domains.is_empty() {

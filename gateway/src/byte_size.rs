@@ -52,6 +52,21 @@ impl ByteSize {
     }
 }
 
+/// For command-line flags: a rate such as `100MiB/s` (the `/s` may be left out).
+pub fn parse_rate_arg(text: &str) -> Result<u64, String> {
+    parse(text.trim().trim_end_matches("/s")).map_err(str::to_owned)
+}
+
+/// For command-line flags: a request rate such as `200/s`.
+pub fn parse_per_sec_arg(text: &str) -> Result<u32, String> {
+    text.trim()
+        .trim_end_matches("/s")
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{text:?} is not a number of requests per second, such as 200/s"))
+}
+
 /// For command-line flags: a size such as `50GiB`.
 pub fn parse_arg(text: &str) -> Result<u64, String> {
     parse(text).map_err(str::to_owned)

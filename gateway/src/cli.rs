@@ -56,6 +56,9 @@ pub enum Command {
     /// Storage quotas of tenants and buckets.
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Request-rate and bandwidth limits of tenants.
+    #[command(subcommand)]
+    Qos(QosCommand),
     /// Requests a running gateway has served since it started, by S3 operation.
     Requests {
         #[command(flatten)]
@@ -149,6 +152,12 @@ pub enum VmCommand {
         /// Most objects all its buckets may hold together.
         #[arg(long)]
         max_objects: Option<u64>,
+        /// Most requests per second, e.g. 200/s; more are answered 503 SlowDown.
+        #[arg(long, value_parser = crate::byte_size::parse_per_sec_arg)]
+        rate: Option<u32>,
+        /// Most bytes per second each way, e.g. 100MiB/s; bodies are paced, not failed.
+        #[arg(long, value_parser = crate::byte_size::parse_rate_arg)]
+        bandwidth: Option<u64>,
         /// The endpoint URL the guest reaches the gateway at (e.g. the libvirt bridge
         /// address). Default: the gateway's first listen address.
         #[arg(long)]
@@ -170,6 +179,22 @@ pub enum VmCommand {
         /// Delete the objects of its buckets too.
         #[arg(long)]
         purge: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QosCommand {
+    /// Set (or with neither, remove) a tenant's request-rate and bandwidth limits.
+    Set {
+        name: String,
+        /// Most requests per second, e.g. 200/s.
+        #[arg(long, value_parser = crate::byte_size::parse_per_sec_arg)]
+        rate: Option<u32>,
+        /// Most bytes per second each way, e.g. 100MiB/s.
+        #[arg(long, value_parser = crate::byte_size::parse_rate_arg)]
+        bandwidth: Option<u64>,
         #[command(flatten)]
         admin: AdminArgs,
     },

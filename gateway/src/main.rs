@@ -7,14 +7,14 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use vmgw_gateway::admin::client::AdminClientError;
-use vmgw_gateway::admin::{AddTenantRequest, MoveRequest, QuotaRequest};
+use vmgw_gateway::admin::{AddTenantRequest, LimitsRequest, MoveRequest, QuotaRequest};
 use vmgw_gateway::admin::{commands, vm};
 use vmgw_gateway::cli::{
-    CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand,
+    CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand, QosCommand,
     QuotaCommand, ServeArgs, TierCommand, VmCommand,
 };
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
-use vmgw_gateway::meta::Quota;
+use vmgw_gateway::meta::{Quota, RateLimits};
 
 /// mimalloc instead of glibc malloc: glibc keeps a growing arena per thread that serves
 /// requests (RSS grew by 30-60 MiB between benchmark phases with no data held), and hands
@@ -171,6 +171,8 @@ fn main() -> anyhow::Result<()> {
             no_bucket,
             quota,
             max_objects,
+            rate,
+            bandwidth,
             endpoint,
             format,
             admin,
@@ -186,6 +188,10 @@ fn main() -> anyhow::Result<()> {
                 quota: Quota {
                     max_bytes: quota,
                     max_objects,
+                },
+                limits: RateLimits {
+                    requests_per_sec: rate,
+                    bytes_per_sec: bandwidth,
                 },
             };
             print(runtime.block_on(vm::add(&admin, &request, endpoint.as_deref(), format)))
@@ -216,6 +222,21 @@ fn main() -> anyhow::Result<()> {
                 },
             };
             print(runtime.block_on(vm::set_quota(&admin, &request)))
+        }
+        Command::Qos(QosCommand::Set {
+            name,
+            rate,
+            bandwidth,
+            admin,
+        }) => {
+            let request = LimitsRequest {
+                name,
+                limits: RateLimits {
+                    requests_per_sec: rate,
+                    bytes_per_sec: bandwidth,
+                },
+            };
+            print(runtime.block_on(vm::set_limits(&admin, &request)))
         }
         Command::Requests { admin } => {
             print(runtime.block_on(vmgw_gateway::admin::requests::requests(&admin)))

@@ -14,6 +14,7 @@
 //! - `POST /v1/tenants` `{name, bucket?}` → `GuestAccess`: a new tenant, its key and bucket
 //! - `POST /v1/tenants/rotate` `{name}` → `GuestAccess` with the new key (old keys revoked)
 //! - `POST /v1/tenants/remove` `{name, purge}` → `Removal`
+//! - `POST /v1/tenants/limits` `{name, limits: {requests_per_sec?, bytes_per_sec?}}` → `{}`
 //! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
@@ -35,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use server::{bind, serve};
 
 use crate::auth::tenants::Tenants;
-use crate::meta::Quota;
+use crate::meta::{Quota, RateLimits};
 
 /// What the admin API needs to onboard guests.
 pub struct Guests {
@@ -52,6 +53,15 @@ pub struct AddTenantRequest {
     pub bucket: Option<String>,
     #[serde(default)]
     pub quota: Quota,
+    #[serde(default)]
+    pub limits: RateLimits,
+}
+
+/// Sets a tenant's request-rate and bandwidth limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LimitsRequest {
+    pub name: String,
+    pub limits: RateLimits,
 }
 
 /// Sets the quota of a tenant or of a bucket (exactly one of them).

@@ -6,7 +6,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::server::{error, json, read_json};
-use super::{AddTenantRequest, GuestAccess, Guests, QuotaRequest, RemoveTenantRequest, TenantName};
+use super::{
+    AddTenantRequest, GuestAccess, Guests, LimitsRequest, QuotaRequest, RemoveTenantRequest,
+    TenantName,
+};
 use crate::auth::tenants::{IssuedKey, TenantError};
 
 fn tenant_error(e: &TenantError) -> Response<Full<Bytes>> {
@@ -51,7 +54,12 @@ pub(super) async fn handle(guests: &Guests, req: Request<Incoming>) -> Response<
                 Err(response) => return response,
             };
             match tenants
-                .add(&request.name, request.bucket.as_deref(), request.quota)
+                .add(
+                    &request.name,
+                    request.bucket.as_deref(),
+                    request.quota,
+                    request.limits,
+                )
                 .await
             {
                 Ok(key) => json(
@@ -84,6 +92,16 @@ pub(super) async fn handle(guests: &Guests, req: Request<Incoming>) -> Response<
             };
             match tenants.remove(&request.name, request.purge).await {
                 Ok(removal) => json(StatusCode::OK, &removal),
+                Err(e) => tenant_error(&e),
+            }
+        }
+        (Method::POST, "/v1/tenants/limits") => {
+            let request: LimitsRequest = match read_json(req).await {
+                Ok(r) => r,
+                Err(response) => return response,
+            };
+            match tenants.set_limits(&request.name, request.limits).await {
+                Ok(()) => json(StatusCode::OK, &serde_json::json!({})),
                 Err(e) => tenant_error(&e),
             }
         }

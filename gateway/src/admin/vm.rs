@@ -7,7 +7,9 @@ use http::Method;
 use super::client::{AdminClientError, call};
 use super::commands::{socket, to_json};
 use super::guest_config::{GuestFormat, render};
-use super::{AddTenantRequest, GuestAccess, QuotaRequest, RemoveTenantRequest, TenantName};
+use super::{
+    AddTenantRequest, GuestAccess, LimitsRequest, QuotaRequest, RemoveTenantRequest, TenantName,
+};
 use crate::auth::tenants::{Removal, TenantSummary};
 use crate::cli::AdminArgs;
 
@@ -56,6 +58,32 @@ pub async fn ls(args: &AdminArgs) -> Result<String, AdminClientError> {
         );
     }
     Ok(out)
+}
+
+/// Sets a tenant's request-rate and bandwidth limits.
+pub async fn set_limits(
+    args: &AdminArgs,
+    request: &LimitsRequest,
+) -> Result<String, AdminClientError> {
+    let _: serde_json::Value = call(
+        &socket(args),
+        Method::POST,
+        "/v1/tenants/limits",
+        Some(request),
+    )
+    .await?;
+    let rate = request
+        .limits
+        .requests_per_sec
+        .map_or_else(|| "unlimited".to_owned(), |r| format!("{r}/s"));
+    let bandwidth = request.limits.bytes_per_sec.map_or_else(
+        || "unlimited".to_owned(),
+        |b| format!("{b} bytes/s each way"),
+    );
+    Ok(format!(
+        "limits of tenant {}: requests {rate}, bandwidth {bandwidth}\n",
+        request.name
+    ))
 }
 
 /// Sets the quota of a tenant or of a bucket.

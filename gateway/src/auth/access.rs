@@ -19,6 +19,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 
 use super::policies::Policies;
 use super::policy::{Decision, RequestFacts};
+use super::qos::{Qos, TenantQos};
 use super::{Connection, Principal, Registry};
 use crate::objects::{ObjectError, ObjectService};
 
@@ -26,6 +27,9 @@ use crate::objects::{ObjectError, ObjectService};
 #[derive(Debug, Default)]
 pub struct RequestInfo {
     inner: Mutex<Option<Operation>>,
+    /// The limiters of the tenant the request is from, when its bandwidth is shaped: the
+    /// server paces the request and response bodies with them.
+    shaping: Mutex<Option<Arc<TenantQos>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -44,6 +48,33 @@ impl RequestInfo {
     pub fn set(&self, op: Operation) {
         *self.inner.lock().expect("request info lock") = Some(op);
     }
+
+    #[must_use]
+    pub fn shaping(&self) -> Option<Arc<TenantQos>> {
+        self.shaping.lock().expect("request info lock").clone()
+    }
+}
+
+/// Applies the tenant's request-rate limit, and hands its bandwidth limiters to the server.
+pub fn apply_qos(qos: &Qos, principal: &Principal, extensions: &http::Extensions) -> S3Result<()> {
+    let Principal::Tenant(name) = principal else {
+        return Ok(());
+    };
+    let Some(limits) = qos.of(name) else {
+        return Ok(());
+    };
+    if !limits.admit_request() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "Please reduce your request rate.",
+        ));
+    }
+    if limits.shapes_bandwidth()
+        && let Some(info) = extensions.get::<Arc<RequestInfo>>()
+    {
+        *info.shaping.lock().expect("request info lock") = Some(limits);
+    }
+    Ok(())
 }
 
 fn access_denied() -> S3Error {
@@ -199,14 +230,16 @@ impl Authorizer {
 pub struct Access {
     registry: Arc<Registry>,
     authorizer: Arc<Authorizer>,
+    qos: Arc<Qos>,
 }
 
 impl Access {
     #[must_use]
-    pub fn new(registry: Arc<Registry>, authorizer: Arc<Authorizer>) -> Self {
+    pub fn new(registry: Arc<Registry>, authorizer: Arc<Authorizer>, qos: Arc<Qos>) -> Self {
         Self {
             registry,
             authorizer,
+            qos,
         }
     }
 
@@ -245,6 +278,7 @@ impl S3Access for Access {
         }
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let principal = identify(&self.registry, access_key.as_deref(), cx.extensions_mut());
+        apply_qos(&self.qos, &principal, cx.extensions_mut())?;
         match bucket {
             // CreateBucket on a taken name answers BucketAlreadyExists, as S3 does.
             Some(_) if name == "CreateBucket" && principal != Principal::Anonymous => Ok(()),

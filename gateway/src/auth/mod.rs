@@ -10,6 +10,7 @@ pub mod access;
 pub mod policies;
 pub mod policy;
 mod principal;
+pub mod qos;
 mod registry;
 pub mod sealer;
 pub mod tenants;

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::qos::Qos;
 use super::sealer::{SealError, SecretSealer};
 use super::{Principal, Registry};
 use crate::credentials::{generate_pair, validate_pair};
 use crate::meta::{
-    ConfigKind, ListQuery, MetaError, MetaStore, Quota, TenantKey, TenantRecord, Usage, WriteOp,
-    tenant_owner,
+    ConfigKind, ListQuery, MetaError, MetaStore, Quota, RateLimits, TenantKey, TenantRecord, Usage,
+    WriteOp, tenant_owner,
 };
 use crate::objects::{ObjectError, ObjectService, now_ms};
 
@@ -59,6 +60,7 @@ pub struct TenantSummary {
     pub quota: Quota,
     /// All its buckets together.
     pub usage: Usage,
+    pub limits: RateLimits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +81,7 @@ pub struct Tenants {
     meta: Arc<dyn MetaStore>,
     objects: Arc<ObjectService>,
     registry: Arc<Registry>,
+    qos: Arc<Qos>,
     sealer: SecretSealer,
     region: String,
 }
@@ -100,10 +103,12 @@ impl Tenants {
         meta: Arc<dyn MetaStore>,
         objects: Arc<ObjectService>,
         registry: Arc<Registry>,
+        qos: Arc<Qos>,
         sealer: SecretSealer,
         region: String,
     ) -> Result<Self, TenantError> {
         for tenant in meta.tenants()? {
+            qos.set(&tenant.name, tenant.limits);
             let mut keys = Vec::with_capacity(tenant.keys.len());
             for key in &tenant.keys {
                 let secret = sealer.open(&key.access_key, &key.sealed_secret)?;
@@ -115,6 +120,7 @@ impl Tenants {
             meta,
             objects,
             registry,
+            qos,
             sealer,
             region,
         })
@@ -150,6 +156,7 @@ impl Tenants {
         name: &str,
         bucket: Option<&str>,
         quota: Quota,
+        limits: RateLimits,
     ) -> Result<IssuedKey, TenantError> {
         if !valid_name(name) {
             return Err(TenantError::InvalidName(name.to_owned()));
@@ -168,6 +175,7 @@ impl Tenants {
             created_ms: now_ms(),
             keys: vec![stored],
             quota,
+            limits,
         };
         match self
             .meta
@@ -201,6 +209,7 @@ impl Tenants {
                 });
             }
         }
+        self.qos.set(name, limits);
         self.registry.set_tenant_keys(
             name,
             vec![(issued.access_key.clone(), issued.secret_key.clone())],
@@ -232,6 +241,7 @@ impl Tenants {
                 buckets: owned,
                 quota: t.quota,
                 usage,
+                limits: t.limits,
                 name: t.name,
             });
         }
@@ -265,6 +275,26 @@ impl Tenants {
             Err(MetaError::NoSuchTenant) => Err(TenantError::NotFound(name.to_owned())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Replaces a tenant's request-rate and bandwidth limits; they apply at once.
+    pub async fn set_limits(&self, name: &str, limits: RateLimits) -> Result<(), TenantError> {
+        let mut record = self.record(name)?;
+        record.limits = limits;
+        match self
+            .meta
+            .apply(WriteOp::PutTenant {
+                record,
+                create: false,
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(MetaError::NoSuchTenant) => return Err(TenantError::NotFound(name.to_owned())),
+            Err(e) => return Err(e.into()),
+        }
+        self.qos.set(name, limits);
+        Ok(())
     }
 
     pub async fn set_bucket_quota(&self, bucket: &str, quota: Quota) -> Result<(), TenantError> {
@@ -350,6 +380,7 @@ impl Tenants {
         }
         // The keys go first: nothing new is written while the buckets are emptied.
         self.registry.remove_tenant(name);
+        self.qos.remove(name);
         let mut removal = Removal::default();
         for bucket in buckets {
             removal.objects += self.empty_bucket(&bucket).await?;

@@ -27,6 +27,25 @@ pub struct TenantRecord {
     /// Limits on everything the tenant's buckets hold together.
     #[serde(default)]
     pub quota: Quota,
+    #[serde(default)]
+    pub limits: RateLimits,
+}
+
+/// A tenant's request rate and bandwidth limits; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    #[serde(default)]
+    pub requests_per_sec: Option<u32>,
+    /// Each direction (uploads and downloads) separately.
+    #[serde(default)]
+    pub bytes_per_sec: Option<u64>,
+}
+
+impl RateLimits {
+    #[must_use]
+    pub fn is_unlimited(&self) -> bool {
+        self.requests_per_sec.is_none() && self.bytes_per_sec.is_none()
+    }
 }
 
 /// Storage limits (of a tenant, or of one bucket); `None` is unlimited.

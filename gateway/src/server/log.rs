@@ -21,7 +21,9 @@ use tracing::{debug, warn};
 
 use super::limits::{BodyError, IdleTimeout};
 
+use super::pacing::Pacer;
 use crate::auth::access::RequestInfo;
+use crate::auth::qos::TenantQos;
 
 /// Error bodies are small XML documents; anything bigger is passed through untouched.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -65,6 +67,8 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                 inner: IdleTimeout::new(body, self.body_idle_timeout),
                 done: Arc::clone(&body_done),
                 peer: self.peer,
+                info: Arc::clone(&info),
+                pacer: Pacer::default(),
             })
         });
         req.extensions_mut().insert(Arc::clone(&info));
@@ -140,12 +144,15 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             }
             let mut record = record;
             record.status = parts.status.as_u16();
+            let shaping = record.info.shaping();
             Ok(Response::from_parts(
                 parts,
                 LoggedBody {
                     inner: body,
                     bytes_out: 0,
                     record: Some(record),
+                    shaping,
+                    pacer: Pacer::default(),
                 },
             ))
         })
@@ -162,11 +169,14 @@ fn request_has_body(req: &Request<Incoming>) -> bool {
             .is_some_and(|n| n > 0)
 }
 
-/// The request body, remembering whether it was read to its end.
+/// The request body, remembering whether it was read to its end, paced to the tenant's
+/// bandwidth limit (known once the access hook has run, before the handler reads).
 struct TrackedBody {
     inner: IdleTimeout<Incoming>,
     done: Arc<AtomicBool>,
     peer: Option<SocketAddr>,
+    info: Arc<RequestInfo>,
+    pacer: Pacer,
 }
 
 impl HttpBody for TrackedBody {
@@ -177,12 +187,23 @@ impl HttpBody for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.pacer.poll_ready(cx).is_pending() {
+            return Poll::Pending;
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
             self.done.store(true, Ordering::Release);
         }
         if let Poll::Ready(Some(Err(e @ BodyError::Stalled(_)))) = &polled {
             warn!(peer = ?self.peer, error = %e, "ending a request whose body stalled");
+        }
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+            && let Some(shaping) = self.info.shaping()
+            && let Some(ingress) = &shaping.ingress
+        {
+            let n = data.len() as u64;
+            self.pacer.charge(ingress, n);
         }
         polled
     }
@@ -239,6 +260,9 @@ pub struct LoggedBody {
     inner: Body,
     bytes_out: u64,
     record: Option<LogRecord>,
+    /// The tenant's limiters when its bandwidth is shaped.
+    shaping: Option<Arc<TenantQos>>,
+    pacer: Pacer,
 }
 
 impl HttpBody for LoggedBody {
@@ -249,11 +273,19 @@ impl HttpBody for LoggedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        if self.pacer.poll_ready(cx).is_pending() {
+            return Poll::Pending;
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    self.bytes_out += data.len() as u64;
+                    let n = data.len() as u64;
+                    self.bytes_out += n;
+                    let this = &mut *self;
+                    if let Some(egress) = this.shaping.as_ref().and_then(|s| s.egress.as_ref()) {
+                        this.pacer.charge(egress, n);
+                    }
                 }
             }
             Poll::Ready(None) => {

@@ -9,6 +9,7 @@ mod counters;
 mod error_doc;
 mod limits;
 mod log;
+mod pacing;
 pub mod tls;
 pub mod unix;
 
