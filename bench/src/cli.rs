@@ -153,6 +153,26 @@ pub struct Args {
     #[arg(long, default_value_t = 4)]
     pub tier_latency_clients: usize,
 
+    /// Seconds of each victim run of the qos workload [default: 10, quick: 2].
+    #[arg(long)]
+    pub qos_secs: Option<f64>,
+
+    /// GET requests per second of the victim tenant in the qos workload (two clients).
+    #[arg(long, default_value_t = 400)]
+    pub qos_victim_rate: u32,
+
+    /// Clients of the hammering tenant in the qos workload.
+    #[arg(long, default_value_t = 8)]
+    pub qos_hammer_clients: usize,
+
+    /// Request-rate limit put on the hammering tenant (requests per second).
+    #[arg(long, default_value_t = 100)]
+    pub qos_rate: u32,
+
+    /// Bandwidth limit put on the hammering tenant (MiB/s each way).
+    #[arg(long, default_value_t = 8)]
+    pub qos_bandwidth_mib: u64,
+
     /// Objects the lifecycle workload creates and indexes (default 1,000,000; 20,000 with
     /// --quick).
     #[arg(long)]
@@ -192,6 +212,9 @@ pub enum WorkloadKind {
     TierLatency,
     /// The lifecycle worker at scale (vmgw only; not in the default run: ~5 min).
     Lifecycle,
+    /// One tenant's GET latency while another hammers, without and with QoS limits (vmgw
+    /// only; not in the default run).
+    Qos,
 }
 
 impl WorkloadKind {
@@ -232,6 +255,11 @@ pub struct Plan {
     pub tier_latency_clients: usize,
     pub lifecycle_objects: u64,
     pub lifecycle_probes: u64,
+    pub qos_duration: Duration,
+    pub qos_victim_rate: u32,
+    pub qos_hammer_clients: usize,
+    pub qos_rate: u32,
+    pub qos_bandwidth_mib: u64,
 }
 
 impl Args {
@@ -276,6 +304,11 @@ impl Args {
                 .unwrap_or(pick(quick, 1_000_000, 20_000))
                 .max(1),
             lifecycle_probes: self.lifecycle_probes.unwrap_or(pick(quick, 40, 5)).max(1),
+            qos_duration: Duration::from_secs_f64(self.qos_secs.unwrap_or(pick(quick, 10.0, 2.0))),
+            qos_victim_rate: self.qos_victim_rate.max(1),
+            qos_hammer_clients: self.qos_hammer_clients.max(1),
+            qos_rate: self.qos_rate.max(1),
+            qos_bandwidth_mib: self.qos_bandwidth_mib.max(1),
         }
     }
 }

@@ -23,9 +23,9 @@ use crate::error::{BenchError, Result};
 use crate::raw::Raw;
 use crate::server::{ACCESS_KEY, REGION, SECRET_KEY};
 
-/// A new client for `endpoint` with its own connection pool.
+/// A new client for `endpoint` with its own connection pool, signing with this key pair.
 #[must_use]
-pub fn new_client(endpoint: &str) -> Client {
+pub fn new_client_as(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -33,8 +33,8 @@ pub fn new_client(endpoint: &str) -> Client {
         .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(Credentials::new(
-            ACCESS_KEY,
-            SECRET_KEY,
+            access_key,
+            secret_key,
             None,
             None,
             "vmgw-bench",
@@ -67,10 +67,23 @@ pub struct S3 {
 impl S3 {
     #[must_use]
     pub fn new(endpoint: &str, bucket: &str, kind: ClientKind) -> Self {
+        Self::new_as(endpoint, bucket, kind, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// [`S3::new`] signing with a tenant's key pair.
+    #[must_use]
+    pub fn new_as(
+        endpoint: &str,
+        bucket: &str,
+        kind: ClientKind,
+        access_key: &str,
+        secret_key: &str,
+    ) -> Self {
         Self {
-            client: new_client(endpoint),
+            client: new_client_as(endpoint, access_key, secret_key),
             bucket: bucket.into(),
-            raw: (kind == ClientKind::Raw).then(|| Raw::new(endpoint, bucket)),
+            raw: (kind == ClientKind::Raw)
+                .then(|| Raw::new_as(endpoint, bucket, access_key, secret_key)),
         }
     }
 

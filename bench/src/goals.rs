@@ -56,6 +56,8 @@ pub fn lookup(id: &str) -> Option<Goal> {
         "codec-overhead-256MiB-random-zstd3-aes" => Below(5.0),
         // Foreground GET p99 while objects move, over the same p99 when idle.
         "get-4KiB-c4-p99-moving-vs-idle" | "get-1MiB-c4-p99-moving-vs-idle" => AtMost(2.0),
+        // A tenant's GET p99 while another hammers under QoS limits, over its p99 alone.
+        "qos-get-64KiB-p99-limited-vs-idle" => AtMost(2.0),
         // Lifecycle at 1,000,000 objects: see the workload `lifecycle`.
         "lc-backfill-rate" => AtLeast(50_000.0),
         "lc-due-lag-p99" | "lc-due-lag-max" => AtMost(1000.0),

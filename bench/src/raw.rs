@@ -27,7 +27,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::client::Page;
 use crate::error::{BenchError, Result};
-use crate::server::{ACCESS_KEY, REGION, SECRET_KEY};
+use crate::server::REGION;
 
 #[derive(Clone)]
 pub struct Raw {
@@ -39,13 +39,13 @@ pub struct Raw {
 
 impl Raw {
     #[must_use]
-    pub fn new(endpoint: &str, bucket: &str) -> Self {
+    pub fn new_as(endpoint: &str, bucket: &str, access_key: &str, secret_key: &str) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Self {
             http: Client::builder(TokioExecutor::new()).build(connector),
             base: format!("{}/{bucket}/", endpoint.trim_end_matches('/')),
-            identity: Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "vmgw-bench").into(),
+            identity: Credentials::new(access_key, secret_key, None, None, "vmgw-bench").into(),
         }
     }
 

@@ -8,6 +8,7 @@ mod large;
 mod lifecycle;
 mod lifecycle_probe;
 mod list;
+mod qos;
 mod small;
 mod tier_get;
 mod tier_latency;
@@ -217,6 +218,7 @@ pub async fn run_suite(
             (WorkloadKind::Codec, _) => codec::run(launch, plan).await?,
             (WorkloadKind::TierLatency, _) => tier_latency::run(launch, plan).await?,
             (WorkloadKind::Lifecycle, _) => lifecycle::run(launch, plan).await?,
+            (WorkloadKind::Qos, _) => qos::run(launch, plan).await?,
             // `Plan` expands the group into its members.
             (WorkloadKind::Tiers, _) => Vec::new(),
             (_, None) => {

@@ -153,6 +153,7 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                     record: Some(record),
                     shaping,
                     pacer: Pacer::default(),
+                    unsent: None,
                 },
             ))
         })
@@ -263,6 +264,21 @@ pub struct LoggedBody {
     /// The tenant's limiters when its bandwidth is shaped.
     shaping: Option<Arc<TenantQos>>,
     pacer: Pacer,
+    /// The rest of a frame being sent in paced slices.
+    unsent: Option<Bytes>,
+}
+
+/// A shaped response goes out in slices of this size: a whole 1 MiB frame written at once is
+/// a burst of copying that other tenants' requests wait behind on a busy host, even when
+/// the average rate is low.
+const PACED_SLICE: usize = 64 << 10;
+
+/// The next paced slice of `data`, keeping the rest in `unsent` for the next poll.
+fn slice(unsent: &mut Option<Bytes>, mut data: Bytes) -> Bytes {
+    if data.len() > PACED_SLICE {
+        *unsent = Some(data.split_off(PACED_SLICE));
+    }
+    data
 }
 
 impl HttpBody for LoggedBody {
@@ -276,16 +292,25 @@ impl HttpBody for LoggedBody {
         if self.pacer.poll_ready(cx).is_pending() {
             return Poll::Pending;
         }
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        let this = &mut *self;
+        let shaping = this.shaping.clone();
+        let egress = shaping.as_ref().and_then(|s| s.egress.as_ref());
+        if let (Some(egress), Some(rest)) = (egress, this.unsent.take()) {
+            let slice = slice(&mut this.unsent, rest);
+            this.bytes_out += slice.len() as u64;
+            this.pacer.charge(egress, slice.len() as u64);
+            return Poll::Ready(Some(Ok(Frame::data(slice))));
+        }
+        let mut polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let n = data.len() as u64;
-                    self.bytes_out += n;
-                    let this = &mut *self;
-                    if let Some(egress) = this.shaping.as_ref().and_then(|s| s.egress.as_ref()) {
-                        this.pacer.charge(egress, n);
+                if let Some(data) = frame.data_mut() {
+                    if let Some(egress) = egress {
+                        let whole = std::mem::take(data);
+                        *data = slice(&mut this.unsent, whole);
+                        this.pacer.charge(egress, data.len() as u64);
                     }
+                    this.bytes_out += data.len() as u64;
                 }
             }
             Poll::Ready(None) => {
@@ -299,11 +324,19 @@ impl HttpBody for LoggedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.unsent.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let mut hint = self.inner.size_hint();
+        if let Some(unsent) = &self.unsent {
+            let n = unsent.len() as u64;
+            hint.set_lower(hint.lower() + n);
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper + n);
+            }
+        }
+        hint
     }
 }
 
