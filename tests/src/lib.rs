@@ -564,3 +564,33 @@ pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
         .into_bytes()
         .to_vec()
 }
+
+/// A command for a client program (aws-cli, rclone, a shell) with none of the caller's
+/// `AWS_*` or `RCLONE_*` variables, `HOME` at `home`: it sees only the configuration the
+/// test gives it (the machine may set `AWS_CA_BUNDLE`, which breaks rclone even over HTTP).
+#[must_use]
+pub fn isolated_client(program: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("AWS_") || name.starts_with("RCLONE_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// Runs `cmd` (within `limit`), asserts that it succeeded and returns its stdout.
+pub fn succeed_within(cmd: &mut Command, limit: Duration, what: &str) -> String {
+    let out = output_within(cmd, limit);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use vmgw_tests::{Gateway, output_within, require_tool, run, vmgw_bin};
+use vmgw_tests::{
+    Gateway, isolated_client, output_within, require_tool, run, succeed_within, vmgw_bin,
+};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -25,31 +27,15 @@ fn vm_add(gw: &Gateway, name: &str, format: &str) -> String {
         .arg(&gw.data_dir))
 }
 
-/// A command with nothing from the caller's environment that could configure an AWS client
-/// or rclone (the machine may set AWS_CA_BUNDLE, which breaks rclone even over HTTP).
+/// A client with only the test's configuration, and no shared credentials file either.
 fn clean(program: &Path, home: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("AWS_") || name.starts_with("RCLONE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut cmd = isolated_client(program, home);
+    cmd.env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"));
     cmd
 }
 
 fn succeed(cmd: &mut Command, what: &str) -> String {
-    let out = output_within(cmd, LIMIT);
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    succeed_within(cmd, LIMIT, what)
 }
 
 #[test]

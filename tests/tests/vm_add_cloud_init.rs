@@ -8,35 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use vmgw_tests::{Gateway, is_mounted, mount_bin, output_within, require_tool, run, vmgw_bin};
+use vmgw_tests::{
+    Gateway, is_mounted, isolated_client, mount_bin, output_within, require_tool, run,
+    succeed_within, vmgw_bin,
+};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn succeed(cmd: &mut Command, what: &str) -> String {
-    let out = output_within(cmd, LIMIT);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    succeed_within(cmd, LIMIT, what)
 }
 
-/// Without the caller's AWS_* and RCLONE_* variables (the machine may set AWS_CA_BUNDLE,
-/// which breaks rclone even over HTTP).
 fn clean(program: &Path, home: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("AWS_") || name.starts_with("RCLONE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
+    isolated_client(program, home)
 }
 
 /// Writes the user-data's `write_files` under `root` and returns its first `mounts` entry,

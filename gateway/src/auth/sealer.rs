@@ -10,9 +10,7 @@
 //! sealed = version 1 (u8) | nonce (12 B) | ciphertext | tag (16 B)
 //! ```
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -73,25 +71,9 @@ impl SecretSealer {
                 let mut key = [0u8; 32];
                 rng.fill(&mut key).map_err(|_| SealError::Random)?;
                 let hex = hex_simd::encode_to_string(key, hex_simd::AsciiCase::Lower);
-                // A temporary name and a rename: a crash never leaves half a key, which
-                // would make every stored secret unreadable.
-                let tmp = path.with_extension("key.tmp");
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&tmp)
-                    .map_err(|e| io("create", e))?;
-                file.write_all(format!("{hex}\n").as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| io("write", e))?;
-                fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
-                if let Some(dir) = path.parent() {
-                    fs::File::open(dir)
-                        .and_then(|d| d.sync_all())
-                        .map_err(|e| io("sync the directory of", e))?;
-                }
+                // Whole or not at all: half a key would make every stored secret unreadable.
+                crate::atomic_file::write_atomic(path, format!("{hex}\n").as_bytes(), 0o600)
+                    .map_err(|(action, e)| io(action, e))?;
                 key
             }
             Err(e) => return Err(io("read", e)),

@@ -263,36 +263,14 @@ impl Tenants {
     pub async fn set_quota(&self, name: &str, quota: Quota) -> Result<(), TenantError> {
         let mut record = self.record(name)?;
         record.quota = quota;
-        match self
-            .meta
-            .apply(WriteOp::PutTenant {
-                record,
-                create: false,
-            })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(MetaError::NoSuchTenant) => Err(TenantError::NotFound(name.to_owned())),
-            Err(e) => Err(e.into()),
-        }
+        self.replace_record(record).await
     }
 
     /// Replaces a tenant's request-rate and bandwidth limits; they apply at once.
     pub async fn set_limits(&self, name: &str, limits: RateLimits) -> Result<(), TenantError> {
         let mut record = self.record(name)?;
         record.limits = limits;
-        match self
-            .meta
-            .apply(WriteOp::PutTenant {
-                record,
-                create: false,
-            })
-            .await
-        {
-            Ok(_) => {}
-            Err(MetaError::NoSuchTenant) => return Err(TenantError::NotFound(name.to_owned())),
-            Err(e) => return Err(e.into()),
-        }
+        self.replace_record(record).await?;
         self.qos.set(name, limits);
         Ok(())
     }
@@ -314,11 +292,26 @@ impl Tenants {
         Ok(())
     }
 
+    /// Writes a changed record of an existing tenant.
+    async fn replace_record(&self, record: TenantRecord) -> Result<(), TenantError> {
+        let name = record.name.clone();
+        match self
+            .meta
+            .apply(WriteOp::PutTenant {
+                record,
+                create: false,
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(MetaError::NoSuchTenant) => Err(TenantError::NotFound(name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn record(&self, name: &str) -> Result<TenantRecord, TenantError> {
         self.meta
-            .tenants()?
-            .into_iter()
-            .find(|t| t.name == name)
+            .tenant(name)?
             .ok_or_else(|| TenantError::NotFound(name.to_owned()))
     }
 
@@ -339,18 +332,7 @@ impl Tenants {
         let mut record = self.record(name)?;
         let (issued, stored) = self.new_key()?;
         record.keys = vec![stored];
-        match self
-            .meta
-            .apply(WriteOp::PutTenant {
-                record,
-                create: false,
-            })
-            .await
-        {
-            Ok(_) => {}
-            Err(MetaError::NoSuchTenant) => return Err(TenantError::NotFound(name.to_owned())),
-            Err(e) => return Err(e.into()),
-        }
+        self.replace_record(record).await?;
         self.registry.set_tenant_keys(
             name,
             vec![(issued.access_key.clone(), issued.secret_key.clone())],

@@ -462,13 +462,7 @@ impl<'txn> Tables<'txn> {
 
         if let Some(old) = &replaced {
             // The bucket holds one object fewer: the one the rename replaced.
-            self.charge(
-                bucket_id,
-                UsageChange {
-                    bytes: -i128::from(old.size),
-                    objects: -1,
-                },
-            )?;
+            self.charge(bucket_id, UsageChange::removed(old))?;
         }
         self.objects.remove(from_key.as_slice())?;
         self.objects
@@ -531,13 +525,7 @@ impl<'txn> Tables<'txn> {
         };
         let old: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
         drop(raw);
-        self.charge(
-            bucket_id,
-            UsageChange {
-                bytes: -i128::from(old.size),
-                objects: -1,
-            },
-        )?;
+        self.charge(bucket_id, UsageChange::removed(&old))?;
         self.retire_layout(old.version, &HashSet::new())?;
         self.reads.remove(okey.as_slice())?;
         self.redescribe.remove(okey.as_slice())?;

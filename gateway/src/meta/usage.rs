@@ -18,6 +18,16 @@ pub(super) struct UsageChange {
     pub objects: i64,
 }
 
+impl UsageChange {
+    /// `old` no longer counts.
+    pub(super) fn removed(old: &ObjectRecord) -> Self {
+        Self {
+            bytes: -i128::from(old.size),
+            objects: -1,
+        }
+    }
+}
+
 fn corrupt(e: impl std::fmt::Display) -> ApplyError {
     ApplyError::Fatal(MetaError::Corrupt(e.to_string()))
 }

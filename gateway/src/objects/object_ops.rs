@@ -151,6 +151,11 @@ pub(super) fn verify(
     Ok(())
 }
 
+/// A refused PUT body up to this size is read before the refusal is sent (see
+/// `put_object`); a larger one is refused at once: reading it would cost more than a client
+/// that misses the answer and retries.
+const DRAIN_BEFORE_REFUSING: u64 = 8 << 20;
+
 impl ObjectService {
     pub(super) fn validate_meta(&self, meta: &NewObjectMeta) -> ObjectResult<()> {
         let size: usize = meta.user_meta.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -204,7 +209,18 @@ impl ObjectService {
             // Checked again atomically at commit; failing here saves receiving the body.
             return Err(ObjectError::PreconditionFailed);
         }
-        self.precheck_quota(&bucket, &put.key, put.content_length)?;
+        if let Err(refused) = self.precheck_quota(&bucket, &put.key, put.content_length) {
+            // Read (and drop) a small body before answering: a client still sending it
+            // when the connection closes sees a broken pipe, not the refusal.
+            if put
+                .content_length
+                .is_some_and(|n| n <= DRAIN_BEFORE_REFUSING)
+            {
+                let mut body = put.body;
+                while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {}
+            }
+            return Err(refused);
+        }
         let class = put.meta.storage_class.as_deref();
         // Small objects live in the metadata store, next to the hottest tier; colder
         // classes always get a blob on their own tier.

@@ -1,9 +1,7 @@
 //! `vmgw cert self-signed`: a certificate and key for HTTPS without a CA. Clients trust the
 //! certificate itself (aws-cli `--ca-bundle`, rclone `--ca-cert`, curl `--cacert`).
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -82,24 +80,10 @@ pub fn self_signed(names: &[String], ips: &[IpAddr]) -> Result<SelfSigned, CertE
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a gateway
 /// reloading on SIGHUP never reads half a file.
 fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertError> {
-    let write_error = |source| CertError::Write {
+    crate::atomic_file::write_atomic(path, bytes, mode).map_err(|(_, source)| CertError::Write {
         path: path.display().to_string(),
         source,
-    };
-    let tmp = path.with_extension("pem.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(write_error)?;
-    // The mode above applies only to a new file.
-    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .and_then(|()| file.write_all(bytes))
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(write_error)
+    })
 }
 
 /// Writes `cert.pem` (mode 0644) and `key.pem` (mode 0600) into `dir`; returns their paths.
