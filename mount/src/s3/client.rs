@@ -103,13 +103,18 @@ const COPY_PART: u64 = 512 << 20;
 impl ObjectClient {
     #[must_use]
     pub fn new(config: &S3Config) -> Self {
-        // rustls with ring: the same stack the rest of the workspace links; https_or_http
-        // reaches plain-HTTP gateways on a host bridge and TLS endpoints alike.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        // A plain-HTTP endpoint (a gateway on the host bridge) gets a client without TLS:
+        // the TLS one loads the system's root certificates and panics when there are none,
+        // as in a minimal guest. TLS endpoints: rustls with ring, the workspace's stack.
+        let http = if config.endpoint.starts_with("http://") {
+            aws_smithy_http_client::Builder::new().build_http()
+        } else {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        };
         let sdk = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
