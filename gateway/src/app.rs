@@ -300,7 +300,12 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     );
 
     let policies = Arc::new(Policies::new(Arc::clone(&meta) as Arc<dyn MetaStore>));
-    let authorizer = Arc::new(Authorizer::new(Arc::clone(&objects), Arc::clone(&policies)));
+    let authorizer = Arc::new(Authorizer::new(
+        Arc::clone(&registry),
+        qos,
+        Arc::clone(&objects),
+        Arc::clone(&policies),
+    ));
 
     let mut builder = S3ServiceBuilder::new(Gateway::new(
         Arc::clone(&objects),
@@ -308,16 +313,10 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         settings.region.clone(),
     ));
     builder.set_auth(Authenticator(Arc::clone(&registry)));
-    builder.set_access(Access::new(
-        Arc::clone(&registry),
-        Arc::clone(&authorizer),
-        Arc::clone(&qos),
-    ));
+    builder.set_access(Access::new(Arc::clone(&authorizer)));
     builder.set_route(ExtensionRoutes::new(
         Arc::clone(&objects),
-        Arc::clone(&registry),
         authorizer,
-        qos,
         &settings.domains,
     ));
     if !settings.domains.is_empty() {

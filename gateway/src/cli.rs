@@ -152,12 +152,8 @@ pub enum VmCommand {
         /// Most objects all its buckets may hold together.
         #[arg(long)]
         max_objects: Option<u64>,
-        /// Most requests per second, e.g. 200/s; more are answered 503 SlowDown.
-        #[arg(long, value_parser = crate::byte_size::parse_per_sec_arg)]
-        rate: Option<u32>,
-        /// Most bytes per second each way, e.g. 100MiB/s; bodies are paced, not failed.
-        #[arg(long, value_parser = crate::byte_size::parse_rate_arg)]
-        bandwidth: Option<u64>,
+        #[command(flatten)]
+        limits: RateArgs,
         /// The endpoint URL the guest reaches the gateway at (e.g. the libvirt bridge
         /// address). Default: the gateway's first listen address.
         #[arg(long)]
@@ -184,17 +180,34 @@ pub enum VmCommand {
     },
 }
 
+/// A tenant's request-rate and bandwidth limits, as `vm add` and `qos set` take them.
+#[derive(Debug, clap::Args)]
+pub struct RateArgs {
+    /// Most requests per second, e.g. 200/s; more are answered 503 SlowDown.
+    #[arg(long, value_parser = crate::byte_size::parse_per_sec_arg)]
+    pub rate: Option<u32>,
+    /// Most bytes per second each way, e.g. 100MiB/s; bodies are paced, not failed.
+    #[arg(long, value_parser = crate::byte_size::parse_rate_arg)]
+    pub bandwidth: Option<u64>,
+}
+
+impl RateArgs {
+    #[must_use]
+    pub fn limits(&self) -> crate::meta::RateLimits {
+        crate::meta::RateLimits {
+            requests_per_sec: self.rate,
+            bytes_per_sec: self.bandwidth,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum QosCommand {
     /// Set (or with neither, remove) a tenant's request-rate and bandwidth limits.
     Set {
         name: String,
-        /// Most requests per second, e.g. 200/s.
-        #[arg(long, value_parser = crate::byte_size::parse_per_sec_arg)]
-        rate: Option<u32>,
-        /// Most bytes per second each way, e.g. 100MiB/s.
-        #[arg(long, value_parser = crate::byte_size::parse_rate_arg)]
-        bandwidth: Option<u64>,
+        #[command(flatten)]
+        limits: RateArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -14,7 +14,7 @@ use vmgw_gateway::cli::{
     QuotaCommand, ServeArgs, TierCommand, VmCommand,
 };
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
-use vmgw_gateway::meta::{Quota, RateLimits};
+use vmgw_gateway::meta::Quota;
 
 /// mimalloc instead of glibc malloc: glibc keeps a growing arena per thread that serves
 /// requests (RSS grew by 30-60 MiB between benchmark phases with no data held), and hands
@@ -171,8 +171,7 @@ fn main() -> anyhow::Result<()> {
             no_bucket,
             quota,
             max_objects,
-            rate,
-            bandwidth,
+            limits,
             endpoint,
             format,
             admin,
@@ -189,10 +188,7 @@ fn main() -> anyhow::Result<()> {
                     max_bytes: quota,
                     max_objects,
                 },
-                limits: RateLimits {
-                    requests_per_sec: rate,
-                    bytes_per_sec: bandwidth,
-                },
+                limits: limits.limits(),
             };
             print(runtime.block_on(vm::add(&admin, &request, endpoint.as_deref(), format)))
         }
@@ -225,16 +221,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Qos(QosCommand::Set {
             name,
-            rate,
-            bandwidth,
+            limits,
             admin,
         }) => {
             let request = LimitsRequest {
                 name,
-                limits: RateLimits {
-                    requests_per_sec: rate,
-                    bytes_per_sec: bandwidth,
-                },
+                limits: limits.limits(),
             };
             print(runtime.block_on(vm::set_limits(&admin, &request)))
         }

@@ -56,7 +56,7 @@ impl RequestInfo {
 }
 
 /// Applies the tenant's request-rate limit, and hands its bandwidth limiters to the server.
-pub fn apply_qos(qos: &Qos, principal: &Principal, extensions: &http::Extensions) -> S3Result<()> {
+fn apply_qos(qos: &Qos, principal: &Principal, extensions: &http::Extensions) -> S3Result<()> {
     let Principal::Tenant(name) = principal else {
         return Ok(());
     };
@@ -98,7 +98,7 @@ pub fn principal_of(extensions: &http::Extensions) -> Principal {
 }
 
 /// Works out and records the principal of a request signed with `access_key`.
-pub fn identify(
+fn identify(
     registry: &Registry,
     access_key: Option<&str>,
     extensions: &mut http::Extensions,
@@ -159,6 +159,8 @@ const OWNER_KEEPS: &[&str] = &[
 /// Decides checks: the admin may do everything; the owner everything its bucket's policy
 /// does not explicitly deny; anyone else only what the policy allows and does not deny.
 pub struct Authorizer {
+    registry: Arc<Registry>,
+    qos: Arc<Qos>,
     objects: Arc<ObjectService>,
     policies: Arc<Policies>,
 }
@@ -173,8 +175,30 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 
 impl Authorizer {
     #[must_use]
-    pub fn new(objects: Arc<ObjectService>, policies: Arc<Policies>) -> Self {
-        Self { objects, policies }
+    pub fn new(
+        registry: Arc<Registry>,
+        qos: Arc<Qos>,
+        objects: Arc<ObjectService>,
+        policies: Arc<Policies>,
+    ) -> Self {
+        Self {
+            registry,
+            qos,
+            objects,
+            policies,
+        }
+    }
+
+    /// What every request goes through first: its principal is worked out and recorded in
+    /// `extensions` (for the handlers), and a tenant's request rate is applied.
+    pub fn admit(
+        &self,
+        access_key: Option<&str>,
+        extensions: &mut http::Extensions,
+    ) -> S3Result<Principal> {
+        let principal = identify(&self.registry, access_key, extensions);
+        apply_qos(&self.qos, &principal, extensions)?;
+        Ok(principal)
     }
 
     pub fn check(&self, c: &Check<'_>) -> S3Result<()> {
@@ -228,19 +252,13 @@ impl Authorizer {
 }
 
 pub struct Access {
-    registry: Arc<Registry>,
     authorizer: Arc<Authorizer>,
-    qos: Arc<Qos>,
 }
 
 impl Access {
     #[must_use]
-    pub fn new(registry: Arc<Registry>, authorizer: Arc<Authorizer>, qos: Arc<Qos>) -> Self {
-        Self {
-            registry,
-            authorizer,
-            qos,
-        }
+    pub fn new(authorizer: Arc<Authorizer>) -> Self {
+        Self { authorizer }
     }
 
     /// CopyObject and UploadPartCopy also read their source.
@@ -277,8 +295,9 @@ impl S3Access for Access {
             });
         }
         let access_key = cx.credentials().map(|c| c.access_key.clone());
-        let principal = identify(&self.registry, access_key.as_deref(), cx.extensions_mut());
-        apply_qos(&self.qos, &principal, cx.extensions_mut())?;
+        let principal = self
+            .authorizer
+            .admit(access_key.as_deref(), cx.extensions_mut())?;
         match bucket {
             // CreateBucket on a taken name answers BucketAlreadyExists, as S3 does.
             Some(_) if name == "CreateBucket" && principal != Principal::Anonymous => Ok(()),

@@ -38,6 +38,7 @@ pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
 pub use residents::Resident;
 pub use tenants::tenant_owner;
+pub use usage::UsageChange;
 
 /// An upload id: 8 bytes of initiation time (so uploads of one key list in initiation
 /// order) and 8 random bytes.
@@ -348,6 +349,9 @@ pub trait MetaStore: Send + Sync + 'static {
     fn tenant(&self, name: &str) -> Result<Option<TenantRecord>, MetaError>;
     /// What a bucket holds now.
     fn usage(&self, bucket_id: u64) -> Result<Usage, MetaError>;
+    /// Whether a write changing the bucket's usage by `change` fits its and its tenant's
+    /// quotas now (`QuotaExceeded` if not): the commit's own check, read outside a commit.
+    fn admits(&self, bucket: &str, bucket_id: u64, change: UsageChange) -> Result<(), MetaError>;
     fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError>;
     fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError>;
     fn object_with_layout(

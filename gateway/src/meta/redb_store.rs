@@ -23,7 +23,7 @@ use super::records::{
 };
 use super::{
     ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, Redescribe, UploadId,
-    UploadPage, UploadQuery, WriteOp, WriteOutcome, keys, list,
+    UploadPage, UploadQuery, UsageChange, WriteOp, WriteOutcome, keys, list,
 };
 
 pub(super) mod tables {
@@ -269,6 +269,18 @@ impl MetaStore for RedbStore {
                 let (bytes, objects) = v.value();
                 Usage { bytes, objects }
             }))
+    }
+
+    fn admits(&self, bucket: &str, bucket_id: u64, change: UsageChange) -> Result<(), MetaError> {
+        let txn = self.read()?;
+        let open = |e| storage(e);
+        super::usage::QuotaView {
+            buckets: &txn.open_table(tables::BUCKETS).map_err(open)?,
+            tenants: &txn.open_table(tables::TENANTS).map_err(open)?,
+            usage: &txn.open_table(tables::USAGE).map_err(open)?,
+            configs: &txn.open_table(tables::BUCKET_CONFIGS).map_err(open)?,
+        }
+        .admit(bucket, bucket_id, change)
     }
 
     fn tenant(&self, name: &str) -> Result<Option<TenantRecord>, MetaError> {

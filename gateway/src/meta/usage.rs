@@ -13,7 +13,7 @@ use super::{ConfigKind, MetaError, keys};
 
 /// How a write changes a bucket's usage.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct UsageChange {
+pub struct UsageChange {
     pub bytes: i128,
     pub objects: i64,
 }
@@ -28,8 +28,12 @@ impl UsageChange {
     }
 }
 
-fn corrupt(e: impl std::fmt::Display) -> ApplyError {
-    ApplyError::Fatal(MetaError::Corrupt(e.to_string()))
+fn corrupt(e: impl std::fmt::Display) -> MetaError {
+    MetaError::Corrupt(e.to_string())
+}
+
+fn storage(e: impl std::fmt::Display) -> MetaError {
+    MetaError::Storage(e.to_string())
 }
 
 fn plus(usage: Usage, change: UsageChange) -> Usage {
@@ -40,46 +44,60 @@ fn plus(usage: Usage, change: UsageChange) -> Usage {
     }
 }
 
-fn over(what: &str, quota: &Quota, after: Usage) -> ApplyError {
+fn over(what: &str, quota: &Quota, after: Usage) -> MetaError {
     let limit = match (quota.max_bytes, quota.max_objects) {
         (Some(b), _) if after.bytes > b => format!("{b} bytes"),
         (_, Some(o)) => format!("{o} objects"),
         _ => "its limit".to_owned(),
     };
-    ApplyError::Rejected(MetaError::QuotaExceeded(format!(
+    MetaError::QuotaExceeded(format!(
         "The write would take {what} over its quota of {limit} (it would hold {} bytes in {} objects)",
         after.bytes, after.objects
-    )))
+    ))
 }
 
-impl Tables<'_> {
-    pub(super) fn bucket_usage(&self, bucket_id: u64) -> Result<Usage, ApplyError> {
-        Ok(self.usage.get(bucket_id)?.map_or_else(Usage::default, |v| {
-            let (bytes, objects) = v.value();
-            Usage { bytes, objects }
-        }))
+/// The tables a quota decision reads: the same for the commit (write transaction) and for the
+/// early look before a body is received (read transaction).
+pub(super) struct QuotaView<'a, B, T, U, C> {
+    pub buckets: &'a B,
+    pub tenants: &'a T,
+    pub usage: &'a U,
+    pub configs: &'a C,
+}
+
+impl<B, T, U, C> QuotaView<'_, B, T, U, C>
+where
+    B: ReadableTable<&'static str, &'static [u8]>,
+    T: ReadableTable<&'static str, &'static [u8]>,
+    U: ReadableTable<u64, (u64, u64)>,
+    C: ReadableTable<(u64, &'static str), &'static [u8]>,
+{
+    pub(super) fn bucket_usage(&self, bucket_id: u64) -> Result<Usage, MetaError> {
+        Ok(self
+            .usage
+            .get(bucket_id)
+            .map_err(storage)?
+            .map_or_else(Usage::default, |v| {
+                let (bytes, objects) = v.value();
+                Usage { bytes, objects }
+            }))
     }
 
-    pub(super) fn charge(&mut self, bucket_id: u64, change: UsageChange) -> Result<(), ApplyError> {
-        let after = plus(self.bucket_usage(bucket_id)?, change);
-        self.usage.insert(bucket_id, (after.bytes, after.objects))?;
-        Ok(())
-    }
-
-    /// Refuses a write that grows the bucket or its tenant past a quota.
+    /// Refuses (`QuotaExceeded`) a write that grows the bucket or its tenant past a quota.
     pub(super) fn admit(
         &self,
         bucket: &str,
         bucket_id: u64,
         change: UsageChange,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<(), MetaError> {
         if change.bytes <= 0 && change.objects <= 0 {
             // Shrinking is always allowed, even over quota (the way back under it).
             return Ok(());
         }
         if let Some(raw) = self
-            .bucket_configs
-            .get((bucket_id, ConfigKind::Quota.name()))?
+            .configs
+            .get((bucket_id, ConfigKind::Quota.name()))
+            .map_err(storage)?
         {
             let quota: Quota = records::decode(raw.value()).map_err(corrupt)?;
             let after = plus(self.bucket_usage(bucket_id)?, change);
@@ -87,7 +105,7 @@ impl Tables<'_> {
                 return Err(over(&format!("bucket {bucket}"), &quota, after));
             }
         }
-        let Some(raw) = self.buckets.get(bucket)? else {
+        let Some(raw) = self.buckets.get(bucket).map_err(storage)? else {
             return Ok(());
         };
         let record: BucketRecord = records::decode(raw.value()).map_err(corrupt)?;
@@ -95,7 +113,7 @@ impl Tables<'_> {
         let Some(tenant) = record.owner.strip_prefix("tenant/") else {
             return Ok(());
         };
-        let Some(raw) = self.tenants.get(tenant)? else {
+        let Some(raw) = self.tenants.get(tenant).map_err(storage)? else {
             return Ok(());
         };
         let tenant_record: TenantRecord = records::decode(raw.value()).map_err(corrupt)?;
@@ -104,8 +122,8 @@ impl Tables<'_> {
             return Ok(());
         }
         let mut total = Usage::default();
-        for entry in self.buckets.iter()? {
-            let (_, raw) = entry?;
+        for entry in self.buckets.iter().map_err(storage)? {
+            let (_, raw) = entry.map_err(storage)?;
             let b: BucketRecord = records::decode(raw.value()).map_err(corrupt)?;
             if b.owner == record.owner {
                 let u = self.bucket_usage(b.id)?;
@@ -124,6 +142,53 @@ impl Tables<'_> {
             ))
         }
     }
+}
+
+type ByName<'t> = redb::Table<'t, &'static str, &'static [u8]>;
+/// The quota view of a write transaction's tables.
+type CommitView<'a, 't> = QuotaView<
+    'a,
+    ByName<'t>,
+    ByName<'t>,
+    redb::Table<'t, u64, (u64, u64)>,
+    redb::Table<'t, (u64, &'static str), &'static [u8]>,
+>;
+
+impl<'t> Tables<'t> {
+    fn quota_view(&self) -> CommitView<'_, 't> {
+        QuotaView {
+            buckets: &self.buckets,
+            tenants: &self.tenants,
+            usage: &self.usage,
+            configs: &self.bucket_configs,
+        }
+    }
+
+    pub(super) fn charge(&mut self, bucket_id: u64, change: UsageChange) -> Result<(), ApplyError> {
+        let after = plus(
+            self.quota_view()
+                .bucket_usage(bucket_id)
+                .map_err(ApplyError::Fatal)?,
+            change,
+        );
+        self.usage.insert(bucket_id, (after.bytes, after.objects))?;
+        Ok(())
+    }
+
+    /// The commit's quota check: a refusal rejects this op only; a storage error, the batch.
+    pub(super) fn admit(
+        &self,
+        bucket: &str,
+        bucket_id: u64,
+        change: UsageChange,
+    ) -> Result<(), ApplyError> {
+        self.quota_view()
+            .admit(bucket, bucket_id, change)
+            .map_err(|e| match e {
+                e @ MetaError::QuotaExceeded(_) => ApplyError::Rejected(e),
+                e => ApplyError::Fatal(e),
+            })
+    }
 
     /// Counts the usage of every bucket once, for a store written before usage was kept.
     pub(super) fn count_usage_once(&mut self) -> Result<(), ApplyError> {
@@ -136,7 +201,8 @@ impl Tables<'_> {
             let Some((bucket_id, _)) = keys::split_object(key.value()) else {
                 continue;
             };
-            let record: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
+            let record: ObjectRecord =
+                records::decode(raw.value()).map_err(|e| ApplyError::Fatal(corrupt(e)))?;
             let u = counted.entry(bucket_id).or_default();
             u.bytes += record.size;
             u.objects += 1;

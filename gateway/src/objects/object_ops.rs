@@ -151,10 +151,23 @@ pub(super) fn verify(
     Ok(())
 }
 
-/// A refused PUT body up to this size is read before the refusal is sent (see
-/// `put_object`); a larger one is refused at once: reading it would cost more than a client
-/// that misses the answer and retries.
+/// A refused PUT body up to this size is read before the refusal is sent; a larger one is
+/// refused at once: reading it would cost more than a client that misses the answer.
 const DRAIN_BEFORE_REFUSING: u64 = 8 << 20;
+
+/// An early refusal of a write whose body is still on the wire. A small body is read (and
+/// dropped) first: a client still sending it when the connection closes sees a broken pipe,
+/// not the refusal.
+async fn refuse_before_body(
+    mut body: ByteStream,
+    len: Option<u64>,
+    refusal: ObjectError,
+) -> ObjectError {
+    if len.is_some_and(|n| n <= DRAIN_BEFORE_REFUSING) {
+        while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {}
+    }
+    refusal
+}
 
 impl ObjectService {
     pub(super) fn validate_meta(&self, meta: &NewObjectMeta) -> ObjectResult<()> {
@@ -203,23 +216,16 @@ impl ObjectService {
         self.validate_meta(&put.meta)?;
         let content_md5 = parse_content_md5(put.content_md5.as_deref())?;
         let bucket = self.bucket(&put.bucket)?;
-        if put.precondition == Precondition::IfAbsent
+        // Both checked again atomically at commit; failing here saves receiving the body.
+        let early = if put.precondition == Precondition::IfAbsent
             && self.meta.object(bucket.id, &put.key)?.is_some()
         {
-            // Checked again atomically at commit; failing here saves receiving the body.
-            return Err(ObjectError::PreconditionFailed);
-        }
-        if let Err(refused) = self.precheck_quota(&bucket, &put.key, put.content_length) {
-            // Read (and drop) a small body before answering: a client still sending it
-            // when the connection closes sees a broken pipe, not the refusal.
-            if put
-                .content_length
-                .is_some_and(|n| n <= DRAIN_BEFORE_REFUSING)
-            {
-                let mut body = put.body;
-                while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {}
-            }
-            return Err(refused);
+            Err(ObjectError::PreconditionFailed)
+        } else {
+            self.precheck_quota(&bucket, &put.key, put.content_length)
+        };
+        if let Err(refused) = early {
+            return Err(refuse_before_body(put.body, put.content_length, refused).await);
         }
         let class = put.meta.storage_class.as_deref();
         // Small objects live in the metadata store, next to the hottest tier; colder

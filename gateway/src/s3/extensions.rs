@@ -12,9 +12,8 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::host::VirtualHosts;
 use super::listing_metadata::is_listing_with_metadata;
-use crate::auth::access::{Authorizer, Check, Operation, RequestInfo, apply_qos, identify};
-use crate::auth::qos::Qos;
-use crate::auth::{Connection, Registry};
+use crate::auth::Connection;
+use crate::auth::access::{Authorizer, Check, Operation, RequestInfo};
 use crate::objects::ObjectService;
 
 /// The S3 path of a request: bucket and key.
@@ -26,9 +25,7 @@ pub(super) struct Target {
 /// vmgw's own routes.
 pub struct ExtensionRoutes {
     pub(super) objects: Arc<ObjectService>,
-    registry: Arc<Registry>,
     authorizer: Arc<Authorizer>,
-    qos: Arc<Qos>,
     hosts: Option<VirtualHosts>,
 }
 
@@ -36,16 +33,12 @@ impl ExtensionRoutes {
     #[must_use]
     pub fn new(
         objects: Arc<ObjectService>,
-        registry: Arc<Registry>,
         authorizer: Arc<Authorizer>,
-        qos: Arc<Qos>,
         domains: &[String],
     ) -> Self {
         Self {
             objects,
-            registry,
             authorizer,
-            qos,
             hosts: (!domains.is_empty()).then(|| VirtualHosts::new(domains)),
         }
     }
@@ -124,8 +117,9 @@ impl S3Route for ExtensionRoutes {
             });
         }
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
-        let principal = identify(&self.registry, access_key.as_deref(), &mut req.extensions);
-        apply_qos(&self.qos, &principal, &req.extensions)?;
+        let principal = self
+            .authorizer
+            .admit(access_key.as_deref(), &mut req.extensions)?;
         let (action, key) = if is_rename(&req.method, &req.uri) {
             ("s3:putobject", target.as_ref().map(|t| t.key.as_str()))
         } else {

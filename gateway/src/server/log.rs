@@ -68,6 +68,7 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                 done: Arc::clone(&body_done),
                 peer: self.peer,
                 info: Arc::clone(&info),
+                shaping: None,
                 pacer: Pacer::default(),
             })
         });
@@ -177,6 +178,9 @@ struct TrackedBody {
     done: Arc<AtomicBool>,
     peer: Option<SocketAddr>,
     info: Arc<RequestInfo>,
+    /// The tenant's limiters, looked up once, at the first data frame: the access hook has
+    /// run by then (the handler reads the body only after it).
+    shaping: Option<Option<Arc<TenantQos>>>,
     pacer: Pacer,
 }
 
@@ -200,11 +204,13 @@ impl HttpBody for TrackedBody {
         }
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
-            && let Some(shaping) = self.info.shaping()
-            && let Some(ingress) = &shaping.ingress
         {
-            let n = data.len() as u64;
-            self.pacer.charge(ingress, n);
+            let this = &mut *self;
+            let info = &this.info;
+            let shaping = this.shaping.get_or_insert_with(|| info.shaping());
+            if let Some(ingress) = shaping.as_ref().and_then(|s| s.ingress.as_ref()) {
+                this.pacer.charge(ingress, data.len() as u64);
+            }
         }
         polled
     }

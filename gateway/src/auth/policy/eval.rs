@@ -47,16 +47,10 @@ impl RequestFacts<'_> {
     }
 }
 
-fn matched(m: &Matcher, text: &str, fold_case: bool) -> bool {
-    let hit = |items: &[String]| {
-        items.iter().any(|p| {
-            if fold_case {
-                matches(p, &text.to_ascii_lowercase())
-            } else {
-                matches(p, text)
-            }
-        })
-    };
+/// Whether `text` matches; actions are lowercase already on both sides (parsing lowered the
+/// patterns, [`RequestFacts::action`] is lowercase), resources are compared as they are.
+fn matched(m: &Matcher, text: &str) -> bool {
+    let hit = |items: &[String]| items.iter().any(|p| matches(p, text));
     match m {
         Matcher::Any(items) => hit(items),
         Matcher::AnyBut(items) => !hit(items),
@@ -76,8 +70,8 @@ fn principal_matches(p: &Principals, who: &Principal) -> bool {
 
 fn applies(s: &Statement, facts: &RequestFacts<'_>) -> bool {
     principal_matches(&s.principals, facts.principal)
-        && matched(&s.actions, facts.action, true)
-        && matched(&s.resources, facts.resource, false)
+        && matched(&s.actions, facts.action)
+        && matched(&s.resources, facts.resource)
         && s.conditions
             .iter()
             .all(|c| c.holds(facts.value(&c.key).as_deref()))
