@@ -21,14 +21,21 @@ pub struct RemoteS3 {
 impl RemoteS3 {
     #[must_use]
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("local addr")
-            .port();
-        let mut server = Self { child: None, port };
-        server.resume();
-        server
+        // The port is free when picked but not held until moto binds it, seconds later; a
+        // process started meanwhile (a gateway of a parallel test) may take it. Then moto
+        // exits, or the probe reaches the other server: pick another port.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("free port")
+                .local_addr()
+                .expect("local addr")
+                .port();
+            let mut server = Self { child: None, port };
+            if server.try_resume() {
+                return server;
+            }
+        }
+        panic!("moto_server did not start on any of 5 ports");
     }
 
     /// A server with `bucket` created, for a remote tier to use.
@@ -66,16 +73,37 @@ impl RemoteS3 {
 
     /// Starts the server again on the same port.
     pub fn resume(&mut self) {
+        assert!(
+            self.try_resume(),
+            "moto_server did not start on port {}",
+            self.port
+        );
+    }
+
+    /// Starts moto on its port; false (and nothing running) when the port turned out to be
+    /// someone else's.
+    fn try_resume(&mut self) -> bool {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new(require_tool("moto_server"))
+        let mut child = Command::new(require_tool("moto_server"))
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto_server");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                if is_moto(stream) {
+                    self.child = Some(child);
+                    return true;
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
             assert!(Instant::now() < deadline, "moto_server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -145,4 +173,30 @@ pub fn three_tiers_config(endpoint: &str, dir: &Path, bucket: &str, remote_extra
         endpoint,
         credentials.display()
     )
+}
+
+/// Whether the server behind `stream` is moto rather than a vmgw (which names its features
+/// in every response).
+fn is_moto(mut stream: TcpStream) -> bool {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    head.starts_with("http/") && !head.contains("x-vmgw-features")
 }
