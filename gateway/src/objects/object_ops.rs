@@ -216,15 +216,14 @@ impl ObjectService {
         self.validate_meta(&put.meta)?;
         let content_md5 = parse_content_md5(put.content_md5.as_deref())?;
         let bucket = self.bucket(&put.bucket)?;
-        // Both checked again atomically at commit; failing here saves receiving the body.
-        let early = if put.precondition == Precondition::IfAbsent
+        if put.precondition == Precondition::IfAbsent
             && self.meta.object(bucket.id, &put.key)?.is_some()
         {
-            Err(ObjectError::PreconditionFailed)
-        } else {
-            self.precheck_quota(&bucket, &put.key, put.content_length)
-        };
-        if let Err(refused) = early {
+            // Checked again atomically at commit; failing here saves receiving the body.
+            // Answered at once (sdk_auth asserts it): a client may never send the body.
+            return Err(ObjectError::PreconditionFailed);
+        }
+        if let Err(refused) = self.precheck_quota(&bucket, &put.key, put.content_length) {
             return Err(refuse_before_body(put.body, put.content_length, refused).await);
         }
         let class = put.meta.storage_class.as_deref();
