@@ -27,8 +27,8 @@ pub enum FsError {
     NameTooLong,
     #[error("unknown file handle")]
     BadHandle,
-    #[error("an earlier upload of this file failed; its unsaved content is lost")]
-    Lost,
+    #[error("an earlier upload of this file failed ({cause:?}); its unsaved content is lost")]
+    Lost { cause: Errno },
     #[error(
         "the object changed on the server while bytes were being appended to it; the bytes not yet sent are dropped"
     )]
@@ -55,7 +55,8 @@ impl FsError {
             Self::Unsupported(_) => Errno::ENOSYS,
             Self::NameTooLong => Errno::ENAMETOOLONG,
             Self::BadHandle => Errno::EBADF,
-            Self::Lost | Self::AppendConflict => Errno::EIO,
+            Self::Lost { cause } => *cause,
+            Self::AppendConflict => Errno::EIO,
             Self::S3(e) => e.errno(),
             // A full staging disk is worth telling apart: the caller can free space and retry.
             Self::Io(e) if e.raw_os_error() == Some(Errno::ENOSPC.code()) => Errno::ENOSPC,

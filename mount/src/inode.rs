@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use fuser::Errno;
+
 use crate::attrs::{FileKind, PosixAttrs};
 use crate::file::FileCell;
 
@@ -37,8 +39,11 @@ pub struct Node {
     /// Content or attributes exist only here until the next upload.
     pub dirty: bool,
     /// An upload of streamed content failed and its bytes are gone: every later flush,
-    /// fsync and write reports EIO until the file is truncated or closed by all.
-    pub lost: bool,
+    /// fsync and write reports the failure's error number until the file is truncated or
+    /// closed by all. The same number, not a generic EIO: a flush from another process's
+    /// close (a fork inherits the descriptor) may have met the failure first, and the writer's
+    /// own fsync must still learn that the disk was full.
+    pub lost: Option<Errno>,
     /// Bumped whenever the object's content changes, so read-ahead of an older content is
     /// dropped.
     pub generation: u64,
@@ -104,7 +109,7 @@ impl Inodes {
                 lookups: 0,
                 opens: 0,
                 dirty: false,
-                lost: false,
+                lost: None,
                 generation: 0,
                 symlink: None,
                 file: Arc::default(),

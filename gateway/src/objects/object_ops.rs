@@ -151,24 +151,6 @@ pub(super) fn verify(
     Ok(())
 }
 
-/// A refused PUT body up to this size is read before the refusal is sent; a larger one is
-/// refused at once: reading it would cost more than a client that misses the answer.
-const DRAIN_BEFORE_REFUSING: u64 = 8 << 20;
-
-/// An early refusal of a write whose body is still on the wire. A small body is read (and
-/// dropped) first: a client still sending it when the connection closes sees a broken pipe,
-/// not the refusal.
-async fn refuse_before_body(
-    mut body: ByteStream,
-    len: Option<u64>,
-    refusal: ObjectError,
-) -> ObjectError {
-    if len.is_some_and(|n| n <= DRAIN_BEFORE_REFUSING) {
-        while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {}
-    }
-    refusal
-}
-
 impl ObjectService {
     pub(super) fn validate_meta(&self, meta: &NewObjectMeta) -> ObjectResult<()> {
         let size: usize = meta.user_meta.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -223,9 +205,8 @@ impl ObjectService {
             // Answered at once (sdk_auth asserts it): a client may never send the body.
             return Err(ObjectError::PreconditionFailed);
         }
-        if let Err(refused) = self.precheck_quota(&bucket, &put.key, put.content_length) {
-            return Err(refuse_before_body(put.body, put.content_length, refused).await);
-        }
+        // Refused before the body, which the connection's lingering close reads and drops.
+        self.precheck_quota(&bucket, &put.key, put.content_length)?;
         let class = put.meta.storage_class.as_deref();
         // Small objects live in the metadata store, next to the hottest tier; colder
         // classes always get a blob on their own tier.

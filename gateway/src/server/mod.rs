@@ -8,6 +8,7 @@ pub mod cert;
 mod counters;
 mod error_doc;
 mod limits;
+mod linger;
 mod log;
 mod pacing;
 pub mod tls;
@@ -119,7 +120,9 @@ impl Connections {
             counters: Arc::clone(&self.counters),
             body_idle_timeout: self.limits.body_idle_timeout,
         };
-        let conn = self.http.serve_connection(TokioIo::new(io), svc);
+        let conn = self
+            .http
+            .serve_connection(TokioIo::new(linger::Lingering::new(io)), svc);
         if let Err(e) = watcher.watch(conn).await {
             debug!(?peer, error = %e, "connection ended with an error");
         }

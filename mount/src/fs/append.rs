@@ -22,6 +22,7 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use fuser::Errno;
 
 use super::Fs;
 use crate::append::Appending;
@@ -151,7 +152,7 @@ impl Fs {
     fn append_conflict(&self, ino: u64, content: &mut Content) {
         *content = Content::Remote;
         if let Some(node) = self.table().get_mut(ino) {
-            node.lost = true;
+            node.lost = Some(Errno::EIO);
             node.dirty = false;
             node.generation += 1;
             node.valid_until = Instant::now();

@@ -265,11 +265,7 @@ impl Fs {
             None => {
                 // Parts already left: complete the object, then continue from its copy.
                 if let Err(e) = stream.finish(&self.client, key, meta).await {
-                    if let Some(node) = self.table().get_mut(ino) {
-                        node.lost = true;
-                        node.dirty = false;
-                    }
-                    return Err(e.into());
+                    return Err(self.mark_lost(ino, e.into()));
                 }
                 let mut staging = Staging::download(dir, &self.client, key).await?;
                 staging.dirty = true;
@@ -323,16 +319,26 @@ impl Fs {
             && let Some(node) = self.table().get_mut(ino)
         {
             // Whatever was lost is replaced by new, empty content.
-            node.lost = false;
+            node.lost = None;
         }
         Ok(())
     }
 
-    fn check_not_lost(&self, ino: u64) -> FsResult<()> {
-        if self.table().get(ino).is_some_and(|n| n.lost) {
-            return Err(FsError::Lost);
+    /// Records that the unsaved content of `ino` is gone because of `error`, which is
+    /// returned.
+    fn mark_lost(&self, ino: u64, error: FsError) -> FsError {
+        if let Some(node) = self.table().get_mut(ino) {
+            node.lost = Some(error.errno());
+            node.dirty = false;
         }
-        Ok(())
+        error
+    }
+
+    fn check_not_lost(&self, ino: u64) -> FsResult<()> {
+        match self.table().get(ino).and_then(|n| n.lost) {
+            Some(cause) => Err(FsError::Lost { cause }),
+            None => Ok(()),
+        }
     }
 
     /// Uploads unsaved content of `ino`, returning once the server holds it.
@@ -340,8 +346,8 @@ impl Fs {
         let cell = {
             let table = self.table();
             let node = table.get(ino).ok_or(FsError::NotFound)?;
-            if node.lost {
-                return Err(FsError::Lost);
+            if let Some(cause) = node.lost {
+                return Err(FsError::Lost { cause });
             }
             if !node.dirty {
                 return Ok(());
@@ -387,11 +393,7 @@ impl Fs {
                 if let Err(e) = stream.finish(&self.client, &key, &meta).await {
                     // The parts are gone with the failed upload: say so on every later
                     // flush rather than reporting success for content that never arrived.
-                    if let Some(node) = self.table().get_mut(ino) {
-                        node.lost = true;
-                        node.dirty = false;
-                    }
-                    return Err(e.into());
+                    return Err(self.mark_lost(ino, e.into()));
                 }
             }
             Content::Staged(mut staging) => {
@@ -448,7 +450,7 @@ impl Fs {
         if let Some(node) = self.table().get_mut(ino) {
             // Reported to every flush while open; the next open starts from the server's
             // object.
-            node.lost = false;
+            node.lost = None;
         }
         let cell = self.table().get(ino).map(|n| n.file.clone());
         if let Some(cell) = cell {

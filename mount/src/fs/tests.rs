@@ -163,12 +163,15 @@ async fn a_lost_upload_is_reported_until_the_last_close() {
     let (attr, fh) = fs.create(ROOT, name("f"), 0o644, 0, 0, 0).await.unwrap();
     fs.write(attr.ino, fh, 0, b"doomed").await.unwrap();
     store.failing.store(true, Ordering::SeqCst);
-    assert!(fs.flush(attr.ino).await.is_err());
+    let failure = fs.flush(attr.ino).await.unwrap_err().errno();
     store.failing.store(false, Ordering::SeqCst);
-    assert!(matches!(fs.flush(attr.ino).await, Err(FsError::Lost)));
+    let later = fs.flush(attr.ino).await.unwrap_err();
+    assert!(matches!(later, FsError::Lost { .. }), "{later:?}");
+    // Whoever flushes next learns the original failure, not a generic EIO.
+    assert_eq!(later.errno(), failure);
     assert!(matches!(
         fs.write(attr.ino, fh, 6, b"x").await,
-        Err(FsError::Lost)
+        Err(FsError::Lost { .. })
     ));
     fs.release(attr.ino, fh).await;
     assert!(store.body("f").is_none());
@@ -510,10 +513,13 @@ async fn an_append_to_an_object_changed_elsewhere_is_eio_not_a_rewrite() {
     assert_eq!(err.errno(), fuser::Errno::EIO);
     assert_eq!(store.body("f").unwrap(), Bytes::from_static(b"theirs"));
     // Reported until the last close, never silently dropped.
-    assert!(matches!(fs.flush(attr.ino).await, Err(FsError::Lost)));
+    assert!(matches!(
+        fs.flush(attr.ino).await,
+        Err(FsError::Lost { .. })
+    ));
     assert!(matches!(
         fs.write(attr.ino, fh, 1004, b"x").await,
-        Err(FsError::Lost)
+        Err(FsError::Lost { .. })
     ));
     fs.release(attr.ino, fh).await;
     assert_eq!(store.body("f").unwrap(), Bytes::from_static(b"theirs"));
