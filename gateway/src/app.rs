@@ -73,6 +73,8 @@ pub struct Running {
     pub addrs: Vec<std::net::SocketAddr>,
     /// Where clients reach it: `http://` or `https://` URLs, then `unix:` paths.
     pub endpoints: Vec<String>,
+    /// `https://ADDR` of the admin API's HTTPS listener, when `[admin] listen` is set.
+    pub admin_endpoint: Option<String>,
     tls: Option<crate::server::tls::Tls>,
     unix_sockets: Vec<std::path::PathBuf>,
     shutdown: watch::Sender<bool>,
@@ -374,9 +376,32 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         addr: admin_path.display().to_string(),
         source,
     })?;
+    let (admin_https, admin_endpoint) = match (settings.admin_listen, &tls) {
+        (Some(addr), Some(tls)) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let bound = listener.local_addr().map_err(|source| AppError::Listen {
+                addr: addr.to_string(),
+                source,
+            })?;
+            let https = crate::admin::HttpsListener {
+                listener,
+                tls: tls.acceptor(),
+                credentials: Arc::new(crate::admin::basic_auth::AdminCredentials::new(&keys)),
+            };
+            (Some(https), Some(format!("https://{bound}")))
+        }
+        // The configuration refuses an admin listener without [tls].
+        _ => (None, None),
+    };
     let requests = Arc::new(crate::server::RequestCounters::default());
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
+        admin_https,
         Arc::clone(&objects),
         crate::admin::Guests {
             tenants,
@@ -397,6 +422,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     Ok(Running {
         addrs,
         endpoints,
+        admin_endpoint,
         tls,
         unix_sockets: settings.listen_unix.clone(),
         shutdown,

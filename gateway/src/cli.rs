@@ -86,6 +86,26 @@ pub enum CertCommand {
         #[arg(long = "ip")]
         ips: Vec<std::net::IpAddr>,
     },
+    /// Let a client certificate act as a tenant: requests over a TLS connection that
+    /// presented it are the tenant's when unsigned (needs `[tls] client_ca_file`, the CA that
+    /// issued it).
+    Allow {
+        tenant: String,
+        /// PEM file (its first certificate) or SHA-256 fingerprint.
+        #[arg(value_parser = crate::auth::client_cert::parse_arg)]
+        cert: crate::auth::client_cert::Fingerprint,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Stop a client certificate acting as a tenant; new connections with it are anonymous.
+    Revoke {
+        tenant: String,
+        /// PEM file (its first certificate) or SHA-256 fingerprint.
+        #[arg(value_parser = crate::auth::client_cert::parse_arg)]
+        cert: crate::auth::client_cert::Fingerprint,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 /// How the admin commands find the running gateway.
@@ -98,6 +118,24 @@ pub struct AdminArgs {
     /// The admin socket, when it is not in the data directory.
     #[arg(long, env = "VMGW_ADMIN_SOCKET")]
     pub admin_socket: Option<PathBuf>,
+
+    /// The admin API over HTTPS (`[admin] listen` of the gateway), e.g. https://host:9443,
+    /// instead of the socket; needs the admin credentials.
+    #[arg(long, env = "VMGW_ADMIN_URL")]
+    pub admin_url: Option<String>,
+
+    /// PEM CA certificates to trust for --admin-url (e.g. the gateway's self-signed
+    /// cert.pem). Default: the system's CAs.
+    #[arg(long, env = "VMGW_ADMIN_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// Admin access key, for --admin-url.
+    #[arg(long, env = "VMGW_ACCESS_KEY")]
+    pub access_key: Option<String>,
+
+    /// Admin secret key, for --admin-url.
+    #[arg(long, env = "VMGW_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -154,6 +192,10 @@ pub enum VmCommand {
         max_objects: Option<u64>,
         #[command(flatten)]
         limits: RateArgs,
+        /// A client certificate (PEM file or SHA-256 fingerprint) that acts as the tenant
+        /// over mTLS, without an access key (repeatable).
+        #[arg(long = "client-cert", value_parser = crate::auth::client_cert::parse_arg)]
+        client_certs: Vec<crate::auth::client_cert::Fingerprint>,
         /// The endpoint URL the guest reaches the gateway at (e.g. the libvirt bridge
         /// address). Default: the gateway's first listen address.
         #[arg(long)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod admin;
 mod lifecycle;
 mod listen;
 mod promotion;
@@ -80,6 +81,8 @@ pub struct FileConfig {
     pub lifecycle: LifecycleConfig,
     /// HTTPS on every TCP listener.
     pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub admin: admin::AdminConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +304,8 @@ pub struct Settings {
     pub listen_unix: Vec<PathBuf>,
     pub unix_socket_mode: u32,
     pub tls: Option<TlsSettings>,
+    /// Where the admin API listens over HTTPS, besides its Unix socket.
+    pub admin_listen: Option<SocketAddr>,
     pub limits: ConnectionLimits,
     pub data_dir: PathBuf,
     pub region: String,
@@ -498,6 +503,7 @@ impl Settings {
         let unix_socket_mode =
             listen::parse_mode("server.unix_socket_mode", &file.server.unix_socket_mode)?;
         let tls = tls::resolve(file.tls.clone())?;
+        let admin_listen = admin::resolve(&file.admin, tls.as_ref())?;
         let limits = connection_limits(&file.server)?;
 
         let data_dir = overrides
@@ -693,6 +699,7 @@ impl Settings {
             listen_unix,
             unix_socket_mode,
             tls,
+            admin_listen,
             limits,
             data_dir,
             region,

@@ -115,6 +115,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for endpoint in &running.endpoints {
         info!(%endpoint, data_dir = %settings.data_dir.display(), "vmgw listening on {endpoint}");
     }
+    if let Some(endpoint) = &running.admin_endpoint {
+        info!(%endpoint, "admin API listening on {endpoint}");
+    }
     let signal = signals.until_stop(&running).await;
     info!(signal, "shutting down");
     running.stop().await;
@@ -172,6 +175,7 @@ fn main() -> anyhow::Result<()> {
             quota,
             max_objects,
             limits,
+            client_certs,
             endpoint,
             format,
             admin,
@@ -189,6 +193,7 @@ fn main() -> anyhow::Result<()> {
                     max_objects,
                 },
                 limits: limits.limits(),
+                client_certs,
             };
             print(runtime.block_on(vm::add(&admin, &request, endpoint.as_deref(), format)))
         }
@@ -238,5 +243,15 @@ fn main() -> anyhow::Result<()> {
             println!("{}\n{}", cert.display(), key.display());
             Ok(())
         }
+        Command::Cert(CertCommand::Allow {
+            tenant,
+            cert,
+            admin,
+        }) => print(runtime.block_on(vm::set_cert(&admin, &tenant, cert, true))),
+        Command::Cert(CertCommand::Revoke {
+            tenant,
+            cert,
+            admin,
+        }) => print(runtime.block_on(vm::set_cert(&admin, &tenant, cert, false))),
     }
 }

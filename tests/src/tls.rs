@@ -70,6 +70,22 @@ impl TestCa {
     /// A client certificate for `name`, signed by this CA.
     #[must_use]
     pub fn client(&self, name: &str) -> Identity {
+        self.client_with_pem(name).0
+    }
+
+    /// A client certificate for `name` written as `dir/NAME.pem` and its key as
+    /// `dir/NAME-key.pem`, for clients that read files.
+    #[must_use]
+    pub fn client_files(&self, name: &str, dir: &Path) -> (Identity, PathBuf, PathBuf) {
+        let (identity, cert_pem, key_pem) = self.client_with_pem(name);
+        let cert = dir.join(format!("{name}.pem"));
+        let key = dir.join(format!("{name}-key.pem"));
+        std::fs::write(&cert, cert_pem).expect("write the client certificate");
+        std::fs::write(&key, key_pem).expect("write the client key");
+        (identity, cert, key)
+    }
+
+    fn client_with_pem(&self, name: &str) -> (Identity, String, String) {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -80,8 +96,12 @@ impl TestCa {
             .signed_by(&key, &self.issuer)
             .expect("client certificate");
         (
-            vec![cert.der().clone()],
-            PrivateKeyDer::try_from(key.serialize_der()).expect("client key DER"),
+            (
+                vec![cert.der().clone()],
+                PrivateKeyDer::try_from(key.serialize_der()).expect("client key DER"),
+            ),
+            cert.pem(),
+            key.serialize_pem(),
         )
     }
 }

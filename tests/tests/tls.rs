@@ -480,3 +480,414 @@ async fn bucket_policies_see_https_as_secure_transport() {
     let get = signed_on(plain().await, "localhost", &alice, "GET", "/alice/doc", b"").await;
     assert_eq!(get, 403, "GET over the plain socket is not");
 }
+
+/// One request on a fresh TLS connection presenting `identity`; unsigned, or signed by
+/// `signer`. Returns the status and the body.
+async fn on_cert_connection(
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+    identity: Option<Identity>,
+    host: &str,
+    signer: Option<&common::tenants::Guest>,
+    (method, target, body): (&str, &str, &[u8]),
+) -> (u16, String) {
+    let mut stream = connect(&client_config(roots, identity), host)
+        .await
+        .expect("TLS handshake");
+    let request = Request::new(method, target).body(body.to_vec());
+    let request = match signer {
+        Some(guest) => request.signed(
+            host,
+            &guest.access_key,
+            &guest.secret_key,
+            common::raw::Payload::Body,
+        ),
+        None => request,
+    };
+    stream
+        .write_all(&request.to_bytes(host))
+        .await
+        .expect("send");
+    stream.flush().await.expect("flush");
+    let response = tokio::time::timeout(Duration::from_secs(30), read_response(&mut stream, false))
+        .await
+        .expect("a response within 30 s")
+        .unwrap_or_else(|e| panic!("{method} {target}: {e}"));
+    (response.status, response.text())
+}
+
+/// `openssl x509 -fingerprint -sha256` of a PEM certificate, as an operator would copy it.
+fn openssl_fingerprint(cert: &Path) -> String {
+    let out = run_within(
+        Command::new(require_tool("openssl"))
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(cert),
+        LIMIT,
+    );
+    out.trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_client_certificate_acts_as_its_tenant() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = vmgw_self_signed(&dir.path().join("tls"));
+    let roots = pem_certs(&cert);
+    let guests = TestCa::new("vmgw guests");
+    let ca_path = dir.path().join("client-ca.pem");
+    std::fs::write(&ca_path, &guests.cert_pem).expect("write the client CA");
+    // Certificates optional: key-signing clients keep working beside certificate ones.
+    let config = format!(
+        "{}require_client_cert = false\n",
+        tls_config(&cert, &key, Some(&ca_path))
+    );
+    let mut gw = Gateway::start_with_config(dir.path(), &config);
+    let host = gw.addr.clone();
+    let (web_id, web_cert, web_key) = guests.client_files("web01", dir.path());
+    let web_cert_arg = web_cert.display().to_string();
+    let web = common::tenants::vm_add(&gw, "web01", &["--client-cert", &web_cert_arg]);
+    let db = common::tenants::vm_add(&gw, "db01", &[]);
+    let web_tls = || Some((web_id.0.clone(), web_id.1.clone_key()));
+    let stranger = || Some(guests.client("web01"));
+
+    // Unsigned requests over web01's certificate act as web01, and only as web01.
+    let as_web = |op| on_cert_connection(&roots, web_tls(), &host, None, op);
+    assert_eq!(as_web(("PUT", "/web01/note", b"from web01")).await.0, 200);
+    assert_eq!(
+        as_web(("GET", "/web01/note", b"")).await,
+        (200, "from web01".to_owned())
+    );
+    let (status, listing) = as_web(("GET", "/", b"")).await;
+    assert_eq!(status, 200);
+    assert!(
+        listing.contains("<Name>web01</Name>") && !listing.contains("db01"),
+        "{listing}"
+    );
+    let (status, body) = as_web(("PUT", "/db01/intrusion", b"x")).await;
+    assert!(
+        status == 403 && body.contains("AccessDenied"),
+        "{status} {body}"
+    );
+    assert_eq!(as_web(("GET", "/db01", b"")).await.0, 403);
+
+    // A certificate from the same CA with the same name but not bound: anonymous.
+    let (status, body) =
+        on_cert_connection(&roots, stranger(), &host, None, ("GET", "/web01/note", b"")).await;
+    assert!(
+        status == 403 && body.contains("AccessDenied"),
+        "{status} {body}"
+    );
+    // No certificate: unsigned is anonymous, signed works as before.
+    let no_cert = |signer, op| on_cert_connection(&roots, None, &host, signer, op);
+    assert_eq!(no_cert(None, ("GET", "/web01/note", b"")).await.0, 403);
+    assert_eq!(
+        no_cert(Some(&web), ("GET", "/web01/note", b"")).await.0,
+        200
+    );
+    // Over web01's certificate, another identity's signature is refused; its own is fine.
+    let (status, body) =
+        on_cert_connection(&roots, web_tls(), &host, Some(&db), ("GET", "/db01", b"")).await;
+    assert!(
+        status == 403 && body.contains("client certificate acts as tenant web01"),
+        "{status} {body}"
+    );
+    let signed = on_cert_connection(
+        &roots,
+        web_tls(),
+        &host,
+        Some(&web),
+        ("GET", "/web01/note", b""),
+    );
+    assert_eq!(signed.await.0, 200);
+
+    // A real client: rclone with the certificate and no keys at all.
+    let home = dir.path().join("rclone-home");
+    std::fs::create_dir_all(&home).expect("rclone home");
+    let local = home.join("upload.bin");
+    let data = pattern(3 << 20, 11);
+    std::fs::write(&local, &data).expect("write the upload");
+    let rclone = |args: &[&str]| {
+        let mut cmd = Command::new(require_tool("rclone"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            if name.starts_with("AWS_") || name.starts_with("RCLONE_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.env("RCLONE_CONFIG", home.join("no-rclone.conf"))
+            .arg("--ca-cert")
+            .arg(&cert)
+            .arg("--client-cert")
+            .arg(&web_cert)
+            .arg("--client-key")
+            .arg(&web_key)
+            .args(["--s3-provider", "Other", "--s3-env-auth=false"])
+            .args(["--s3-region", vmgw_tests::REGION])
+            .arg("--s3-endpoint")
+            .arg(&gw.endpoint)
+            .args(args);
+        cmd
+    };
+    run_within(
+        &mut rclone(&[
+            "copyto",
+            &local.display().to_string(),
+            ":s3:web01/by-rclone.bin",
+        ]),
+        LIMIT,
+    );
+    let copied = home.join("copied.bin");
+    run_within(
+        &mut rclone(&[
+            "copyto",
+            ":s3:web01/by-rclone.bin",
+            &copied.display().to_string(),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(
+        md5_hex(&std::fs::read(&copied).expect("read the copy")),
+        md5_hex(&data)
+    );
+    let listed = output_within(&mut rclone(&["lsf", ":s3:db01"]), LIMIT);
+    assert!(!listed.status.success(), "rclone listed db01 as web01");
+
+    // One certificate, one tenant; the binding is listed and survives a restart.
+    let fingerprint = openssl_fingerprint(&web_cert);
+    let taken = output_within(
+        &mut common::tenants::admin_cmd(&gw, &["cert", "allow", "db01", &fingerprint]),
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&taken.stderr);
+    assert!(
+        !taken.status.success() && stderr.contains("already acts as tenant \"web01\""),
+        "{stderr}"
+    );
+    let listed = vmgw_tests::run(&mut common::tenants::admin_cmd(
+        &gw,
+        &["vm", "ls", "--json"],
+    ));
+    let tenants: serde_json::Value = serde_json::from_str(&listed).expect("vm ls --json");
+    let bound: Vec<String> = tenants
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|t| t["name"] == "web01")
+        .flat_map(|t| t["client_certs"].as_array().cloned().unwrap_or_default())
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let expected = fingerprint
+        .rsplit_once('=')
+        .map_or(fingerprint.as_str(), |(_, hex)| hex)
+        .replace(':', "")
+        .to_lowercase();
+    assert_eq!(bound, vec![expected]);
+    gw.restart(true);
+    let host = gw.addr.clone();
+    let as_web = |op| on_cert_connection(&roots, web_tls(), &host, None, op);
+    assert_eq!(
+        as_web(("GET", "/web01/note", b"")).await,
+        (200, "from web01".to_owned()),
+        "after a restart"
+    );
+
+    // Revoked (by the fingerprint openssl prints): the certificate is anonymous again.
+    vmgw_tests::run(&mut common::tenants::admin_cmd(
+        &gw,
+        &["cert", "revoke", "web01", &fingerprint],
+    ));
+    assert_eq!(as_web(("GET", "/web01/note", b"")).await.0, 403);
+    let again = output_within(
+        &mut common::tenants::admin_cmd(&gw, &["cert", "revoke", "web01", &web_cert_arg]),
+        LIMIT,
+    );
+    assert!(
+        !again.status.success(),
+        "revoking an unbound certificate succeeded"
+    );
+}
+
+/// `vmgw ARGS` against the admin API at `url` only: no data directory, so no socket to fall
+/// back on.
+fn remote_admin(url: &str, args: &[&str], extra: &[&str]) -> std::process::Output {
+    let nowhere = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(vmgw_tests::vmgw_bin());
+    for var in [
+        "VMGW_ACCESS_KEY",
+        "VMGW_SECRET_KEY",
+        "VMGW_ADMIN_URL",
+        "VMGW_DATA_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("VMGW_DATA_DIR", nowhere.path().join("none"))
+        .args(args)
+        .args(["--admin-url", url])
+        .args(extra);
+    output_within(&mut cmd, LIMIT)
+}
+
+#[tokio::test]
+async fn the_admin_api_over_https_takes_only_admin_credentials() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = vmgw_self_signed(&dir.path().join("tls"));
+    let config = format!(
+        "{}[admin]\nlisten = \"127.0.0.1:0\"\n",
+        tls_config(&cert, &key, None)
+    );
+    let gw = Gateway::start_with_config(dir.path(), &config);
+    gw.wait_for_log(
+        "admin API listening on https://",
+        1,
+        Duration::from_secs(10),
+    );
+    let log = gw.log();
+    let url = log
+        .split("admin API listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the admin URL in the log")
+        .to_owned();
+    let admin_addr = url.trim_start_matches("https://").to_owned();
+    let ca = cert.display().to_string();
+    let admin_pair = [
+        "--ca-bundle",
+        &ca,
+        "--access-key",
+        vmgw_tests::ACCESS_KEY,
+        "--secret-key",
+        vmgw_tests::SECRET_KEY,
+    ];
+
+    // With the admin pair, `vm add` works remotely and lands in the same gateway.
+    let added = remote_admin(
+        &url,
+        &["vm", "add", "remote01", "--format", "json"],
+        &admin_pair,
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let access: serde_json::Value =
+        serde_json::from_slice(&added.stdout).expect("vm add prints JSON");
+    assert_eq!(access["tenant"], "remote01");
+    let local = vmgw_tests::run(&mut common::tenants::admin_cmd(
+        &gw,
+        &["vm", "ls", "--json"],
+    ));
+    assert!(local.contains("\"remote01\""), "{local}");
+    let listed = remote_admin(&url, &["vm", "ls", "--json"], &admin_pair);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("\"remote01\""));
+
+    // A wrong secret, a tenant's key pair, no credentials, plain http, an untrusted
+    // certificate: all refused, and nothing changes.
+    let tenant_key = access["access_key"]
+        .as_str()
+        .expect("access key")
+        .to_owned();
+    let tenant_secret = access["secret_key"]
+        .as_str()
+        .expect("secret key")
+        .to_owned();
+    let refusals: [(&str, Vec<&str>, &str, &str); 5] = [
+        (
+            "a wrong secret",
+            vec![
+                "--ca-bundle",
+                &ca,
+                "--access-key",
+                vmgw_tests::ACCESS_KEY,
+                "--secret-key",
+                "wrong",
+            ],
+            &url,
+            "admin access key and secret",
+        ),
+        (
+            "a tenant's pair",
+            vec![
+                "--ca-bundle",
+                &ca,
+                "--access-key",
+                &tenant_key,
+                "--secret-key",
+                &tenant_secret,
+            ],
+            &url,
+            "admin access key and secret",
+        ),
+        (
+            "no credentials",
+            vec!["--ca-bundle", &ca],
+            &url,
+            "needs the admin credentials",
+        ),
+        (
+            "plain http",
+            admin_pair.to_vec(),
+            &format!("http://{admin_addr}"),
+            "never plain http",
+        ),
+        (
+            "the system CAs only",
+            vec![
+                "--access-key",
+                vmgw_tests::ACCESS_KEY,
+                "--secret-key",
+                vmgw_tests::SECRET_KEY,
+            ],
+            &url,
+            "TLS",
+        ),
+    ];
+    for (what, extra, target, message) in &refusals {
+        let out = remote_admin(target, &["vm", "add", "intruder"], extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(message),
+            "{what}: {stderr}"
+        );
+    }
+    let local = vmgw_tests::run(&mut common::tenants::admin_cmd(
+        &gw,
+        &["vm", "ls", "--json"],
+    ));
+    assert!(!local.contains("intruder"), "{local}");
+
+    // The server itself refuses a request without credentials (not only the client).
+    let roots = pem_certs(&cert);
+    let mut stream = connect(&client_config(&roots, None), &admin_addr)
+        .await
+        .expect("TLS handshake with the admin listener");
+    stream
+        .write_all(b"GET /v1/tenants HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let response = read_response(&mut stream, false).await.expect("an answer");
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some("Basic realm=\"vmgw-admin\"")
+    );
+    assert!(!response.text().contains("remote01"));
+}
+
+#[test]
+fn an_admin_listener_without_tls_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("vmgw.toml");
+    std::fs::write(&config, "[admin]\nlisten = \"127.0.0.1:0\"\n").expect("write config");
+    let out = output_within(
+        Command::new(vmgw_tests::vmgw_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("admin.listen") && stderr.contains("needs [tls]"),
+        "{stderr}"
+    );
+}

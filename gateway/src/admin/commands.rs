@@ -43,8 +43,7 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub async fn tier_ls(args: &AdminArgs) -> Result<String, AdminClientError> {
-    let tiers: Vec<TierStatus> =
-        call::<(), _>(&socket(args), Method::GET, "/v1/tiers", None).await?;
+    let tiers: Vec<TierStatus> = call::<(), _>(args, Method::GET, "/v1/tiers", None).await?;
     if args.json {
         return Ok(to_json(&tiers));
     }
@@ -89,13 +88,8 @@ pub async fn object_where(
         bucket: bucket.to_owned(),
         key: key.to_owned(),
     };
-    let placement: ObjectPlacement = call(
-        &socket(args),
-        Method::POST,
-        "/v1/objects/where",
-        Some(&target),
-    )
-    .await?;
+    let placement: ObjectPlacement =
+        call(args, Method::POST, "/v1/objects/where", Some(&target)).await?;
     if args.json {
         return Ok(to_json(&placement));
     }
@@ -121,13 +115,7 @@ pub async fn tier_move(
     args: &AdminArgs,
     request: &MoveRequest,
 ) -> Result<String, AdminClientError> {
-    let answer: MoveResponse = call(
-        &socket(args),
-        Method::POST,
-        "/v1/objects/move",
-        Some(request),
-    )
-    .await?;
+    let answer: MoveResponse = call(args, Method::POST, "/v1/objects/move", Some(request)).await?;
     if args.json {
         return Ok(to_json(&answer));
     }
@@ -155,8 +143,7 @@ pub async fn tier_move(
 }
 
 pub async fn move_queue(args: &AdminArgs) -> Result<String, AdminClientError> {
-    let pending: Vec<QueuedMove> =
-        call::<(), _>(&socket(args), Method::GET, "/v1/moves", None).await?;
+    let pending: Vec<QueuedMove> = call::<(), _>(args, Method::GET, "/v1/moves", None).await?;
     if args.json {
         return Ok(to_json(&pending));
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use http::Method;
 
 use super::client::{AdminClientError, call};
-use super::commands::{socket, to_json};
+use super::commands::to_json;
 use crate::cli::AdminArgs;
 use crate::objects::{BucketLifecycleStatus, LifecycleStatus};
 
@@ -103,7 +103,7 @@ pub async fn lifecycle_status(
     bucket: Option<&str>,
 ) -> Result<String, AdminClientError> {
     let status: LifecycleStatus =
-        call::<(), _>(&socket(args), Method::GET, &status_path(bucket), None).await?;
+        call::<(), _>(args, Method::GET, &status_path(bucket), None).await?;
     if args.json {
         return Ok(to_json(&status));
     }

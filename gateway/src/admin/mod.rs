@@ -1,8 +1,10 @@
-//! The admin API: JSON over HTTP/1.1 on a Unix socket in the data directory.
+//! The admin API: JSON over HTTP/1.1 on a Unix socket in the data directory, and optionally
+//! over HTTPS (`[admin] listen`).
 //!
 //! A Unix socket with mode 0600 means only the gateway's own user (and root) can reach it,
-//! with no credentials to manage; the `vmgw` subcommands (`tier ls`, `tier move`,
-//! `object where`) are its client. Routes:
+//! with no credentials to manage. The HTTPS listener serves remote administration; every
+//! request there carries an admin key pair ([`basic_auth`]). The `vmgw` subcommands
+//! (`tier ls`, `vm add`, …) are its client, on the socket unless given `--admin-url`. Routes:
 //!
 //! - `GET /v1/tiers` → `[TierStatus]`
 //! - `POST /v1/objects/where` `{bucket, key}` → `ObjectPlacement`
@@ -15,10 +17,13 @@
 //! - `POST /v1/tenants/rotate` `{name}` → `GuestAccess` with the new key (old keys revoked)
 //! - `POST /v1/tenants/remove` `{name, purge}` → `Removal`
 //! - `POST /v1/tenants/limits` `{name, limits: {requests_per_sec?, bytes_per_sec?}}` → `{}`
+//! - `POST /v1/tenants/certs` `{name, fingerprint, allow}` → `{}`: lets a client certificate
+//!   (its SHA-256 fingerprint) act as the tenant over mTLS, or stops it
 //! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
+pub mod basic_auth;
 pub mod client;
 pub mod commands;
 pub mod guest_config;
@@ -33,8 +38,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use server::{bind, serve};
+pub use server::{HttpsListener, bind, serve};
 
+use crate::auth::client_cert::Fingerprint;
 use crate::auth::tenants::Tenants;
 use crate::meta::{Quota, RateLimits};
 
@@ -55,6 +61,17 @@ pub struct AddTenantRequest {
     pub quota: Quota,
     #[serde(default)]
     pub limits: RateLimits,
+    /// Client certificates that act as the tenant.
+    #[serde(default)]
+    pub client_certs: Vec<Fingerprint>,
+}
+
+/// Binds a client certificate to a tenant (`allow`) or unbinds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertRequest {
+    pub name: String,
+    pub fingerprint: Fingerprint,
+    pub allow: bool,
 }
 
 /// Sets a tenant's request-rate and bandwidth limits.

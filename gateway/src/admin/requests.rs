@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use http::Method;
 
 use super::client::{AdminClientError, call};
-use super::commands::{socket, to_json};
+use super::commands::to_json;
 use crate::cli::AdminArgs;
 use crate::server::OperationCount;
 
 pub async fn requests(args: &AdminArgs) -> Result<String, AdminClientError> {
     let counts: BTreeMap<String, OperationCount> =
-        call::<(), _>(&socket(args), Method::GET, "/v1/requests", None).await?;
+        call::<(), _>(args, Method::GET, "/v1/requests", None).await?;
     if args.json {
         return Ok(to_json(&counts));
     }

@@ -9,16 +9,21 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use super::basic_auth::AdminCredentials;
 use super::{ErrorResponse, MoveRequest, MoveResponse, ObjectRef};
 use crate::objects::{MoveOutcome, ObjectError, ObjectService, QueuedMove};
 use crate::server::RequestCounters;
 
 /// Admin requests are small JSON documents.
 const MAX_REQUEST: usize = 64 * 1024;
+/// A client that has not sent its request head (or finished its handshake) by then is cut
+/// off: the HTTPS listener faces the network.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Binds the socket (replacing a stale one) with mode 0600.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -32,15 +37,97 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves admin requests until `shutdown` turns true.
+/// The admin API's HTTPS listener: TLS with the S3 listeners' certificate, and admin
+/// credentials on every request.
+pub struct HttpsListener {
+    pub listener: TcpListener,
+    pub tls: TlsAcceptor,
+    pub credentials: Arc<AdminCredentials>,
+}
+
+/// What every admin request is handled with.
+struct AdminApi {
+    objects: Arc<ObjectService>,
+    guests: super::Guests,
+    requests: Arc<RequestCounters>,
+}
+
+impl AdminApi {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.uri().path().starts_with("/v1/tenants") {
+            super::tenant_routes::handle(&self.guests, req).await
+        } else {
+            handle(&self.objects, &self.requests, req).await
+        }
+    }
+}
+
+/// Serves one admin connection; with `credentials`, each request must carry them.
+async fn serve_connection<I>(api: Arc<AdminApi>, io: I, credentials: Option<Arc<AdminCredentials>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let api = Arc::clone(&api);
+        let credentials = credentials.clone();
+        async move {
+            let authorization = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(http::HeaderValue::as_bytes);
+            let refused = credentials
+                .as_ref()
+                .and_then(|c| c.check(authorization).err());
+            let response = match refused {
+                Some(refusal) => {
+                    warn!(%refusal, path = req.uri().path(), "admin request refused");
+                    unauthorized()
+                }
+                None => api.handle(req).await,
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(e) = http.serve_connection(TokioIo::new(io), service).await {
+        debug!(error = %e, "admin connection ended with an error");
+    }
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "the admin API needs an admin access key and secret (HTTP Basic)",
+    );
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"vmgw-admin\""),
+    );
+    response
+}
+
+/// Serves admin requests on the Unix socket (and on `https`, if given) until `shutdown`
+/// turns true.
 pub async fn serve(
     listener: UnixListener,
+    https: Option<HttpsListener>,
     objects: Arc<ObjectService>,
     guests: super::Guests,
     requests: Arc<RequestCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let guests = Arc::new(guests);
+    let api = Arc::new(AdminApi {
+        objects,
+        guests,
+        requests,
+    });
+    let remote = https.map(|https| {
+        let api = Arc::clone(&api);
+        let shutdown = shutdown.clone();
+        tokio::spawn(serve_https(https, api, shutdown))
+    });
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -53,28 +140,38 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let objects = Arc::clone(&objects);
-        let requests = Arc::clone(&requests);
-        let guests = Arc::clone(&guests);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let objects = Arc::clone(&objects);
-                let requests = Arc::clone(&requests);
-                let guests = Arc::clone(&guests);
-                async move {
-                    let response = if req.uri().path().starts_with("/v1/tenants") {
-                        super::tenant_routes::handle(&guests, req).await
-                    } else {
-                        handle(&objects, &requests, req).await
-                    };
-                    Ok::<_, std::convert::Infallible>(response)
+        tokio::spawn(serve_connection(Arc::clone(&api), stream, None));
+    }
+    if let Some(remote) = remote {
+        let _ = remote.await;
+    }
+}
+
+async fn serve_https(
+    https: HttpsListener,
+    api: Arc<AdminApi>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = https.listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
                 }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                debug!(error = %e, "admin connection ended with an error");
+            },
+            _ = shutdown.changed() => break,
+        };
+        let api = Arc::clone(&api);
+        let tls = https.tls.clone();
+        let credentials = Arc::clone(&https.credentials);
+        tokio::spawn(async move {
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(api, stream, Some(credentials)).await,
+                Ok(Err(e)) => debug!(%peer, error = %e, "admin TLS handshake failed"),
+                Err(_) => debug!(%peer, "admin TLS handshake timed out"),
             }
         });
     }

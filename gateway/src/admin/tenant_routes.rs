@@ -7,21 +7,23 @@ use hyper::body::Incoming;
 
 use super::server::{error, json, read_json};
 use super::{
-    AddTenantRequest, GuestAccess, Guests, LimitsRequest, QuotaRequest, RemoveTenantRequest,
-    TenantName,
+    AddTenantRequest, CertRequest, GuestAccess, Guests, LimitsRequest, QuotaRequest,
+    RemoveTenantRequest, TenantName,
 };
 use crate::auth::tenants::{IssuedKey, TenantError};
 
 fn tenant_error(e: &TenantError) -> Response<Full<Bytes>> {
     let status = match e {
         TenantError::InvalidName(_) | TenantError::InvalidBucketName(_) => StatusCode::BAD_REQUEST,
-        TenantError::NotFound(_) => StatusCode::NOT_FOUND,
-        TenantError::Exists(_) | TenantError::BucketTaken(_) | TenantError::HoldsData { .. } => {
-            StatusCode::CONFLICT
-        }
-        TenantError::Seal(_) | TenantError::Meta(_) | TenantError::Objects(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        TenantError::NotFound(_) | TenantError::CertNotBound { .. } => StatusCode::NOT_FOUND,
+        TenantError::Exists(_)
+        | TenantError::BucketTaken(_)
+        | TenantError::HoldsData { .. }
+        | TenantError::CertTaken { .. } => StatusCode::CONFLICT,
+        TenantError::Seal(_)
+        | TenantError::Meta(_)
+        | TenantError::Objects(_)
+        | TenantError::BadStoredCert { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e.to_string())
 }
@@ -59,6 +61,7 @@ pub(super) async fn handle(guests: &Guests, req: Request<Incoming>) -> Response<
                     request.bucket.as_deref(),
                     request.quota,
                     request.limits,
+                    &request.client_certs,
                 )
                 .await
             {
@@ -101,6 +104,19 @@ pub(super) async fn handle(guests: &Guests, req: Request<Incoming>) -> Response<
                 Err(response) => return response,
             };
             match tenants.set_limits(&request.name, request.limits).await {
+                Ok(()) => json(StatusCode::OK, &serde_json::json!({})),
+                Err(e) => tenant_error(&e),
+            }
+        }
+        (Method::POST, "/v1/tenants/certs") => {
+            let request: CertRequest = match read_json(req).await {
+                Ok(r) => r,
+                Err(response) => return response,
+            };
+            match tenants
+                .set_cert(&request.name, request.fingerprint, request.allow)
+                .await
+            {
                 Ok(()) => json(StatusCode::OK, &serde_json::json!({})),
                 Err(e) => tenant_error(&e),
             }

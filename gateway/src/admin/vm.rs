@@ -5,11 +5,13 @@ use std::fmt::Write as _;
 use http::Method;
 
 use super::client::{AdminClientError, call};
-use super::commands::{socket, to_json};
+use super::commands::to_json;
 use super::guest_config::{GuestFormat, render};
 use super::{
-    AddTenantRequest, GuestAccess, LimitsRequest, QuotaRequest, RemoveTenantRequest, TenantName,
+    AddTenantRequest, CertRequest, GuestAccess, LimitsRequest, QuotaRequest, RemoveTenantRequest,
+    TenantName,
 };
+use crate::auth::client_cert::Fingerprint;
 use crate::auth::tenants::{Removal, TenantSummary};
 use crate::cli::AdminArgs;
 
@@ -21,8 +23,7 @@ pub async fn add(
     endpoint: Option<&str>,
     format: GuestFormat,
 ) -> Result<String, AdminClientError> {
-    let mut access: GuestAccess =
-        call(&socket(args), Method::POST, "/v1/tenants", Some(request)).await?;
+    let mut access: GuestAccess = call(args, Method::POST, "/v1/tenants", Some(request)).await?;
     if let Some(endpoint) = endpoint {
         endpoint.clone_into(&mut access.endpoint);
     }
@@ -30,8 +31,7 @@ pub async fn add(
 }
 
 pub async fn ls(args: &AdminArgs) -> Result<String, AdminClientError> {
-    let tenants: Vec<TenantSummary> =
-        call::<(), _>(&socket(args), Method::GET, "/v1/tenants", None).await?;
+    let tenants: Vec<TenantSummary> = call::<(), _>(args, Method::GET, "/v1/tenants", None).await?;
     if args.json {
         return Ok(to_json(&tenants));
     }
@@ -65,13 +65,8 @@ pub async fn set_limits(
     args: &AdminArgs,
     request: &LimitsRequest,
 ) -> Result<String, AdminClientError> {
-    let _: serde_json::Value = call(
-        &socket(args),
-        Method::POST,
-        "/v1/tenants/limits",
-        Some(request),
-    )
-    .await?;
+    let _: serde_json::Value =
+        call(args, Method::POST, "/v1/tenants/limits", Some(request)).await?;
     let rate = request
         .limits
         .requests_per_sec
@@ -86,18 +81,33 @@ pub async fn set_limits(
     ))
 }
 
+/// Binds a client certificate to a tenant (`allow`) or unbinds it.
+pub async fn set_cert(
+    args: &AdminArgs,
+    tenant: &str,
+    fingerprint: Fingerprint,
+    allow: bool,
+) -> Result<String, AdminClientError> {
+    let request = CertRequest {
+        name: tenant.to_owned(),
+        fingerprint,
+        allow,
+    };
+    let _: serde_json::Value =
+        call(args, Method::POST, "/v1/tenants/certs", Some(&request)).await?;
+    Ok(if allow {
+        format!("client certificate {fingerprint} now acts as tenant {tenant}\n")
+    } else {
+        format!("client certificate {fingerprint} no longer acts as tenant {tenant}\n")
+    })
+}
+
 /// Sets the quota of a tenant or of a bucket.
 pub async fn set_quota(
     args: &AdminArgs,
     request: &QuotaRequest,
 ) -> Result<String, AdminClientError> {
-    let _: serde_json::Value = call(
-        &socket(args),
-        Method::POST,
-        "/v1/tenants/quota",
-        Some(request),
-    )
-    .await?;
+    let _: serde_json::Value = call(args, Method::POST, "/v1/tenants/quota", Some(request)).await?;
     let whom = match (&request.tenant, &request.bucket) {
         (Some(t), _) => format!("tenant {t}"),
         (_, Some(b)) => format!("bucket {b}"),
@@ -115,7 +125,7 @@ pub async fn set_quota(
 
 pub async fn rm(args: &AdminArgs, name: &str, purge: bool) -> Result<String, AdminClientError> {
     let removal: Removal = call(
-        &socket(args),
+        args,
         Method::POST,
         "/v1/tenants/remove",
         Some(&RemoveTenantRequest {
@@ -142,7 +152,7 @@ pub async fn rotate(
     format: GuestFormat,
 ) -> Result<String, AdminClientError> {
     let mut access: GuestAccess = call(
-        &socket(args),
+        args,
         Method::POST,
         "/v1/tenants/rotate",
         Some(&TenantName {

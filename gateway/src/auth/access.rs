@@ -97,15 +97,37 @@ pub fn principal_of(extensions: &http::Extensions) -> Principal {
         .unwrap_or(Principal::Anonymous)
 }
 
-/// Works out and records the principal of a request signed with `access_key`.
+/// Works out and records the principal of a request signed with `access_key`, or unsigned.
+///
+/// A client certificate bound to a tenant makes the connection that tenant's: its unsigned
+/// requests act as the tenant, and a request signed by anyone else (the admin included) is
+/// refused, so a guest holding another identity's key cannot use it over its own connection.
 fn identify(
     registry: &Registry,
     access_key: Option<&str>,
     extensions: &mut http::Extensions,
-) -> Principal {
-    let principal = access_key.map_or(Principal::Anonymous, |key| registry.principal(key));
+) -> S3Result<Principal> {
+    let cert_tenant = extensions
+        .get::<Connection>()
+        .and_then(|c| c.client_cert)
+        .and_then(|cert| registry.cert_tenant(&cert));
+    let signer = access_key.map(|key| registry.principal(key));
+    let principal = match (cert_tenant, signer) {
+        (None, None) => Principal::Anonymous,
+        (None, Some(signer)) => signer,
+        (Some(tenant), None) => Principal::Tenant(tenant),
+        (Some(tenant), Some(signer)) if signer == Principal::Tenant(tenant.clone()) => signer,
+        (Some(tenant), Some(_)) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                format!(
+                    "This connection's client certificate acts as tenant {tenant}; requests on it must be unsigned or signed with that tenant's key"
+                ),
+            ));
+        }
+    };
     extensions.insert(principal.clone());
-    principal
+    Ok(principal)
 }
 
 /// The IAM action an S3 operation needs (`s3:` + the operation's name where IAM uses that).
@@ -196,7 +218,7 @@ impl Authorizer {
         access_key: Option<&str>,
         extensions: &mut http::Extensions,
     ) -> S3Result<Principal> {
-        let principal = identify(&self.registry, access_key, extensions);
+        let principal = identify(&self.registry, access_key, extensions)?;
         apply_qos(&self.qos, &principal, extensions)?;
         Ok(principal)
     }

@@ -7,6 +7,7 @@
 //! gateway runs through the admin API ([`tenants`]).
 
 pub mod access;
+pub mod client_cert;
 pub mod policies;
 pub mod policy;
 mod principal;
@@ -22,5 +23,7 @@ pub use principal::Principal;
 pub struct Connection {
     pub peer: Option<std::net::SocketAddr>,
     pub secure: bool,
+    /// The client certificate the TLS handshake verified, if the client presented one.
+    pub client_cert: Option<client_cert::Fingerprint>,
 }
 pub use registry::{Authenticator, Registry};

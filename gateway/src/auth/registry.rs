@@ -11,6 +11,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::Principal;
+use super::client_cert::Fingerprint;
 use crate::config::CredentialConfig;
 
 struct TenantKey {
@@ -21,6 +22,8 @@ struct TenantKey {
 pub struct Registry {
     admin: HashMap<String, SecretKey>,
     tenants: RwLock<HashMap<String, TenantKey>>,
+    /// Client certificate → the tenant it acts as.
+    certs: RwLock<HashMap<Fingerprint, String>>,
 }
 
 impl Registry {
@@ -32,6 +35,7 @@ impl Registry {
                 .map(|p| (p.access_key.clone(), SecretKey::from(p.secret_key.clone())))
                 .collect(),
             tenants: RwLock::new(HashMap::new()),
+            certs: RwLock::new(HashMap::new()),
         }
     }
 
@@ -78,6 +82,22 @@ impl Registry {
             .write()
             .expect("registry lock")
             .retain(|_, k| k.tenant != tenant);
+        self.set_tenant_certs(tenant, &[]);
+    }
+
+    /// Makes `certs` the client certificates that act as `tenant`.
+    pub fn set_tenant_certs(&self, tenant: &str, certs: &[Fingerprint]) {
+        let mut map = self.certs.write().expect("registry lock");
+        map.retain(|_, t| t != tenant);
+        for cert in certs {
+            map.insert(*cert, tenant.to_owned());
+        }
+    }
+
+    /// The tenant a client certificate acts as.
+    #[must_use]
+    pub fn cert_tenant(&self, cert: &Fingerprint) -> Option<String> {
+        self.certs.read().expect("registry lock").get(cert).cloned()
     }
 }
 
@@ -125,7 +145,11 @@ mod tests {
         registry.set_tenant_keys("web01", vec![("K2".into(), "secret-2".into())]);
         assert!(registry.secret_key("K1").is_err());
         assert!(registry.is_known("K2") && !registry.is_known("K1"));
+        let cert = Fingerprint([7; 32]);
+        registry.set_tenant_certs("web01", &[cert]);
+        assert_eq!(registry.cert_tenant(&cert).as_deref(), Some("web01"));
         registry.remove_tenant("web01");
+        assert_eq!(registry.cert_tenant(&cert), None);
         assert!(registry.secret_key("K2").is_err());
         assert_eq!(registry.principal("K2"), Principal::Anonymous);
     }

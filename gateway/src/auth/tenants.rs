@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::client_cert::Fingerprint;
 use super::qos::Qos;
 use super::sealer::{SealError, SecretSealer};
 use super::{Principal, Registry};
@@ -34,6 +35,12 @@ pub enum TenantError {
     NotFound(String),
     #[error("bucket {0:?} already exists")]
     BucketTaken(String),
+    #[error("client certificate {cert} already acts as tenant {tenant:?}")]
+    CertTaken { cert: Fingerprint, tenant: String },
+    #[error("client certificate {cert} does not act as tenant {tenant:?}")]
+    CertNotBound { cert: Fingerprint, tenant: String },
+    #[error("stored client certificate of tenant {tenant:?}: {reason}")]
+    BadStoredCert { tenant: String, reason: String },
     #[error("tenant {tenant:?} still has data in bucket(s) {buckets}; empty them or use --purge")]
     HoldsData { tenant: String, buckets: String },
     #[error(transparent)]
@@ -61,6 +68,9 @@ pub struct TenantSummary {
     /// All its buckets together.
     pub usage: Usage,
     pub limits: RateLimits,
+    /// Fingerprints of the client certificates that act as the tenant.
+    #[serde(default)]
+    pub client_certs: Vec<Fingerprint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +94,19 @@ pub struct Tenants {
     qos: Arc<Qos>,
     sealer: SecretSealer,
     region: String,
+}
+
+fn stored_certs(record: &TenantRecord) -> Result<Vec<Fingerprint>, TenantError> {
+    record
+        .client_certs
+        .iter()
+        .map(|text| {
+            Fingerprint::parse(text).map_err(|e| TenantError::BadStoredCert {
+                tenant: record.name.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -115,6 +138,7 @@ impl Tenants {
                 keys.push((key.access_key.clone(), secret));
             }
             registry.set_tenant_keys(&tenant.name, keys);
+            registry.set_tenant_certs(&tenant.name, &stored_certs(&tenant)?);
         }
         Ok(Self {
             meta,
@@ -157,9 +181,13 @@ impl Tenants {
         bucket: Option<&str>,
         quota: Quota,
         limits: RateLimits,
+        client_certs: &[Fingerprint],
     ) -> Result<IssuedKey, TenantError> {
         if !valid_name(name) {
             return Err(TenantError::InvalidName(name.to_owned()));
+        }
+        for cert in client_certs {
+            self.check_cert_free(name, cert)?;
         }
         if let Some(bucket) = bucket {
             if !crate::s3::valid_bucket_name(bucket) {
@@ -176,6 +204,7 @@ impl Tenants {
             keys: vec![stored],
             quota,
             limits,
+            client_certs: client_certs.iter().map(ToString::to_string).collect(),
         };
         match self
             .meta
@@ -214,6 +243,7 @@ impl Tenants {
             name,
             vec![(issued.access_key.clone(), issued.secret_key.clone())],
         );
+        self.registry.set_tenant_certs(name, client_certs);
         tracing::info!(tenant = name, access_key = %issued.access_key, "tenant created");
         Ok(issued)
     }
@@ -242,6 +272,7 @@ impl Tenants {
                 quota: t.quota,
                 usage,
                 limits: t.limits,
+                client_certs: stored_certs(&t)?,
                 name: t.name,
             });
         }
@@ -264,6 +295,48 @@ impl Tenants {
         let mut record = self.record(name)?;
         record.quota = quota;
         self.replace_record(record).await
+    }
+
+    /// A certificate may act as one tenant only. Checked against the registry, which holds
+    /// every stored binding; admin changes are rare and come from one operator, so two
+    /// racing bindings of one certificate are not guarded against beyond this.
+    fn check_cert_free(&self, name: &str, cert: &Fingerprint) -> Result<(), TenantError> {
+        match self.registry.cert_tenant(cert) {
+            Some(tenant) if tenant != name => Err(TenantError::CertTaken {
+                cert: *cert,
+                tenant,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lets the client certificate `cert` act as tenant `name` (`allow`), or stops it.
+    pub async fn set_cert(
+        &self,
+        name: &str,
+        cert: Fingerprint,
+        allow: bool,
+    ) -> Result<(), TenantError> {
+        if allow {
+            self.check_cert_free(name, &cert)?;
+        }
+        let mut record = self.record(name)?;
+        let mut certs = stored_certs(&record)?;
+        if !allow && !certs.contains(&cert) {
+            return Err(TenantError::CertNotBound {
+                cert,
+                tenant: name.to_owned(),
+            });
+        }
+        certs.retain(|c| *c != cert);
+        if allow {
+            certs.push(cert);
+        }
+        record.client_certs = certs.iter().map(ToString::to_string).collect();
+        self.replace_record(record).await?;
+        self.registry.set_tenant_certs(name, &certs);
+        tracing::info!(tenant = name, %cert, allow, "client certificate binding changed");
+        Ok(())
     }
 
     /// Replaces a tenant's request-rate and bandwidth limits; they apply at once.

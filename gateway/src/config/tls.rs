@@ -13,9 +13,17 @@ pub struct TlsConfig {
     pub cert_file: PathBuf,
     /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
-    /// PEM: the CAs whose client certificates are accepted; when set, a client without such a
-    /// certificate fails the handshake.
+    /// PEM: the CAs whose client certificates are accepted; a certificate from another CA
+    /// fails the handshake.
     pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: whether a client must present a certificate (default), or may
+    /// connect without one and sign its requests.
+    #[serde(default = "yes")]
+    pub require_client_cert: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[tls]`, resolved: the files exist when the gateway reads them, at start and on SIGHUP.
@@ -24,6 +32,7 @@ pub struct TlsSettings {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub client_ca_file: Option<PathBuf>,
+    pub require_client_cert: bool,
 }
 
 pub(super) fn resolve(config: Option<TlsConfig>) -> Result<Option<TlsSettings>, ConfigError> {
@@ -43,5 +52,6 @@ pub(super) fn resolve(config: Option<TlsConfig>) -> Result<Option<TlsSettings>, 
         cert_file: config.cert_file,
         key_file: config.key_file,
         client_ca_file: config.client_ca_file,
+        require_client_cert: config.require_client_cert,
     }))
 }

@@ -127,6 +127,7 @@ mod tests {
             cert_file: cert.clone(),
             key_file: key,
             client_ca_file: None,
+            require_client_cert: true,
         };
         crate::server::tls::Tls::load(&settings).expect("the pair loads");
 

@@ -31,9 +31,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Logged {
     pub inner: S3Service,
-    pub peer: Option<SocketAddr>,
-    /// Whether the connection is TLS (for `aws:SecureTransport` in bucket policies).
-    pub secure: bool,
+    /// Who is on the other end; handed to every request's extensions (`aws:SecureTransport`
+    /// and `aws:SourceIp` in bucket policies, a client certificate's tenant).
+    pub connection: crate::auth::Connection,
     pub counters: Arc<super::RequestCounters>,
     /// See [`super::limits::IdleTimeout`].
     pub body_idle_timeout: std::time::Duration,
@@ -66,17 +66,14 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
             Body::http_body_unsync(TrackedBody {
                 inner: IdleTimeout::new(body, self.body_idle_timeout),
                 done: Arc::clone(&body_done),
-                peer: self.peer,
+                peer: self.connection.peer,
                 info: Arc::clone(&info),
                 shaping: None,
                 pacer: Pacer::default(),
             })
         });
         req.extensions_mut().insert(Arc::clone(&info));
-        req.extensions_mut().insert(crate::auth::Connection {
-            peer: self.peer,
-            secure: self.secure,
-        });
+        req.extensions_mut().insert(self.connection);
         let record = LogRecord {
             id: id.clone(),
             method: req.method().to_string(),
@@ -87,7 +84,7 @@ impl hyper::service::Service<Request<Incoming>> for Logged {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            peer: self.peer,
+            peer: self.connection.peer,
             started: Instant::now(),
             info,
             status: 0,

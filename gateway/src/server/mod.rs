@@ -28,6 +28,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use crate::auth::Connection;
+
 pub use counters::{OperationCount, RequestCounters};
 pub use limits::ConnectionLimits;
 pub use log::Logged;
@@ -108,15 +110,14 @@ impl Connections {
         }
     }
 
-    /// `secure`: the connection is TLS (`aws:SecureTransport` in bucket policies).
-    async fn serve<I>(&self, io: I, peer: Option<SocketAddr>, secure: bool, watcher: Watcher)
+    async fn serve<I>(&self, io: I, connection: Connection, watcher: Watcher)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let peer = connection.peer;
         let svc = Logged {
             inner: self.service.clone(),
-            peer,
-            secure,
+            connection,
             counters: Arc::clone(&self.counters),
             body_idle_timeout: self.limits.body_idle_timeout,
         };
@@ -187,7 +188,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             match (accepted, tls) {
                 (Accepted::Tcp(stream, peer), None) => {
-                    connections.serve(stream, Some(peer), false, watcher).await;
+                    let connection = Connection {
+                        peer: Some(peer),
+                        secure: false,
+                        client_cert: None,
+                    };
+                    connections.serve(stream, connection, watcher).await;
                 }
                 (Accepted::Tcp(stream, peer), Some(tls)) => {
                     // The handshake is part of the request head: a client that stalls in it
@@ -195,14 +201,24 @@ async fn accept_loop(
                     let limit = connections.limits.header_read_timeout;
                     match tokio::time::timeout(limit, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            connections.serve(stream, Some(peer), true, watcher).await;
+                            let connection = Connection {
+                                peer: Some(peer),
+                                secure: true,
+                                client_cert: tls::client_cert(&stream),
+                            };
+                            connections.serve(stream, connection, watcher).await;
                         }
                         Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
                 }
                 (Accepted::Unix(stream), _) => {
-                    connections.serve(stream, None, false, watcher).await;
+                    let connection = Connection {
+                        peer: None,
+                        secure: false,
+                        client_cert: None,
+                    };
+                    connections.serve(stream, connection, watcher).await;
                 }
             }
             drop(permit);

@@ -12,6 +12,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::client_cert::Fingerprint;
 use crate::config::TlsSettings;
 
 /// TLS 1.0 and 1.1 are deprecated (RFC 8996); every client vmgw serves speaks 1.2.
@@ -142,10 +143,15 @@ impl Tls {
                         .add(ca)
                         .map_err(|e| invalid("tls.client_ca_file", path, e))?;
                 }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                        .build()
-                        .map_err(|e| invalid("tls.client_ca_file", path, e))?;
+                let mut verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+                if !settings.require_client_cert {
+                    // Clients without a certificate sign their requests as usual.
+                    verifier = verifier.allow_unauthenticated();
+                }
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| invalid("tls.client_ca_file", path, e))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
@@ -172,4 +178,14 @@ impl Tls {
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(Arc::clone(&self.config))
     }
+}
+
+/// The verified client certificate of a TLS connection (its end-entity certificate).
+#[must_use]
+pub fn client_cert<IO>(stream: &tokio_rustls::server::TlsStream<IO>) -> Option<Fingerprint> {
+    let (_, session) = stream.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| Fingerprint::of_der(cert))
 }

@@ -1,0 +1,40 @@
+//! `[admin]`: the admin API beside its Unix socket, over HTTPS for remote administration.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use super::{ConfigError, TlsSettings, invalid};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `IP:PORT` where the admin API also listens, over HTTPS with the `[tls]` certificate;
+    /// requests must carry the admin credentials (HTTP Basic: access key and secret key).
+    pub listen: Option<String>,
+}
+
+pub(super) fn resolve(
+    config: &AdminConfig,
+    tls: Option<&TlsSettings>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(listen) = &config.listen else {
+        return Ok(None);
+    };
+    let addr = listen.parse::<SocketAddr>().map_err(|_| {
+        invalid(
+            "admin.listen",
+            listen,
+            "expected IP:PORT, e.g. 127.0.0.1:9443",
+        )
+    })?;
+    if tls.is_none() {
+        // The admin secret would cross the network in clear text.
+        return Err(invalid(
+            "admin.listen",
+            listen,
+            "needs [tls]: the admin API takes credentials and is served over HTTPS only",
+        ));
+    }
+    Ok(Some(addr))
+}
