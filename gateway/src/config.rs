@@ -83,6 +83,8 @@ pub struct FileConfig {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub admin: admin::AdminConfig,
+    #[serde(default)]
+    pub metrics: admin::MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,6 +308,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Where the admin API listens over HTTPS, besides its Unix socket.
     pub admin_listen: Option<SocketAddr>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served in plain HTTP.
+    pub metrics_listen: Option<SocketAddr>,
     pub limits: ConnectionLimits,
     pub data_dir: PathBuf,
     pub region: String,
@@ -504,6 +508,7 @@ impl Settings {
             listen::parse_mode("server.unix_socket_mode", &file.server.unix_socket_mode)?;
         let tls = tls::resolve(file.tls.clone())?;
         let admin_listen = admin::resolve(&file.admin, tls.as_ref())?;
+        let metrics_listen = admin::resolve_metrics(&file.metrics)?;
         let limits = connection_limits(&file.server)?;
 
         let data_dir = overrides
@@ -700,6 +705,7 @@ impl Settings {
             unix_socket_mode,
             tls,
             admin_listen,
+            metrics_listen,
             limits,
             data_dir,
             region,

@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod faults;
 pub mod meta;
+pub mod metrics;
 pub mod objects;
 pub mod s3;
 pub mod server;

@@ -118,6 +118,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(endpoint) = &running.admin_endpoint {
         info!(%endpoint, "admin API listening on {endpoint}");
     }
+    if let Some(endpoint) = &running.metrics_endpoint {
+        info!(%endpoint, "metrics and probes listening on {endpoint}");
+    }
     let signal = signals.until_stop(&running).await;
     info!(signal, "shutting down");
     running.stop().await;

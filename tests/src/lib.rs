@@ -236,6 +236,19 @@ impl Gateway {
             .arg(self.pid().to_string()));
     }
 
+    /// The URL the log announces after `announcement` (e.g. "admin API listening on "),
+    /// waiting for it to appear.
+    #[must_use]
+    pub fn announced_url(&self, announcement: &str) -> String {
+        self.wait_for_log(announcement, 1, Duration::from_secs(10));
+        self.log()
+            .split(announcement)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no URL after {announcement:?} in the log"))
+            .to_owned()
+    }
+
     /// Waits until the log holds `needle` at least `count` times; fails the test after
     /// `limit`.
     pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) {

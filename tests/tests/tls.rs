@@ -734,18 +734,7 @@ async fn the_admin_api_over_https_takes_only_admin_credentials() {
         tls_config(&cert, &key, None)
     );
     let gw = Gateway::start_with_config(dir.path(), &config);
-    gw.wait_for_log(
-        "admin API listening on https://",
-        1,
-        Duration::from_secs(10),
-    );
-    let log = gw.log();
-    let url = log
-        .split("admin API listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the admin URL in the log")
-        .to_owned();
+    let url = gw.announced_url("admin API listening on ");
     let admin_addr = url.trim_start_matches("https://").to_owned();
     let ca = cert.display().to_string();
     let admin_pair = [

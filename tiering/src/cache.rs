@@ -340,6 +340,14 @@ impl Tier for CachedTier {
         self.shared.inner.keeps_descriptors()
     }
 
+    fn is_remote(&self) -> bool {
+        self.shared.inner.is_remote()
+    }
+
+    fn probe(&self) -> Result<(), TierError> {
+        self.shared.inner.probe()
+    }
+
     fn descriptor(&self, id: DataId) -> Result<Option<Vec<u8>>, TierError> {
         self.shared.inner.descriptor(id)
     }

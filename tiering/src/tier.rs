@@ -39,6 +39,17 @@ pub trait Tier: Send + Sync + 'static {
     /// Size and free space of the storage under the tier, when it has such a notion.
     fn space(&self) -> Result<Option<Space>, TierError>;
 
+    /// Whether the tier is a remote service (its outage degrades the gateway; a local tier's
+    /// makes it unready).
+    fn is_remote(&self) -> bool {
+        false
+    }
+
+    /// Checks that the tier can be reached now, as a readiness probe does.
+    fn probe(&self) -> Result<(), TierError> {
+        self.space().map(|_| ())
+    }
+
     /// Whether the tier keeps a self-description with each blob (see
     /// [`DataWriter::describe`]), so writers know it is worth building one.
     fn keeps_descriptors(&self) -> bool {

@@ -19,6 +19,7 @@
 //! - `POST /v1/tenants/limits` `{name, limits: {requests_per_sec?, bytes_per_sec?}}` → `{}`
 //! - `POST /v1/tenants/certs` `{name, fingerprint, allow}` → `{}`: lets a client certificate
 //!   (its SHA-256 fingerprint) act as the tenant over mTLS, or stops it
+//! - `GET /metrics` (OpenMetrics text), `GET /healthz`, `GET /readyz`: see [`crate::metrics`]
 //! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.

@@ -50,11 +50,15 @@ struct AdminApi {
     objects: Arc<ObjectService>,
     guests: super::Guests,
     requests: Arc<RequestCounters>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AdminApi {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if req.uri().path().starts_with("/v1/tenants") {
+        let path = req.uri().path();
+        if crate::metrics::is_route(path) {
+            crate::metrics::respond(&self.metrics, req.method(), path).await
+        } else if path.starts_with("/v1/tenants") {
             super::tenant_routes::handle(&self.guests, req).await
         } else {
             handle(&self.objects, &self.requests, req).await
@@ -116,12 +120,14 @@ pub async fn serve(
     objects: Arc<ObjectService>,
     guests: super::Guests,
     requests: Arc<RequestCounters>,
+    metrics: Arc<crate::metrics::Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let api = Arc::new(AdminApi {
         objects,
         guests,
         requests,
+        metrics,
     });
     let remote = https.map(|https| {
         let api = Arc::clone(&api);

@@ -30,6 +30,8 @@ pub struct RequestInfo {
     /// The limiters of the tenant the request is from, when its bandwidth is shaped: the
     /// server paces the request and response bodies with them.
     shaping: Mutex<Option<Arc<TenantQos>>>,
+    /// Who the request is from, once the access hook knows.
+    principal: Mutex<Option<Principal>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +54,17 @@ impl RequestInfo {
     #[must_use]
     pub fn shaping(&self) -> Option<Arc<TenantQos>> {
         self.shaping.lock().expect("request info lock").clone()
+    }
+
+    /// The principal as a metrics label: the tenant's name, `(admin)` or `(anonymous)`
+    /// (parentheses cannot start a tenant name, so the labels never collide).
+    #[must_use]
+    pub fn tenant_label(&self) -> String {
+        match &*self.principal.lock().expect("request info lock") {
+            Some(Principal::Tenant(name)) => name.clone(),
+            Some(Principal::Admin) => "(admin)".to_owned(),
+            Some(Principal::Anonymous) | None => "(anonymous)".to_owned(),
+        }
     }
 }
 
@@ -219,6 +232,9 @@ impl Authorizer {
         extensions: &mut http::Extensions,
     ) -> S3Result<Principal> {
         let principal = identify(&self.registry, access_key, extensions)?;
+        if let Some(info) = extensions.get::<Arc<RequestInfo>>() {
+            *info.principal.lock().expect("request info lock") = Some(principal.clone());
+        }
         apply_qos(&self.qos, &principal, extensions)?;
         Ok(principal)
     }

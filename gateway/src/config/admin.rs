@@ -1,4 +1,5 @@
-//! `[admin]`: the admin API beside its Unix socket, over HTTPS for remote administration.
+//! `[admin]`: the admin API beside its Unix socket, over HTTPS for remote administration;
+//! `[metrics]`: a plain-HTTP listener for Prometheus and orchestrator probes.
 
 use std::net::SocketAddr;
 
@@ -37,4 +38,29 @@ pub(super) fn resolve(
         ));
     }
     Ok(Some(addr))
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `IP:PORT` serving `/metrics`, `/healthz` and `/readyz` in plain HTTP, without
+    /// credentials (as scrapers and kubelet probes expect). Off by default: the admin socket
+    /// serves the same routes.
+    pub listen: Option<String>,
+}
+
+pub(super) fn resolve_metrics(config: &MetricsConfig) -> Result<Option<SocketAddr>, ConfigError> {
+    config
+        .listen
+        .as_ref()
+        .map(|listen| {
+            listen.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics.listen",
+                    listen,
+                    "expected IP:PORT, e.g. 127.0.0.1:9100",
+                )
+            })
+        })
+        .transpose()
 }

@@ -200,6 +200,14 @@ impl Tier for MeteredTier {
         self.inner.keeps_descriptors()
     }
 
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+
+    fn probe(&self) -> Result<(), TierError> {
+        self.inner.probe()
+    }
+
     fn parallel_reads(&self) -> bool {
         self.inner.parallel_reads()
     }

@@ -28,6 +28,7 @@ mod lifecycle_worker;
 mod md5_lanes;
 mod metered;
 mod move_queue;
+mod move_stats;
 mod moves;
 mod multipart;
 mod object_ops;
@@ -60,6 +61,7 @@ pub use lifecycle_stats::{BucketLifecycleStats, LagHistogram, LifecycleStats};
 pub use lifecycle_status::{BucketLifecycleStatus, LifecycleStatus};
 pub use lifecycle_worker::{lifecycle_round, run_lifecycle};
 pub use move_queue::{MoveQueue, QueuedMove, run_move_queue};
+pub use move_stats::MoveCounts;
 pub use moves::MoveOutcome;
 pub use multipart::{
     CompletePart, CompleteUpload, CreateUpload, PartsPage, UploadPart, UploadPartCopy,
@@ -145,6 +147,8 @@ pub struct ObjectService {
     access: access::AccessLog,
     /// What the lifecycle worker did, for `vmgw lifecycle status`.
     lifecycle_stats: lifecycle_stats::LifecycleStats,
+    /// Moves between tiers, for metrics.
+    move_stats: move_stats::MoveStats,
 }
 
 /// CPU priority of background moves (and their hashing): they take what requests leave.
@@ -187,7 +191,20 @@ impl ObjectService {
             background_md5: Arc::new(md5_lanes::Md5Engine::with_nice(1, MOVE_NICE)),
             access: access::AccessLog::default(),
             lifecycle_stats: lifecycle_stats::LifecycleStats::default(),
+            move_stats: move_stats::MoveStats::default(),
         }
+    }
+
+    /// Whether the metadata store answers a read. Blocking.
+    pub fn metadata_answers(&self) -> ObjectResult<()> {
+        self.meta.buckets()?;
+        Ok(())
+    }
+
+    /// Moves between tiers since start, by target tier.
+    #[must_use]
+    pub fn move_counts(&self) -> std::collections::BTreeMap<String, MoveCounts> {
+        self.move_stats.snapshot()
     }
 
     /// Writes the reads noted since the last flush to the metadata store; returns how many

@@ -142,6 +142,18 @@ impl ObjectService {
         tier_name: &str,
         class: Option<ClassChange>,
     ) -> ObjectResult<MoveOutcome> {
+        let outcome = self.move_once(bucket, key, tier_name, class).await;
+        self.move_stats.record(tier_name, &outcome);
+        outcome
+    }
+
+    async fn move_once(
+        &self,
+        bucket: &str,
+        key: &str,
+        tier_name: &str,
+        class: Option<ClassChange>,
+    ) -> ObjectResult<MoveOutcome> {
         let target = self.tiers.get(tier_name).ok_or_else(|| {
             ObjectError::InvalidArgument(format!("no tier is named {tier_name:?}"))
         })?;

@@ -156,6 +156,14 @@ impl Tiers {
         Arc::ptr_eq(&self.ordered[0], tier)
     }
 
+    /// Every tier's name, whether it is remote, and whether it can be reached now. Blocking.
+    #[must_use]
+    pub fn probe_all(&self) -> Vec<(String, bool, Result<(), vmgw_tiering::TierError>)> {
+        self.iter()
+            .map(|t| (t.name().to_owned(), t.is_remote(), t.probe()))
+            .collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Tier>> {
         self.ordered.iter()
     }

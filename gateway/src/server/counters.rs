@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::{RequestMetrics, Served};
+
 /// The figures of one operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationCount {
@@ -20,10 +22,22 @@ pub struct OperationCount {
 #[derive(Debug, Default)]
 pub struct RequestCounters {
     by_operation: Mutex<BTreeMap<String, OperationCount>>,
+    /// The same requests in more detail, for Prometheus.
+    metrics: RequestMetrics,
 }
 
 impl RequestCounters {
-    pub fn record(&self, operation: &str, bytes_in: u64, bytes_out: u64) {
+    pub fn record(&self, served: &Served<'_>) {
+        self.metrics.record(served);
+        self.count(served.operation, served.bytes_in, served.bytes_out);
+    }
+
+    #[must_use]
+    pub fn metrics(&self) -> &RequestMetrics {
+        &self.metrics
+    }
+
+    fn count(&self, operation: &str, bytes_in: u64, bytes_out: u64) {
         let mut counts = self.by_operation.lock().expect("request counters lock");
         // The common case (a known operation) allocates nothing.
         let count = match counts.get_mut(operation) {
@@ -51,9 +65,9 @@ mod tests {
     #[test]
     fn counts_add_up_per_operation() {
         let counters = RequestCounters::default();
-        counters.record("GetObject", 0, 10);
-        counters.record("GetObject", 0, 5);
-        counters.record("PutObject", 7, 0);
+        counters.count("GetObject", 0, 10);
+        counters.count("GetObject", 0, 5);
+        counters.count("PutObject", 7, 0);
         let snapshot = counters.snapshot();
         assert_eq!(
             snapshot["GetObject"],

@@ -236,11 +236,16 @@ struct LogRecord {
 impl LogRecord {
     fn emit(self, bytes_out: u64, complete: bool) {
         let op = self.info.get().unwrap_or_default();
-        self.counters.record(
-            if op.name.is_empty() { "-" } else { &op.name },
-            self.bytes_in,
+        let tenant = self.info.tenant_label();
+        self.counters.record(&crate::metrics::Served {
+            operation: if op.name.is_empty() { "-" } else { &op.name },
+            status: self.status,
+            tenant: &tenant,
+            bucket: op.bucket.as_deref(),
+            bytes_in: self.bytes_in,
             bytes_out,
-        );
+            duration: self.started.elapsed(),
+        });
         debug!(
             request_id = %self.id,
             op = %if op.name.is_empty() { "-" } else { op.name.as_str() },

@@ -181,6 +181,13 @@ impl Tier for LocalTier {
         }))
     }
 
+    /// The directory must be there and writable: a tier on a disk that vanished or was
+    /// remounted read-only cannot take writes.
+    fn probe(&self) -> Result<(), TierError> {
+        rustix::fs::access(&self.root, rustix::fs::Access::WRITE_OK)
+            .map_err(|e| TierError::io(self.root.display(), e.into()))
+    }
+
     fn used_bytes(&self) -> Result<u64, TierError> {
         let mut total = 0;
         let mut ids = Vec::new();

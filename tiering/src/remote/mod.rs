@@ -265,6 +265,29 @@ impl Tier for RemoteTier {
         Ok(None)
     }
 
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn probe(&self) -> Result<(), TierError> {
+        let remote = &self.remote;
+        // Probes must answer fast (kubelet waits a second by default): a remote that is
+        // slower than this counts as down.
+        let answered = remote.block_on(tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            remote
+                .client
+                .head_bucket()
+                .bucket(&remote.options.bucket)
+                .send(),
+        ));
+        match answered {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(client::classify(&remote.name, None, &e)),
+            Err(_) => Err(remote.unavailable("no answer to HeadBucket within 2 s")),
+        }
+    }
+
     fn keeps_descriptors(&self) -> bool {
         true
     }
