@@ -203,6 +203,8 @@ pub enum VmCommand {
         #[arg(long, value_enum, default_value_t = GuestFormat::Env)]
         format: GuestFormat,
         #[command(flatten)]
+        guest_ca: GuestCaArgs,
+        #[command(flatten)]
         admin: AdminArgs,
     },
     /// Tenants, their access keys and buckets.
@@ -220,6 +222,28 @@ pub enum VmCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+}
+
+/// The CA a guest must trust for an HTTPS endpoint with a private certificate.
+#[derive(Debug, clap::Args)]
+pub struct GuestCaArgs {
+    /// PEM CA certificate for the guest to trust (e.g. the gateway's self-signed cert.pem):
+    /// the configurations name it, and cloud-init user-data installs it.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Where the guest keeps that certificate.
+    #[arg(long, default_value = crate::admin::guest_config::DEFAULT_GUEST_CA_PATH, requires = "ca_cert")]
+    pub guest_ca_path: String,
+}
+
+impl GuestCaArgs {
+    /// The certificate, read and checked.
+    pub fn load(&self) -> Result<Option<crate::admin::guest_config::GuestCa>, String> {
+        self.ca_cert
+            .as_deref()
+            .map(|file| crate::admin::guest_config::guest_ca(file, &self.guest_ca_path))
+            .transpose()
+    }
 }
 
 /// A tenant's request-rate and bandwidth limits, as `vm add` and `qos set` take them.
@@ -286,6 +310,8 @@ pub enum KeyCommand {
         endpoint: Option<String>,
         #[arg(long, value_enum, default_value_t = GuestFormat::Env)]
         format: GuestFormat,
+        #[command(flatten)]
+        guest_ca: GuestCaArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },

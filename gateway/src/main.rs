@@ -181,8 +181,10 @@ fn main() -> anyhow::Result<()> {
             client_certs,
             endpoint,
             format,
+            guest_ca,
             admin,
         }) => {
+            let ca = guest_ca.load().map_err(anyhow::Error::msg)?;
             let bucket = if no_bucket {
                 None
             } else {
@@ -198,7 +200,13 @@ fn main() -> anyhow::Result<()> {
                 limits: limits.limits(),
                 client_certs,
             };
-            print(runtime.block_on(vm::add(&admin, &request, endpoint.as_deref(), format)))
+            print(runtime.block_on(vm::add(
+                &admin,
+                &request,
+                endpoint.as_deref(),
+                format,
+                ca.as_ref(),
+            )))
         }
         Command::Vm(VmCommand::Ls { admin }) => print(runtime.block_on(vm::ls(&admin))),
         Command::Vm(VmCommand::Rm { name, purge, admin }) => {
@@ -208,8 +216,18 @@ fn main() -> anyhow::Result<()> {
             name,
             endpoint,
             format,
+            guest_ca,
             admin,
-        }) => print(runtime.block_on(vm::rotate(&admin, &name, endpoint.as_deref(), format))),
+        }) => {
+            let ca = guest_ca.load().map_err(anyhow::Error::msg)?;
+            print(runtime.block_on(vm::rotate(
+                &admin,
+                &name,
+                endpoint.as_deref(),
+                format,
+                ca.as_ref(),
+            )))
+        }
         Command::Quota(QuotaCommand::Set {
             tenant,
             bucket,

@@ -159,3 +159,87 @@ fn the_env_lines_configure_aws_cli() {
     );
     assert_eq!(out, "hello\n");
 }
+
+#[test]
+fn over_https_the_aws_config_trusts_the_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = vmgw_tests::tls::vmgw_self_signed(&dir.path().join("tls"));
+    let gw = Gateway::start_with_config(
+        dir.path(),
+        &format!(
+            "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    assert!(gw.endpoint.starts_with("https://"), "{}", gw.endpoint);
+    // The guest keeps the CA where the configuration says (the operator, or cloud-init,
+    // puts it there).
+    let home = tempfile::tempdir().unwrap();
+    let guest_ca = home.path().join("ca.pem");
+    std::fs::copy(&cert, &guest_ca).unwrap();
+    let guest_ca_path = guest_ca.display().to_string();
+    let config = run(Command::new(vmgw_bin())
+        .args(["vm", "add", "web01", "--format", "aws", "--ca-cert"])
+        .arg(&cert)
+        .args([
+            "--guest-ca-path",
+            &guest_ca_path,
+            "--endpoint",
+            &gw.endpoint,
+        ])
+        .arg("--data-dir")
+        .arg(&gw.data_dir));
+    assert!(
+        config.contains(&format!("\nca_bundle = {guest_ca_path}\n")),
+        "{config}"
+    );
+    let config_path = home.path().join("aws-config");
+    std::fs::write(&config_path, &config).unwrap();
+    let file = home.path().join("page.html");
+    std::fs::write(&file, b"<h1>over TLS</h1>\n").unwrap();
+    let v1 = require_tool("aws");
+    succeed(
+        clean(&v1, home.path())
+            .env("AWS_CONFIG_FILE", &config_path)
+            .args(["s3", "cp"])
+            .arg(&file)
+            .arg("s3://web01/page.html"),
+        "aws v1 over HTTPS with the config's ca_bundle",
+    );
+    let copy = home.path().join("copy.html");
+    succeed(
+        clean(Path::new("/usr/bin/aws"), home.path())
+            .env("AWS_CONFIG_FILE", &config_path)
+            .args([
+                "--endpoint-url",
+                &gw.endpoint,
+                "s3",
+                "cp",
+                "s3://web01/page.html",
+            ])
+            .arg(&copy),
+        "aws v2 over HTTPS with the config's ca_bundle",
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), b"<h1>over TLS</h1>\n");
+
+    // The same configuration without the CA line is refused by aws-cli: the line matters.
+    let untrusting = home.path().join("aws-config-no-ca");
+    std::fs::write(
+        &untrusting,
+        config.replace(&format!("ca_bundle = {guest_ca_path}\n"), ""),
+    )
+    .unwrap();
+    let out = output_within(
+        clean(&v1, home.path())
+            .env("AWS_CONFIG_FILE", &untrusting)
+            .args(["s3", "ls", "s3://web01/"]),
+        LIMIT,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SSL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

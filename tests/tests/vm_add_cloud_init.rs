@@ -216,3 +216,51 @@ impl Drop for Unmount {
         }
     }
 }
+
+#[test]
+fn with_a_private_ca_the_user_data_installs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _key) = vmgw_tests::tls::vmgw_self_signed(&dir.path().join("tls"));
+    let gw = Gateway::start();
+    let text = run(Command::new(vmgw_bin())
+        .args(["vm", "add", "web02", "--format", "cloud-init"])
+        .args(["--endpoint", "https://192.168.122.1:9443", "--ca-cert"])
+        .arg(&cert)
+        .arg("--data-dir")
+        .arg(&gw.data_dir));
+    let user_data = dir.path().join("user-data");
+    std::fs::write(&user_data, &text).unwrap();
+    let checked = succeed(
+        Command::new(require_tool("cloud-init"))
+            .args(["schema", "--config-file"])
+            .arg(&user_data),
+        "cloud-init schema with ca_certs",
+    );
+    assert!(checked.contains("Valid cloud-config"), "{checked}");
+    // The certificate: a file for aws-cli's ca_bundle, and the system store (ca_certs).
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let root = dir.path().join("guest");
+    apply_user_data(&user_data, &root);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/vmgw/ca.pem")).unwrap(),
+        pem
+    );
+    let aws_config = std::fs::read_to_string(root.join("root/.aws/config")).unwrap();
+    assert!(
+        aws_config.contains("\nca_bundle = /etc/vmgw/ca.pem\n"),
+        "{aws_config}"
+    );
+    let script = r#"
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+sys.stdout.write(doc["ca_certs"]["trusted"][0])
+"#;
+    let trusted = succeed(
+        Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&user_data),
+        "reading ca_certs",
+    );
+    assert_eq!(trusted, pem);
+}

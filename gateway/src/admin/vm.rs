@@ -6,7 +6,7 @@ use http::Method;
 
 use super::client::{AdminClientError, call};
 use super::commands::to_json;
-use super::guest_config::{GuestFormat, render};
+use super::guest_config::{GuestCa, GuestFormat, render};
 use super::{
     AddTenantRequest, CertRequest, GuestAccess, LimitsRequest, QuotaRequest, RemoveTenantRequest,
     TenantName,
@@ -22,12 +22,13 @@ pub async fn add(
     request: &AddTenantRequest,
     endpoint: Option<&str>,
     format: GuestFormat,
+    ca: Option<&GuestCa>,
 ) -> Result<String, AdminClientError> {
     let mut access: GuestAccess = call(args, Method::POST, "/v1/tenants", Some(request)).await?;
     if let Some(endpoint) = endpoint {
         endpoint.clone_into(&mut access.endpoint);
     }
-    Ok(render(&access, format))
+    Ok(render(&access, format, ca))
 }
 
 pub async fn ls(args: &AdminArgs) -> Result<String, AdminClientError> {
@@ -150,6 +151,7 @@ pub async fn rotate(
     name: &str,
     endpoint: Option<&str>,
     format: GuestFormat,
+    ca: Option<&GuestCa>,
 ) -> Result<String, AdminClientError> {
     let mut access: GuestAccess = call(
         args,
@@ -163,5 +165,5 @@ pub async fn rotate(
     if let Some(endpoint) = endpoint {
         endpoint.clone_into(&mut access.endpoint);
     }
-    Ok(render(&access, format))
+    Ok(render(&access, format, ca))
 }

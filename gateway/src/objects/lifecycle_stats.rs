@@ -85,6 +85,16 @@ pub struct StatsSnapshot {
     /// Buckets with a backfill step seen since the last one that finished (the
     /// authoritative "pending" is in the metadata store, which survives restarts).
     backfills_running: HashSet<u64>,
+    /// Buckets whose backfill step is being committed and not yet counted.
+    steps_in_flight: HashSet<u64>,
+}
+
+impl StatsSnapshot {
+    /// Whether a backfill step of `bucket_id` may have committed without being counted yet.
+    #[must_use]
+    pub fn backfill_step_in_flight(&self, bucket_id: u64) -> bool {
+        self.steps_in_flight.contains(&bucket_id)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -129,18 +139,31 @@ impl LifecycleStats {
         self.with_bucket(bucket_id, |b| b.objects_examined += count);
     }
 
-    /// One backfill step re-indexed `count` objects; `done`: the backfill finished.
+    /// A backfill step of `bucket_id` is about to commit.
+    pub fn backfill_step_started(&self, bucket_id: u64) {
+        self.with(|inner| inner.steps_in_flight.insert(bucket_id));
+    }
+
+    /// The step ended without counts (it failed).
+    pub fn backfill_step_ended(&self, bucket_id: u64) {
+        self.with(|inner| inner.steps_in_flight.remove(&bucket_id));
+    }
+
+    /// One backfill step re-indexed `count` objects; `done`: the backfill finished. Counted
+    /// and no longer in flight at once, under one lock, so a status never sees one without
+    /// the other.
     pub fn backfilled(&self, bucket_id: u64, count: u64, done: bool) {
-        let fresh = self.with(|inner| {
+        self.with(|inner| {
             let fresh = !inner.backfills_running.contains(&bucket_id);
             if done {
                 inner.backfills_running.remove(&bucket_id);
             } else {
                 inner.backfills_running.insert(bucket_id);
             }
-            fresh
-        });
-        self.with_bucket(bucket_id, |b| {
+            inner.steps_in_flight.remove(&bucket_id);
+            let round = inner.last_round_ms;
+            let b = inner.buckets.entry(bucket_id).or_default();
+            b.last_round_ms = round.or(b.last_round_ms);
             if fresh {
                 b.backfill_reindexed = 0;
             }
@@ -242,5 +265,19 @@ mod tests {
         want[12] = 1;
         assert_eq!(lag.counts, want);
         assert_eq!((lag.count, lag.max_ms), (7, 70_000));
+    }
+
+    #[test]
+    fn a_backfill_step_is_in_flight_until_it_is_counted() {
+        let stats = LifecycleStats::default();
+        stats.backfill_step_started(3);
+        assert!(stats.snapshot().backfill_step_in_flight(3));
+        stats.backfilled(3, 12, true);
+        let snap = stats.snapshot();
+        assert!(!snap.backfill_step_in_flight(3));
+        assert_eq!(snap.buckets[&3].backfill_reindexed, 12);
+        stats.backfill_step_started(4);
+        stats.backfill_step_ended(4);
+        assert!(!stats.snapshot().backfill_step_in_flight(4));
     }
 }

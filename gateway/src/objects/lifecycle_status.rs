@@ -40,9 +40,12 @@ pub struct LifecycleStatus {
 impl ObjectService {
     /// The lifecycle status of every bucket with rules or worker activity, or of `only`.
     pub fn lifecycle_status(&self, only: Option<&str>) -> ObjectResult<LifecycleStatus> {
-        let snapshot = self.lifecycle_stats.snapshot();
-        let summary = self.meta.schedule_summary()?;
+        // The store first, the figures second: a backfill step that commits its end in
+        // between is then still marked in flight in the figures (it is marked before its
+        // commit and cleared with its counts), so "done" never shows without the count.
         let pending: HashSet<u64> = self.meta.pending_backfills()?.into_iter().collect();
+        let summary = self.meta.schedule_summary()?;
+        let snapshot = self.lifecycle_stats.snapshot();
         let buckets = match only {
             Some(name) => vec![self.meta.bucket(name)?.ok_or(ObjectError::NoSuchBucket)?],
             None => self.meta.buckets()?,
@@ -51,7 +54,8 @@ impl ObjectService {
         for bucket in buckets {
             let has_rules = self.cached_rules(bucket.id)?.is_some();
             let stats = snapshot.buckets.get(&bucket.id).cloned();
-            let backfill_pending = pending.contains(&bucket.id);
+            let backfill_pending =
+                pending.contains(&bucket.id) || snapshot.backfill_step_in_flight(bucket.id);
             if only.is_none() && !has_rules && stats.is_none() && !backfill_pending {
                 continue;
             }

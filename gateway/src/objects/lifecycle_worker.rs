@@ -81,6 +81,7 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
     let stats = &service.lifecycle_stats;
     stats.round_started(now_ms());
     for bucket_id in service.meta.pending_backfills()? {
+        stats.backfill_step_started(bucket_id);
         let outcome = service
             .meta
             .apply(WriteOp::LifecycleBackfill {
@@ -91,9 +92,15 @@ pub async fn lifecycle_round(service: &ObjectService) -> ObjectResult<bool> {
                     BACKFILL_BATCH
                 },
             })
-            .await?;
-        if let WriteOutcome::Backfilled { done, count } = outcome {
-            stats.backfilled(bucket_id, count as u64, done);
+            .await;
+        match outcome {
+            Ok(WriteOutcome::Backfilled { done, count }) => {
+                stats.backfilled(bucket_id, count as u64, done);
+            }
+            other => {
+                stats.backfill_step_ended(bucket_id);
+                other?;
+            }
         }
         worked = true;
     }
