@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -97,9 +96,9 @@ fn roots(
 ) -> Result<rustls::RootCertStore, AdminClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let certs: Vec<CertificateDer<'static>> = match ca_bundle {
-        Some(path) => CertificateDer::pem_file_iter(path)
-            .and_then(Iterator::collect)
-            .map_err(|e| remote(url, format!("--ca-bundle {}: {e}", path.display())))?,
+        Some(path) => {
+            crate::server::tls::read_certs("--ca-bundle", path).map_err(|e| remote(url, e))?
+        }
         None => rustls_native_certs::load_native_certs().certs,
     };
     for cert in certs {

@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use server::accept_until;
 pub use server::{HttpsListener, bind, serve};
 
 use crate::auth::client_cert::Fingerprint;

@@ -134,20 +134,14 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         tokio::spawn(serve_https(https, api, shutdown))
     });
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        tokio::spawn(serve_connection(Arc::clone(&api), stream, None));
-    }
+    accept_until(
+        || listener.accept(),
+        &mut shutdown,
+        |(stream, _)| {
+            tokio::spawn(serve_connection(Arc::clone(&api), stream, None));
+        },
+    )
+    .await;
     if let Some(remote) = remote {
         let _ = remote.await;
     }
@@ -158,28 +152,45 @@ async fn serve_https(
     api: Arc<AdminApi>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    accept_until(
+        || https.listener.accept(),
+        &mut shutdown,
+        |(stream, peer)| {
+            let api = Arc::clone(&api);
+            let tls = https.tls.clone();
+            let credentials = Arc::clone(&https.credentials);
+            tokio::spawn(async move {
+                match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(api, stream, Some(credentials)).await,
+                    Ok(Err(e)) => debug!(%peer, error = %e, "admin TLS handshake failed"),
+                    Err(_) => debug!(%peer, "admin TLS handshake timed out"),
+                }
+            });
+        },
+    )
+    .await;
+}
+
+/// Accepts connections until `shutdown` turns true, handing each to `serve`. A failed
+/// accept (out of file descriptors) waits a little instead of spinning.
+pub(crate) async fn accept_until<S, Fut>(
+    mut accept: impl FnMut() -> Fut,
+    shutdown: &mut watch::Receiver<bool>,
+    mut serve: impl FnMut(S),
+) where
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = https.listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+        tokio::select! {
+            accepted = accept() => match accepted {
+                Ok(accepted) => serve(accepted),
                 Err(e) => {
-                    warn!(error = %e, "admin accept failed");
+                    warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
                 }
             },
             _ = shutdown.changed() => break,
-        };
-        let api = Arc::clone(&api);
-        let tls = https.tls.clone();
-        let credentials = Arc::clone(&https.credentials);
-        tokio::spawn(async move {
-            match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
-                Ok(Ok(stream)) => serve_connection(api, stream, Some(credentials)).await,
-                Ok(Err(e)) => debug!(%peer, error = %e, "admin TLS handshake failed"),
-                Err(_) => debug!(%peer, "admin TLS handshake timed out"),
-            }
-        });
+        }
     }
 }
 

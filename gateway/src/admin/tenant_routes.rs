@@ -20,10 +20,9 @@ fn tenant_error(e: &TenantError) -> Response<Full<Bytes>> {
         | TenantError::BucketTaken(_)
         | TenantError::HoldsData { .. }
         | TenantError::CertTaken { .. } => StatusCode::CONFLICT,
-        TenantError::Seal(_)
-        | TenantError::Meta(_)
-        | TenantError::Objects(_)
-        | TenantError::BadStoredCert { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        TenantError::Seal(_) | TenantError::Meta(_) | TenantError::Objects(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     };
     error(status, e.to_string())
 }

@@ -39,8 +39,6 @@ pub enum TenantError {
     CertTaken { cert: Fingerprint, tenant: String },
     #[error("client certificate {cert} does not act as tenant {tenant:?}")]
     CertNotBound { cert: Fingerprint, tenant: String },
-    #[error("stored client certificate of tenant {tenant:?}: {reason}")]
-    BadStoredCert { tenant: String, reason: String },
     #[error("tenant {tenant:?} still has data in bucket(s) {buckets}; empty them or use --purge")]
     HoldsData { tenant: String, buckets: String },
     #[error(transparent)]
@@ -96,19 +94,6 @@ pub struct Tenants {
     region: String,
 }
 
-fn stored_certs(record: &TenantRecord) -> Result<Vec<Fingerprint>, TenantError> {
-    record
-        .client_certs
-        .iter()
-        .map(|text| {
-            Fingerprint::parse(text).map_err(|e| TenantError::BadStoredCert {
-                tenant: record.name.clone(),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
-}
-
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -138,7 +123,7 @@ impl Tenants {
                 keys.push((key.access_key.clone(), secret));
             }
             registry.set_tenant_keys(&tenant.name, keys);
-            registry.set_tenant_certs(&tenant.name, &stored_certs(&tenant)?);
+            registry.set_tenant_certs(&tenant.name, &tenant.client_certs);
         }
         Ok(Self {
             meta,
@@ -204,7 +189,7 @@ impl Tenants {
             keys: vec![stored],
             quota,
             limits,
-            client_certs: client_certs.iter().map(ToString::to_string).collect(),
+            client_certs: client_certs.to_vec(),
         };
         match self
             .meta
@@ -272,7 +257,7 @@ impl Tenants {
                 quota: t.quota,
                 usage,
                 limits: t.limits,
-                client_certs: stored_certs(&t)?,
+                client_certs: t.client_certs,
                 name: t.name,
             });
         }
@@ -321,18 +306,17 @@ impl Tenants {
             self.check_cert_free(name, &cert)?;
         }
         let mut record = self.record(name)?;
-        let mut certs = stored_certs(&record)?;
-        if !allow && !certs.contains(&cert) {
+        if !allow && !record.client_certs.contains(&cert) {
             return Err(TenantError::CertNotBound {
                 cert,
                 tenant: name.to_owned(),
             });
         }
-        certs.retain(|c| *c != cert);
+        record.client_certs.retain(|c| *c != cert);
         if allow {
-            certs.push(cert);
+            record.client_certs.push(cert);
         }
-        record.client_certs = certs.iter().map(ToString::to_string).collect();
+        let certs = record.client_certs.clone();
         self.replace_record(record).await?;
         self.registry.set_tenant_certs(name, &certs);
         tracing::info!(tenant = name, %cert, allow, "client certificate binding changed");

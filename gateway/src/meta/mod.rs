@@ -22,6 +22,7 @@
 
 mod apply;
 mod bucket_configs;
+mod fingerprint;
 pub mod keys;
 mod list;
 pub mod records;
@@ -34,6 +35,7 @@ mod usage;
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
 
+pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
 pub use residents::Resident;

@@ -29,10 +29,10 @@ pub struct TenantRecord {
     pub quota: Quota,
     #[serde(default)]
     pub limits: RateLimits,
-    /// SHA-256 fingerprints (lowercase hex) of the client certificates that act as the
-    /// tenant (see `auth::client_cert`).
+    /// The client certificates that act as the tenant (see `auth::client_cert`); stored as
+    /// lowercase hex.
     #[serde(default)]
-    pub client_certs: Vec<String>,
+    pub client_certs: Vec<super::Fingerprint>,
 }
 
 /// A tenant's request rate and bandwidth limits; `None` is unlimited.

@@ -25,33 +25,29 @@ impl Readiness {
 /// Checks the metadata store and every tier. Blocking.
 #[must_use]
 pub fn readiness(objects: &ObjectService) -> Readiness {
-    let metadata = match objects.metadata_answers() {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => e.to_string(),
-    };
+    let metadata = objects.metadata_answers().err().map(|e| e.to_string());
     let mut tiers = std::collections::BTreeMap::new();
     let (mut local_down, mut remote_down) = (false, false);
     for (name, remote, check) in objects.tiers().probe_all() {
-        let state = match check {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => {
-                if remote {
-                    remote_down = true;
-                } else {
-                    local_down = true;
-                }
-                e.to_string()
-            }
-        };
-        tiers.insert(name, state);
+        if let Err(e) = &check {
+            *(if remote {
+                &mut remote_down
+            } else {
+                &mut local_down
+            }) = true;
+            tiers.insert(name, e.to_string());
+        } else {
+            tiers.insert(name, "ok".to_owned());
+        }
     }
-    let status = if metadata != "ok" || local_down {
+    let status = if metadata.is_some() || local_down {
         "unready"
     } else if remote_down {
         "degraded"
     } else {
         "ready"
     };
+    let metadata = metadata.unwrap_or_else(|| "ok".to_owned());
     Readiness {
         status,
         tiers,

@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{Metrics, readiness};
 
@@ -82,18 +82,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    warn!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
+    let accepted = |(stream, _): (tokio::net::TcpStream, std::net::SocketAddr)| {
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service =
@@ -120,5 +109,6 @@ pub async fn serve(
                 debug!(error = %e, "metrics connection ended with an error");
             }
         });
-    }
+    };
+    crate::admin::accept_until(|| listener.accept(), &mut shutdown, accepted).await;
 }

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
-use crate::objects::ObjectService;
+use crate::objects::{ObjectService, TierStatus};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TierLabels {
@@ -76,55 +76,48 @@ impl Collector for StateCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         match self.objects.tier_status() {
             Ok(tiers) => {
-                let label = |name: &str| TierLabels {
-                    tier: name.to_owned(),
-                };
-                family(
-                    &mut encoder,
+                type Reading = fn(&TierStatus) -> Option<u64>;
+                let gauges: [(&str, &str, Option<&Unit>, Reading); 4] = [
                     (
                         "vmgw_tier_blobs",
                         "Blobs on the tier referenced by objects and uploads",
                         None,
+                        |t| Some(t.blobs),
                     ),
-                    MetricType::Gauge,
-                    tiers.iter().map(|t| (label(&t.name), gauge(t.blobs))),
-                )?;
-                family(
-                    &mut encoder,
                     (
                         "vmgw_tier_stored",
                         "Bytes the tier's blobs take, framing included",
                         Some(&Unit::Bytes),
+                        |t| Some(t.stored_bytes),
                     ),
-                    MetricType::Gauge,
-                    tiers
-                        .iter()
-                        .map(|t| (label(&t.name), gauge(t.stored_bytes))),
-                )?;
-                family(
-                    &mut encoder,
                     (
                         "vmgw_tier_capacity",
                         "The tier's configured capacity, else its filesystem's size",
                         Some(&Unit::Bytes),
+                        |t| t.total_bytes,
                     ),
-                    MetricType::Gauge,
-                    tiers
-                        .iter()
-                        .filter_map(|t| t.total_bytes.map(|n| (label(&t.name), gauge(n)))),
-                )?;
-                family(
-                    &mut encoder,
                     (
                         "vmgw_tier_free",
                         "Room left on the tier",
                         Some(&Unit::Bytes),
+                        |t| t.free_bytes,
                     ),
-                    MetricType::Gauge,
-                    tiers
-                        .iter()
-                        .filter_map(|t| t.free_bytes.map(|n| (label(&t.name), gauge(n)))),
-                )?;
+                ];
+                for (name, help, unit, read) in gauges {
+                    family(
+                        &mut encoder,
+                        (name, help, unit),
+                        MetricType::Gauge,
+                        tiers.iter().filter_map(|t| {
+                            read(t).map(|n| {
+                                let labels = TierLabels {
+                                    tier: t.name.clone(),
+                                };
+                                (labels, gauge(n))
+                            })
+                        }),
+                    )?;
+                }
             }
             Err(e) => tracing::warn!(error = %e, "metrics: tier status unavailable"),
         }

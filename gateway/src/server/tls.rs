@@ -59,7 +59,10 @@ fn invalid(field: &'static str, path: &Path, reason: impl std::fmt::Display) -> 
     }
 }
 
-fn read_certs(field: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn read_certs(
+    field: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(pem_error(field, path))?
         .collect::<Result<Vec<_>, _>>()
