@@ -331,19 +331,36 @@ fn a_mount_over_quota_reports_no_space() {
     );
     std::fs::write(mount.path("fits.bin"), pattern(MIB as usize, 1)).unwrap();
     // The writer's fsync meets the refusal itself, or a close of another descriptor of the
-    // same file (a forked child's, on its exec) meets it first: the fsync says ENOSPC either way.
-    for (name, other_close_first) in [("too-big.bin", false), ("too-big-2.bin", true)] {
-        let mut file = std::fs::File::create(mount.path(name)).unwrap();
-        let written = std::io::Write::write_all(&mut file, &pattern(12 * MIB as usize, 2));
-        if other_close_first {
-            drop(std::fs::File::open(mount.path(name)).unwrap());
-        }
-        let synced = written.and_then(|()| file.sync_all());
-        let err = synced.expect_err("12 MiB into 3 MiB of room");
+    // same file meets it first: the fsync says ENOSPC either way. The writer is a process of
+    // its own, so that no child another test forks meanwhile inherits its descriptor (its
+    // close at exec would flush a part of the file early, which then fits and stays).
+    let writer = r#"
+import os, sys
+path, other_close_first = sys.argv[1], sys.argv[2] == "1"
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+try:
+    chunk = bytes(range(256)) * 4096
+    for _ in range(12):
+        os.write(fd, chunk)
+    if other_close_first:
+        os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+    os.fsync(fd)
+    print(0)
+except OSError as e:
+    print(e.errno)
+"#;
+    for (name, other_close_first) in [("too-big.bin", "0"), ("too-big-2.bin", "1")] {
+        let errno = vmgw_tests::run(
+            std::process::Command::new(vmgw_tests::require_tool("python3"))
+                .arg("-c")
+                .arg(writer)
+                .arg(mount.path(name))
+                .arg(other_close_first),
+        );
         assert_eq!(
-            err.raw_os_error(),
-            Some(28),
-            "{name}: ENOSPC, got {err}; vmgw-mount's log:\n{}",
+            errno.trim(),
+            "28",
+            "{name}: ENOSPC, got errno {errno}; vmgw-mount's log:\n{}",
             mount.log()
         );
     }
