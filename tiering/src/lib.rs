@@ -33,8 +33,10 @@ pub use codec::CodecOptions;
 pub use error::TierError;
 pub use id::DataId;
 pub use keys::{KeyError, Keyring, parse_hex_key};
-pub use local::{LocalTier, LocalTierOptions};
-pub use remote::{RemoteTier, RemoteTierOptions};
+pub use local::{LocalTier, LocalTierOptions, QUARANTINE_DIR};
+pub use remote::{
+    BACKUP_AREA, BackupName, QUARANTINE_AREA, RemoteTier, RemoteTierOptions, StoredBackup,
+};
 pub use tier::{DataReader, DataWriter, Space, Tier};
 
 #[cfg(feature = "testing")]
