@@ -42,7 +42,7 @@ mod rename;
 mod sweep;
 mod tagging;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod tiers;
 mod watermarks;
 
