@@ -7,12 +7,15 @@ use bytes::Bytes;
 
 use crate::{DataId, DataReader, DataWriter, Tier, TierError};
 
+/// Quarantined blobs: id → (stored bytes, note).
+type Quarantined = HashMap<DataId, (Bytes, Vec<u8>)>;
+
 #[derive(Debug, Default, Clone)]
 pub struct MemTier {
     name: String,
     blobs: Arc<Mutex<HashMap<DataId, Bytes>>>,
     /// What [`Tier::quarantine`] kept: the bytes and the note.
-    quarantined: Arc<Mutex<HashMap<DataId, (Bytes, Vec<u8>)>>>,
+    quarantined: Arc<Mutex<Quarantined>>,
 }
 
 impl MemTier {
@@ -27,7 +30,7 @@ impl MemTier {
 
     /// The quarantined blobs: id → (stored bytes, note).
     #[must_use]
-    pub fn quarantined(&self) -> HashMap<DataId, (Bytes, Vec<u8>)> {
+    pub fn quarantined(&self) -> Quarantined {
         self.quarantined.lock().expect("lock").clone()
     }
 
