@@ -18,6 +18,7 @@ use crate::auth::qos::Qos;
 use crate::auth::sealer::SecretSealer;
 use crate::auth::tenants::Tenants;
 use crate::auth::{Authenticator, Registry};
+use crate::backup::{Backups, run_backups};
 use crate::config::{CredentialConfig, Settings};
 use crate::credentials;
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
@@ -88,6 +89,7 @@ pub struct Running {
     lifecycle: tokio::task::JoinHandle<()>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
     demoter: tokio::task::JoinHandle<()>,
+    backup_task: Option<tokio::task::JoinHandle<()>>,
     objects: Arc<ObjectService>,
     meta: Arc<RedbStore>,
     data_dir: std::path::PathBuf,
@@ -117,7 +119,7 @@ fn ensure_dir(path: &Path) -> Result<(), AppError> {
 
 /// Prepares a remote tier. Nothing is asked of the server yet: a remote that is down must not
 /// keep the gateway from serving its local tiers.
-fn open_remote(
+pub(crate) fn open_remote(
     name: &str,
     spool_dir: &Path,
     remote: &crate::config::RemoteSettings,
@@ -197,6 +199,8 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         None => None,
     };
     let mut tiers: Vec<Arc<dyn Tier>> = Vec::new();
+    // The remote tiers themselves, unwrapped: backups go to their reserved areas.
+    let mut remotes: Vec<(String, Arc<RemoteTier>)> = Vec::new();
     for tier in &settings.tiers {
         let codec = vmgw_tiering::CodecOptions {
             zstd_level: tier.compression,
@@ -215,6 +219,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
             .map(|t| Arc::new(t) as Arc<dyn Tier>),
             Some(remote) => open_remote(&tier.name, &tier.path, remote, codec).and_then(|t| {
                 let t = Arc::new(t);
+                remotes.push((tier.name.clone(), Arc::clone(&t)));
                 let probe = Arc::clone(&t);
                 tokio::task::spawn_blocking(move || match probe.probe() {
                     Ok(()) => info!(tier = probe.name(), "remote tier reachable"),
@@ -299,6 +304,23 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         Duration::from_millis(settings.placement.check_interval_ms),
         shutdown_rx.clone(),
     ));
+    let backups = settings.backup.as_ref().and_then(|backup| {
+        let tier = remotes.iter().find(|(name, _)| *name == backup.tier)?;
+        Some(Arc::new(Backups::new(
+            Arc::clone(&meta) as Arc<dyn MetaStore>,
+            Arc::clone(&tier.1),
+            settings.data_dir.clone(),
+            backup.clone(),
+        )))
+    });
+    let backup_task = match (&backups, settings.backup.as_ref().and_then(|b| b.interval)) {
+        (Some(backups), Some(interval)) => Some(tokio::spawn(run_backups(
+            Arc::clone(backups),
+            interval,
+            shutdown_rx.clone(),
+        ))),
+        _ => None,
+    };
 
     let registry = Arc::new(Registry::new(&keys));
     let sealer = SecretSealer::load_or_create(&SecretSealer::key_path(&settings.data_dir))
@@ -419,14 +441,17 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         admin_https,
-        Arc::clone(&objects),
-        crate::admin::Guests {
-            tenants,
-            endpoints: tcp_endpoints,
-            region: settings.region.clone(),
+        crate::admin::AdminApi {
+            objects: Arc::clone(&objects),
+            guests: crate::admin::Guests {
+                tenants,
+                endpoints: tcp_endpoints,
+                region: settings.region.clone(),
+            },
+            backups,
+            requests: Arc::clone(&requests),
+            metrics,
         },
-        Arc::clone(&requests),
-        metrics,
         shutdown_rx.clone(),
     ));
     let server = tokio::spawn(crate::server::serve(
@@ -453,6 +478,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         lifecycle,
         sweeper,
         demoter,
+        backup_task,
         objects,
         meta,
         data_dir: settings.data_dir.clone(),
@@ -492,6 +518,9 @@ impl Running {
             let _ = sweeper.await;
         }
         let _ = self.demoter.await;
+        if let Some(backups) = self.backup_task {
+            let _ = backups.await;
+        }
         // After the last request: reads served during the drain are recorded too.
         if let Err(e) = self.objects.flush_reads().await {
             warn!(error = %e, "could not record the last reads");

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod admin;
+mod backup;
 mod lifecycle;
 mod listen;
 mod promotion;
 mod remote;
 mod tls;
+pub use backup::{BackupConfig, BackupSettings, SecretsPolicy};
 pub use lifecycle::LifecycleConfig;
 pub use listen::UNIX_PREFIX;
 pub use promotion::{ReadPromotion, ReadPromotionConfig};
@@ -85,6 +87,8 @@ pub struct FileConfig {
     pub admin: admin::AdminConfig,
     #[serde(default)]
     pub metrics: admin::MetricsConfig,
+    /// Metadata backups to a remote tier; scheduled only when present.
+    pub backup: Option<BackupConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,6 +335,8 @@ pub struct Settings {
     /// Intelligent tiering's automatic steps.
     pub auto_tiering: vmgw_lifecycle::AutoTiering,
     pub lifecycle: LifecycleConfig,
+    /// Metadata backups; `None` without a remote tier.
+    pub backup: Option<BackupSettings>,
 }
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
@@ -697,6 +703,7 @@ impl Settings {
         }
 
         let read_promotion = promotion::resolve(&file.read_promotion, &data_dir)?;
+        let backup = backup::resolve(file.backup.as_ref(), &resolved_tiers)?;
         let lifecycle_day_ms = file.lifecycle.day_ms()?;
         let auto_tiering = file.lifecycle.auto_tiering()?;
         Ok(Self {
@@ -721,6 +728,7 @@ impl Settings {
             lifecycle_day_ms,
             auto_tiering,
             lifecycle: file.lifecycle,
+            backup,
         })
     }
 
