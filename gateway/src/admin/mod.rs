@@ -21,12 +21,17 @@
 //!   (its SHA-256 fingerprint) act as the tenant over mTLS, or stops it
 //! - `GET /metrics` (OpenMetrics text), `GET /healthz`, `GET /readyz`: see [`crate::metrics`]
 //! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
+//! - `POST /v1/fsck` `{deep, repair}` → `FsckReport` (see `objects::fsck`)
+//! - `GET /v1/backups` → `[BackupInfo]`; `POST /v1/backups` → `BackupInfo`: a metadata
+//!   backup taken now (see [`crate::backup`])
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
 pub mod basic_auth;
 pub mod client;
 pub mod commands;
+pub mod dr;
+mod dr_routes;
 pub mod guest_config;
 pub mod lifecycle;
 pub mod requests;
@@ -40,7 +45,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use server::accept_until;
-pub use server::{HttpsListener, bind, serve};
+pub use server::{AdminApi, HttpsListener, bind, serve};
 
 use crate::auth::client_cert::Fingerprint;
 use crate::auth::tenants::Tenants;

@@ -46,11 +46,13 @@ pub struct HttpsListener {
 }
 
 /// What every admin request is handled with.
-struct AdminApi {
-    objects: Arc<ObjectService>,
-    guests: super::Guests,
-    requests: Arc<RequestCounters>,
-    metrics: Arc<crate::metrics::Metrics>,
+pub struct AdminApi {
+    pub objects: Arc<ObjectService>,
+    pub guests: super::Guests,
+    /// Metadata backups, when there is a remote tier to keep them on.
+    pub backups: Option<Arc<crate::backup::Backups>>,
+    pub requests: Arc<RequestCounters>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AdminApi {
@@ -60,6 +62,8 @@ impl AdminApi {
             crate::metrics::respond(&self.metrics, req.method(), path).await
         } else if path.starts_with("/v1/tenants") {
             super::tenant_routes::handle(&self.guests, req).await
+        } else if super::dr_routes::is_route(path) {
+            super::dr_routes::handle(&self.objects, self.backups.as_ref(), req).await
         } else {
             handle(&self.objects, &self.requests, req).await
         }
@@ -117,18 +121,10 @@ fn unauthorized() -> Response<Full<Bytes>> {
 pub async fn serve(
     listener: UnixListener,
     https: Option<HttpsListener>,
-    objects: Arc<ObjectService>,
-    guests: super::Guests,
-    requests: Arc<RequestCounters>,
-    metrics: Arc<crate::metrics::Metrics>,
+    api: AdminApi,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let api = Arc::new(AdminApi {
-        objects,
-        guests,
-        requests,
-        metrics,
-    });
+    let api = Arc::new(api);
     let remote = https.map(|https| {
         let api = Arc::clone(&api);
         let shutdown = shutdown.clone();
