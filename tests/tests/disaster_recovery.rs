@@ -577,6 +577,29 @@ async fn without_a_backup_the_remote_tier_alone_rebuilds_what_it_holds() {
         notes.contains("tenants") && notes.contains("policies"),
         "{notes}"
     );
+    // The same as text, into another directory (recovery deletes nothing on the remote).
+    let text = Command::new(vmgw_bin())
+        .args([
+            "recover",
+            "--from-remote",
+            "--config",
+            &config,
+            "--data-dir",
+        ])
+        .arg(temp.path().join("text"))
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    for line in [
+        "backup: none",
+        "objects rebuilt from remote descriptors: 3",
+        "  bk2/y/z",
+        "LOST (their data was only on the lost host's local tiers): 0",
+        "buckets rebuilt: bk1, bk2",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
 
     let gw = serve(&config, &new_dir);
     let s3 = gw.sdk();

@@ -28,6 +28,8 @@ mod tests;
 mod tiers;
 mod verify;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use vmgw_tiering::DataId;
 
@@ -304,17 +306,14 @@ impl Finding {
 
 impl ObjectService {
     /// Checks (and with `repair`, mends) the metadata and every tier. One run at a time.
-    pub async fn fsck(
-        self: &std::sync::Arc<Self>,
-        options: FsckOptions,
-    ) -> ObjectResult<FsckReport> {
+    pub async fn fsck(self: &Arc<Self>, options: FsckOptions) -> ObjectResult<FsckReport> {
         let _running = self.fsck_lock.try_lock().map_err(|_| {
             ObjectError::InvalidArgument("an fsck is already running on this gateway".into())
         })?;
-        let service = std::sync::Arc::clone(self);
+        let service = Arc::clone(self);
         let blocking = |e: tokio::task::JoinError| ObjectError::Internal(format!("fsck task: {e}"));
         let (inventory, mut found) = tokio::task::spawn_blocking({
-            let service = std::sync::Arc::clone(&service);
+            let service = Arc::clone(&service);
             move || inventory::take(&service, options.deep)
         })
         .await
@@ -326,13 +325,13 @@ impl ObjectService {
             blobs: inventory.uses.len() as u64,
             ..FsckReport::default()
         };
-        let inventory = std::sync::Arc::new(inventory);
+        let inventory = Arc::new(inventory);
         for tier in self.tiers.iter() {
             report.tiers.push(tier.name().to_owned());
             let (service, inventory, tier) = (
-                std::sync::Arc::clone(&service),
-                std::sync::Arc::clone(&inventory),
-                std::sync::Arc::clone(tier),
+                Arc::clone(&service),
+                Arc::clone(&inventory),
+                Arc::clone(tier),
             );
             let (tier_found, verified) = tokio::task::spawn_blocking(move || {
                 tiers::check(&service, &inventory, tier.as_ref(), options.deep)

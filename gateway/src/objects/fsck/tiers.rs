@@ -77,7 +77,12 @@ pub(super) fn check(
             continue;
         };
         let verdict = if present.contains(&id) {
-            read_through(tier.open_uncached(id), blob.size, blob.md5.as_deref())
+            read_through(
+                tier.open_uncached(id),
+                blob.size,
+                blob.md5.as_deref(),
+                Some(&service.activity),
+            )
         } else {
             // Listed before the snapshot's user was confirmed: ask once more.
             match tier.stored_size(id) {
@@ -112,7 +117,12 @@ pub(super) fn check(
             found.push(inventory.about(kind, id, detail).fix(fix));
         }
         if deep && let Some(copy) = tier.cached_copy(id) {
-            match read_through(copy, blob.size, blob.md5.as_deref()) {
+            match read_through(
+                copy,
+                blob.size,
+                blob.md5.as_deref(),
+                Some(&service.activity),
+            ) {
                 Verdict::Intact(_) => {}
                 Verdict::Damaged(reason) | Verdict::KeyMissing(reason) => found.push(
                     inventory

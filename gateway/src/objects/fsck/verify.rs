@@ -8,6 +8,7 @@ use super::inventory::Inventory;
 use super::{BlobUse, Owner};
 use crate::meta::ObjectRecord;
 use crate::objects::ObjectService;
+use crate::objects::activity::Activity;
 use crate::objects::error::{ObjectError, ObjectResult};
 use crate::objects::pins::PinGuard;
 
@@ -40,11 +41,14 @@ fn verdict_of(e: TierError) -> Verdict {
 }
 
 /// Reads everything `opened` holds, checking its length against `size` and its MD5
-/// against `md5`. Blocking.
+/// against `md5`. With `activity`, it gives way to requests being served as moves do (small
+/// steps at a modest pace while clients are busy): a deep check reads everything, and must
+/// not take the host's disks and cores from its guests. Blocking.
 pub(super) fn read_through(
     opened: Result<Box<dyn DataReader>, TierError>,
     size: u64,
     md5: Option<&str>,
+    activity: Option<&Activity>,
 ) -> Verdict {
     let mut reader = match opened {
         Ok(reader) => reader,
@@ -59,12 +63,16 @@ pub(super) fn read_through(
     let mut digest = md5.map(|_| md5::Md5::new());
     let mut offset = 0;
     while offset < size {
-        match reader.read_at(offset, STEP) {
+        let step = activity.map_or(STEP, Activity::move_step);
+        match reader.read_at(offset, step) {
             Ok(bytes) => {
                 if let Some(digest) = digest.as_mut() {
                     digest.update(&bytes);
                 }
                 offset += bytes.len() as u64;
+                if let Some(activity) = activity {
+                    activity.pace(bytes.len());
+                }
             }
             Err(e) => return verdict_of(e),
         }
@@ -151,15 +159,15 @@ mod tests {
         let md5 = crate::objects::hex(&md5::Md5::digest(&data));
         let size = data.len() as u64;
         assert_eq!(
-            read_through(tier.open(id), size, Some(&md5)),
+            read_through(tier.open(id), size, Some(&md5), None),
             Verdict::Intact(size)
         );
         assert!(matches!(
-            read_through(tier.open(id), size, Some(&"0".repeat(32))),
+            read_through(tier.open(id), size, Some(&"0".repeat(32)), None),
             Verdict::Damaged(reason) if reason.contains("MD5")
         ));
         assert!(matches!(
-            read_through(tier.open(id), 5, None),
+            read_through(tier.open(id), 5, None, None),
             Verdict::Damaged(_)
         ));
         let path = tier.path_of(id);
@@ -167,10 +175,13 @@ mod tests {
         stored[1_500_000] ^= 1;
         std::fs::write(&path, stored).unwrap();
         assert!(matches!(
-            read_through(tier.open(id), size, None),
+            read_through(tier.open(id), size, None, None),
             Verdict::Damaged(reason) if reason.contains("checksum")
         ));
         tier.remove(id).unwrap();
-        assert_eq!(read_through(tier.open(id), size, None), Verdict::Missing);
+        assert_eq!(
+            read_through(tier.open(id), size, None, None),
+            Verdict::Missing
+        );
     }
 }
