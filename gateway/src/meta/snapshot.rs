@@ -128,10 +128,30 @@ impl RedbStore {
     }
 }
 
+/// Where table `name` is among the opened ones.
+fn index_of(opened: &Opened<'_>, name: &str) -> Result<usize, MetaError> {
+    opened.iter().position(|(n, _)| n == name).ok_or_else(|| {
+        MetaError::Corrupt(format!(
+            "the backup holds a table {name:?} this vmgw does not know (taken by a newer version?)"
+        ))
+    })
+}
+
+/// Rows restored per write transaction.
+const RESTORE_BATCH: usize = 50_000;
+
 /// Builds a store file at `path` (which must not exist) from a dump; returns the dump's
 /// header and what it held. The file is written under a temporary name and renamed into place only once the
 /// whole dump has been read and committed, so a failed restore leaves no store behind.
 pub fn restore(path: &Path, input: impl Read) -> Result<(DumpHeader, DumpStats), MetaError> {
+    restore_in_batches(path, input, RESTORE_BATCH)
+}
+
+fn restore_in_batches(
+    path: &Path,
+    input: impl Read,
+    batch: usize,
+) -> Result<(DumpHeader, DumpStats), MetaError> {
     if path.exists() {
         return Err(MetaError::Storage(format!(
             "{} exists already; a restore needs a fresh data directory",
@@ -143,29 +163,37 @@ pub fn restore(path: &Path, input: impl Read) -> Result<(DumpHeader, DumpStats),
     let result = (|| {
         let mut reader = DumpReader::new(input).map_err(dumped)?;
         let db = Database::create(&partial).map_err(storage)?;
-        let txn = db.begin_write().map_err(storage)?;
-        {
-            let mut opened = open_all(&txn)?;
-            let mut current: Option<usize> = None;
-            while let Some(item) = reader.next_item().map_err(dumped)? {
-                match item {
-                    DumpItem::Table(name) => {
-                        current = Some(opened.iter().position(|(n, _)| *n == name).ok_or_else(
-                            || {
-                                MetaError::Corrupt(format!(
-                                    "the backup holds a table {name:?} this vmgw does not know (taken by a newer version?)"
-                                ))
-                            },
-                        )?);
-                    }
-                    DumpItem::Row { key, value } => {
-                        let index = current.expect("the reader refuses rows before a table");
-                        opened[index].1.insert_raw(&key, &value).map_err(storage)?;
+        // Committed in batches: one transaction for a whole store would keep every page it
+        // dirtied until the end. The file is not the store until it is renamed, so a
+        // partial commit is never seen.
+        let mut table: Option<String> = None;
+        let mut finished = false;
+        while !finished {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut opened = open_all(&txn)?;
+                let mut current = table.as_deref().map(|n| index_of(&opened, n)).transpose()?;
+                let mut rows = 0;
+                while rows < batch {
+                    match reader.next_item().map_err(dumped)? {
+                        None => {
+                            finished = true;
+                            break;
+                        }
+                        Some(DumpItem::Table(name)) => {
+                            current = Some(index_of(&opened, &name)?);
+                            table = Some(name);
+                        }
+                        Some(DumpItem::Row { key, value }) => {
+                            let index = current.expect("the reader refuses rows before a table");
+                            opened[index].1.insert_raw(&key, &value).map_err(storage)?;
+                            rows += 1;
+                        }
                     }
                 }
             }
+            txn.commit().map_err(storage)?;
         }
-        txn.commit().map_err(storage)?;
         drop(db);
         Ok((reader.header().clone(), reader.stats()))
     })();
@@ -247,6 +275,13 @@ mod tests {
             (header(), stats)
         );
         assert!(!restored.with_extension("restoring").exists());
+        // Committed a few rows at a time (batches end inside tables and between them), the
+        // same store comes out.
+        let batched = dir.path().join("batched.redb");
+        restore_in_batches(&batched, bytes.as_slice(), 3).unwrap();
+        let batched = Database::open(&batched).unwrap();
+        assert_eq!(contents(&batched), contents(t.store.db()));
+        drop(batched);
 
         let original = t.store.db();
         let copy = Database::open(&restored).unwrap();
