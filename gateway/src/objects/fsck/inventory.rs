@@ -2,6 +2,7 @@
 //! and the store's bookkeeping checked against itself.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use vmgw_tiering::DataId;
 
@@ -43,16 +44,35 @@ impl Inventory {
 }
 
 /// The MD5 a blob's bytes must have, when the ETag it was written under is one.
-fn md5_of(etag: &str) -> Option<String> {
-    (etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| etag.to_ascii_lowercase())
+fn md5_of(etag: &str) -> Option<[u8; 16]> {
+    if etag.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    hex_simd::decode(etag.as_bytes(), hex_simd::Out::from_slice(&mut out)).ok()?;
+    Some(out)
+}
+
+/// One shared copy of each tier name.
+#[derive(Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.iter().find(|n| &***n == name) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.0.push(Arc::clone(&name));
+        name
+    }
 }
 
 /// The blobs of a current object's layout, as uses.
-fn uses_of(entry: &ObjectEntry, layout: &Layout) -> Vec<(DataId, BlobUse)> {
+fn uses_of(entry: &ObjectEntry, layout: &Layout, tiers: &mut Names) -> Vec<(DataId, BlobUse)> {
     let owner = Owner::Object {
         bucket_id: entry.bucket_id,
-        key: entry.key.clone(),
+        key: Arc::from(entry.key.as_str()),
         version: entry.record.version,
     };
     match layout {
@@ -60,7 +80,7 @@ fn uses_of(entry: &ObjectEntry, layout: &Layout) -> Vec<(DataId, BlobUse)> {
         Layout::Blob(blob) => vec![(
             blob.id,
             BlobUse {
-                tier: blob.tier.clone(),
+                tier: tiers.get(&blob.tier),
                 owner,
                 size: blob.size,
                 md5: md5_of(&entry.record.etag),
@@ -78,7 +98,7 @@ fn uses_of(entry: &ObjectEntry, layout: &Layout) -> Vec<(DataId, BlobUse)> {
                     (
                         part.blob.id,
                         BlobUse {
-                            tier: part.blob.tier.clone(),
+                            tier: tiers.get(&part.blob.tier),
                             owner: owner.clone(),
                             size: part.blob.size,
                             md5: md5_of(&part.etag),
@@ -98,6 +118,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
     let mut objects = 0u64;
     let mut without_layout = Vec::new();
     let mut bad_inline = Vec::new();
+    let mut tiers = Names::default();
     let census = service.meta().census(&mut |entry| {
         objects += 1;
         match &entry.layout {
@@ -108,7 +129,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
                 }
             }
             Some(layout) => {
-                for (id, blob) in uses_of(&entry, layout) {
+                for (id, blob) in uses_of(&entry, layout, &mut tiers) {
                     uses.entry(id).or_insert(blob);
                 }
             }
@@ -117,10 +138,10 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
     for upload in &census.uploads {
         for (number, part) in &upload.parts {
             uses.entry(part.blob.id).or_insert(BlobUse {
-                tier: part.blob.tier.clone(),
+                tier: tiers.get(&part.blob.tier),
                 owner: Owner::Part {
                     bucket_id: upload.record.bucket_id,
-                    key: upload.record.key.clone(),
+                    key: Arc::from(upload.record.key.as_str()),
                     upload_id: upload.upload_id,
                     number: *number,
                 },
@@ -199,7 +220,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
     for (&id, blob) in sorted_uses {
         let problem = match census.blob_rows.get(&id) {
             None => Some("the blob table has no row for it".to_owned()),
-            Some(tier) if *tier != blob.tier => {
+            Some(tier) if **tier != *blob.tier => {
                 Some(format!("the blob table says it is on tier {tier}"))
             }
             Some(_) => None,
@@ -210,7 +231,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
                     .about(FindingKind::BlobRowMismatch, id, problem)
                     .fix(Fix::SetRow {
                         id,
-                        tier: blob.tier.clone(),
+                        tier: blob.tier.to_string(),
                     }),
             );
         }
@@ -218,7 +239,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
             let fix = match &blob.owner {
                 Owner::Object { bucket_id, key, .. } => Fix::Keep {
                     bucket_id: *bucket_id,
-                    key: key.clone(),
+                    key: key.to_string(),
                     id,
                 },
                 Owner::Part { .. } => Fix::Nothing,

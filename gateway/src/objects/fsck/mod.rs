@@ -43,12 +43,13 @@ pub use findings::{Finding, FindingKind, FsckOptions, FsckReport, Repair, Repair
 pub(super) enum Owner {
     Object {
         bucket_id: u64,
-        key: String,
+        /// Shared by the parts of one object.
+        key: Arc<str>,
         version: u128,
     },
     Part {
         bucket_id: u64,
-        key: String,
+        key: Arc<str>,
         upload_id: UploadId,
         number: u32,
     },
@@ -68,15 +69,16 @@ impl Owner {
     }
 }
 
-/// A blob in use, as the snapshot has it.
+/// A blob in use, as the snapshot has it. fsck holds one per blob in use, so it is kept
+/// small: tier names and keys are shared, the MD5 is its 16 bytes.
 #[derive(Debug, Clone)]
 pub(super) struct BlobUse {
-    pub tier: String,
+    pub tier: Arc<str>,
     pub owner: Owner,
     /// Payload bytes.
     pub size: u64,
-    /// Hex MD5 its bytes must have (the ETag of a single-blob object or of a part).
-    pub md5: Option<String>,
+    /// The MD5 its bytes must have (the ETag of a single-blob object or of a part).
+    pub md5: Option<[u8; 16]>,
     /// Its part number in the object, if the object is multipart.
     pub part: Option<u32>,
     /// Where its bytes start in the object.

@@ -274,7 +274,7 @@ fn restore_from_cache(
         return Ok(None);
     };
     if !matches!(
-        read_through(copy, blob.size, blob.md5.as_deref(), None),
+        read_through(copy, blob.size, blob.md5.as_ref(), None),
         Verdict::Intact(_)
     ) {
         return Ok(None);
@@ -306,7 +306,7 @@ fn restore_from_cache(
     }
     writer.finish()?;
     // What will be served from now on is what is checked.
-    match read_through(tier.open_uncached(id), blob.size, blob.md5.as_deref(), None) {
+    match read_through(tier.open_uncached(id), blob.size, blob.md5.as_ref(), None) {
         Verdict::Intact(_) => Ok(Some(done(
             RepairAction::RestoredFromCache,
             "written again from the intact local cached copy",

@@ -62,7 +62,7 @@ pub(super) fn check(
     let mut mine: Vec<(DataId, &BlobUse)> = inventory
         .uses
         .iter()
-        .filter(|(_, blob)| blob.tier == tier.name())
+        .filter(|(_, blob)| &*blob.tier == tier.name())
         .map(|(id, blob)| (*id, blob))
         .collect();
     mine.sort_by_key(|(id, _)| *id);
@@ -80,7 +80,7 @@ pub(super) fn check(
             read_through(
                 tier.open_uncached(id),
                 blob.size,
-                blob.md5.as_deref(),
+                blob.md5.as_ref(),
                 Some(&service.activity),
             )
         } else {
@@ -117,12 +117,7 @@ pub(super) fn check(
             found.push(inventory.about(kind, id, detail).fix(fix));
         }
         if deep && let Some(copy) = tier.cached_copy(id) {
-            match read_through(
-                copy,
-                blob.size,
-                blob.md5.as_deref(),
-                Some(&service.activity),
-            ) {
+            match read_through(copy, blob.size, blob.md5.as_ref(), Some(&service.activity)) {
                 Verdict::Intact(_) => {}
                 Verdict::Damaged(reason) | Verdict::KeyMissing(reason) => found.push(
                     inventory

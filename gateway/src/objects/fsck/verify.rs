@@ -47,7 +47,7 @@ fn verdict_of(e: TierError) -> Verdict {
 pub(super) fn read_through(
     opened: Result<Box<dyn DataReader>, TierError>,
     size: u64,
-    md5: Option<&str>,
+    md5: Option<&[u8; 16]>,
     activity: Option<&Activity>,
 ) -> Verdict {
     let mut reader = match opened {
@@ -78,10 +78,12 @@ pub(super) fn read_through(
         }
     }
     if let (Some(digest), Some(expected)) = (digest, md5) {
-        let got = crate::objects::hex(&digest.finalize());
-        if got != expected {
+        let got = digest.finalize();
+        if got.as_slice() != expected {
             return Verdict::Damaged(format!(
-                "every chunk verifies but the MD5 is {got}, not the ETag's {expected}"
+                "every chunk verifies but the MD5 is {}, not the ETag's {}",
+                crate::objects::hex(&got),
+                crate::objects::hex(expected)
             ));
         }
     }
@@ -156,14 +158,14 @@ mod tests {
         let mut w = tier.create(id).unwrap();
         w.write(&data).unwrap();
         w.finish().unwrap();
-        let md5 = crate::objects::hex(&md5::Md5::digest(&data));
+        let md5: [u8; 16] = md5::Md5::digest(&data).into();
         let size = data.len() as u64;
         assert_eq!(
             read_through(tier.open(id), size, Some(&md5), None),
             Verdict::Intact(size)
         );
         assert!(matches!(
-            read_through(tier.open(id), size, Some(&"0".repeat(32)), None),
+            read_through(tier.open(id), size, Some(&[0; 16]), None),
             Verdict::Damaged(reason) if reason.contains("MD5")
         ));
         assert!(matches!(
