@@ -13,11 +13,13 @@ mod admin;
 mod lifecycle;
 mod listen;
 mod promotion;
+mod reload;
 mod remote;
 mod tls;
 pub use lifecycle::LifecycleConfig;
 pub use listen::UNIX_PREFIX;
 pub use promotion::{ReadPromotion, ReadPromotionConfig};
+pub use reload::{RestartNeeded, Tunables, plan as plan_reload};
 pub use remote::RemoteSettings;
 pub use tls::{TlsConfig, TlsSettings};
 
@@ -87,7 +89,7 @@ pub struct FileConfig {
     pub metrics: admin::MetricsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     pub access_key: String,
@@ -347,7 +349,7 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// Loaded encryption keys: `(id, 32 bytes)` pairs and the id new data is sealed with.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeySettings {
     pub active: u32,
     pub keys: Vec<(u32, Vec<u8>)>,

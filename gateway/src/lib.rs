@@ -17,5 +17,6 @@ pub mod faults;
 pub mod meta;
 pub mod metrics;
 pub mod objects;
+pub mod reload;
 pub mod s3;
 pub mod server;

@@ -34,7 +34,7 @@ pub use error::TierError;
 pub use id::DataId;
 pub use keys::{KeyError, Keyring, parse_hex_key};
 pub use local::{LocalTier, LocalTierOptions};
-pub use remote::{RemoteTier, RemoteTierOptions};
+pub use remote::{RemoteTier, RemoteTierOptions, RequestObserver};
 pub use tier::{DataReader, DataWriter, Space, Tier};
 
 #[cfg(feature = "testing")]

@@ -46,11 +46,12 @@ pub struct HttpsListener {
 }
 
 /// What every admin request is handled with.
-struct AdminApi {
-    objects: Arc<ObjectService>,
-    guests: super::Guests,
-    requests: Arc<RequestCounters>,
-    metrics: Arc<crate::metrics::Metrics>,
+pub struct AdminApi {
+    pub objects: Arc<ObjectService>,
+    pub guests: super::Guests,
+    pub requests: Arc<RequestCounters>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 impl AdminApi {
@@ -60,6 +61,13 @@ impl AdminApi {
             crate::metrics::respond(&self.metrics, req.method(), path).await
         } else if path.starts_with("/v1/tenants") {
             super::tenant_routes::handle(&self.guests, req).await
+        } else if path == "/v1/reload" && req.method() == Method::POST {
+            let report = self.reloader.reload();
+            match report.outcome {
+                crate::reload::ReloadOutcome::Applied => json(StatusCode::OK, &report),
+                // The request was fine; the configuration it points at is not taken.
+                _ => error(StatusCode::CONFLICT, report.message()),
+            }
         } else {
             handle(&self.objects, &self.requests, req).await
         }
@@ -117,18 +125,10 @@ fn unauthorized() -> Response<Full<Bytes>> {
 pub async fn serve(
     listener: UnixListener,
     https: Option<HttpsListener>,
-    objects: Arc<ObjectService>,
-    guests: super::Guests,
-    requests: Arc<RequestCounters>,
-    metrics: Arc<crate::metrics::Metrics>,
+    api: AdminApi,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let api = Arc::new(AdminApi {
-        objects,
-        guests,
-        requests,
-        metrics,
-    });
+    let api = Arc::new(api);
     let remote = https.map(|https| {
         let api = Arc::clone(&api);
         let shutdown = shutdown.clone();

@@ -12,6 +12,7 @@
 mod client;
 mod descriptor;
 mod fetch;
+mod observe;
 mod options;
 mod spool;
 #[cfg(test)]
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::{DataId, DataReader, DataWriter, Space, Tier, TierError, blob};
+pub use observe::RequestObserver;
 pub use options::RemoteTierOptions;
 
 const SIDECAR_SUFFIX: &str = ".descriptor";
