@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod admin;
+mod env_expand;
 mod lifecycle;
 mod listen;
 mod promotion;
@@ -268,10 +269,18 @@ impl FileConfig {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
-        })
+        };
+        if !text.contains("${") {
+            return toml::from_str(&text).map_err(parse_error);
+        }
+        // Through a value tree only when there is something to expand: parsing the text
+        // directly keeps line and column in the messages of every other file.
+        let mut value: toml::Value = toml::from_str(&text).map_err(parse_error)?;
+        env_expand::expand(&mut value, "")?;
+        value.try_into().map_err(parse_error)
     }
 }
 

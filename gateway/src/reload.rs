@@ -156,6 +156,16 @@ impl Reloader {
     }
 
     pub fn register_metrics(&self, registry: &mut Registry) {
+        // Every outcome from the start, so a refusal shows as a step from 0.
+        for outcome in [
+            ReloadOutcome::Applied,
+            ReloadOutcome::Refused,
+            ReloadOutcome::Invalid,
+        ] {
+            let _ = self.reloads.get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            });
+        }
         registry.register(
             "vmgw_config_reloads",
             "Configuration reloads (SIGHUP, vmgw reload), by outcome",

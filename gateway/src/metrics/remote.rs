@@ -80,8 +80,11 @@ impl RequestObserver for TierObserver {
             .durations
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+        // Created at the first request, failed or not, so that the error rate of an
+        // operation reads 0 rather than nothing until its first failure.
+        let failures = self.metrics.failures.get_or_create(&labels);
         if failed {
-            self.metrics.failures.get_or_create(&labels).inc();
+            failures.inc();
         }
     }
 }
