@@ -109,13 +109,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let source = Box::new(move || resolve_settings(args.clone()).map_err(|e| format!("{e:#}")));
     let running = vmgw_gateway::app::start(&settings, source).await?;
     if let Some(pair) = &running.generated_credentials {
-        // Shown once; afterwards they are only in the credentials file.
-        eprintln!(
-            "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: {}",
-            vmgw_gateway::credentials::stored_path(&settings.data_dir).display(),
-            pair.access_key,
-            pair.secret_key
-        );
+        let stored = vmgw_gateway::credentials::stored_path(&settings.data_dir);
+        // Shown once to a person at a terminal; afterwards they are only in the file. A
+        // service's stderr is a journal or a log file that others may read, so there the
+        // secret stays in the file (mode 0600).
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!(
+                "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: {}",
+                stored.display(),
+                pair.access_key,
+                pair.secret_key
+            );
+        } else {
+            eprintln!(
+                "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: (in that file; not logged)",
+                stored.display(),
+                pair.access_key,
+            );
+        }
     }
     for endpoint in &running.endpoints {
         info!(%endpoint, data_dir = %settings.data_dir.display(), "vmgw listening on {endpoint}");

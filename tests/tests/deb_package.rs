@@ -574,7 +574,8 @@ async fn deb_package_installs_serves_and_purges() {
     }
 
     // First start: the gateway generated the admin pair into the data directory, private
-    // to vmgw, and printed it once; that stored pair is what clients sign with.
+    // to vmgw, and announced its access key (not its secret); that stored pair is what
+    // clients sign with.
     let credentials_path = format!("{DATA}/credentials.toml");
     let credentials = std::fs::read_to_string(&credentials_path).expect("credentials.toml");
     let meta = std::fs::metadata(&credentials_path).expect("credentials.toml");
@@ -585,6 +586,12 @@ async fn deb_package_installs_serves_and_purges() {
     assert!(
         service.log().contains(&format!("access key: {access_key}")),
         "the generated pair was not announced:\n{}",
+        service.log()
+    );
+    // The journal is readable by more than vmgw: the secret stays in the file.
+    assert!(
+        !service.log().contains(&secret_key),
+        "the secret key was logged:\n{}",
         service.log()
     );
 
