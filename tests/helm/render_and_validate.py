@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Renders and lints the vmgw chart with Helm's own engine, validates every manifest, and
-lays out the files the gateway container would see; tests/tests/helm_chart.rs asserts on
+lays out the files the gateway container would see; tests/tests/helm_chart/ asserts on
 the JSON report this writes.
 
 Helm: helm-python-sdk, which binds Helm's Go SDK (no helm binary exists for this machine);
@@ -195,16 +195,26 @@ def materialize(objects, existing, root):
         mounts.append({"name": name, "path": mount["mountPath"], "kind": kind,
                        "readOnly": mount.get("readOnly", False)})
 
-    env = {}
+    # Values and Secret references are resolved here; downward-API fields are the pod's own
+    # (its node's name differs from pod to pod of a DaemonSet), so they are reported as
+    # references for whoever starts the gateway to resolve, as the kubelet would.
+    env, field_refs = {}, {}
     for var in container.get("env", []):
+        # Kubernetes lets a later entry of the same name win, silently: the chart's own
+        # variables must not be overridden that way.
+        if var["name"] in env or var["name"] in field_refs:
+            raise ValueError(f"env {var['name']}: set twice")
         if "value" in var:
             env[var["name"]] = var["value"]
         elif "secretKeyRef" in var.get("valueFrom", {}):
             ref = var["valueFrom"]["secretKeyRef"]
             env[var["name"]] = secret_data(secrets, ref["name"], ref["key"]).decode()
+        elif "fieldRef" in var.get("valueFrom", {}):
+            field_refs[var["name"]] = var["valueFrom"]["fieldRef"]["fieldPath"]
         else:
             raise ValueError(f"env {var['name']}: unsupported source {var}")
-    return {"args": container.get("args", []), "env": env, "mounts": mounts}
+    return {"args": container.get("args", []), "env": env, "field_refs": field_refs,
+            "mounts": mounts}
 
 
 def run_case(chart, chart_dir, path, values, kube_version, existing, root):

@@ -36,10 +36,13 @@ kind = {{ $kind | toJson }}
 path = {{ include "vmgw.tierPath" .name | toJson }}
 {{- end }}
 {{- $tier := . }}
-{{- range list "endpoint" "region" "bucket" "prefix" "path_style" "capacity" "high_watermark" "low_watermark" "compression" "encrypt" }}
+{{- range list "endpoint" "region" "bucket" "path_style" "capacity" "high_watermark" "low_watermark" "compression" "encrypt" }}
 {{- if hasKey $tier . }}
 {{ . }} = {{ include "vmgw.toml.value" (get $tier .) }}
 {{- end }}
+{{- end }}
+{{- if and (eq $kind "s3") (or (hasKey $tier "prefix") (eq $.Values.mode "daemonset")) }}
+prefix = {{ include "vmgw.remotePrefix" (dict "prefix" ($tier.prefix | default "") "mode" $.Values.mode) | toJson }}
 {{- end }}
 {{- if and (eq $kind "s3") .credentials }}
 {{- if or .credentials.accessKey .credentials.existingSecret }}
@@ -65,4 +68,24 @@ file = {{ printf "%s/%v.hex" (include "vmgw.keysPath" $) (int64 .id) | toJson }}
 {{/* An address for IP:PORT: IPv6 addresses go in brackets. */}}
 {{- define "vmgw.hostPort" -}}
 {{- if contains ":" . }}[{{ . }}]{{ else }}{{ . }}{{ end }}
+{{- end }}
+
+{{/*
+A remote tier's key prefix. In DaemonSet mode every node's gateway reads this one ConfigMap,
+and each gateway's orphan sweep deletes every blob under its prefix that its own metadata
+does not reference: a shared prefix would have each node delete the others' data. So the
+prefix ends in the node's name, `${VMGW_NODE_NAME}` (vmgw expands it from the environment at
+start, and the pod sets it from spec.nodeName). A non-empty prefix gets its trailing `/`
+first, as vmgw itself adds one (`cluster1` means `cluster1/`), so that the node's name is a
+path segment of its own. StatefulSet mode runs one gateway: its prefix stays as given.
+Called with (dict "prefix" $prefix "mode" $mode).
+*/}}
+{{- define "vmgw.remotePrefix" -}}
+{{- $prefix := .prefix }}
+{{- if eq .mode "daemonset" }}
+{{- if and $prefix (not (hasSuffix "/" $prefix)) }}{{ $prefix = printf "%s/" $prefix }}{{ end }}
+{{- printf "%s${VMGW_NODE_NAME}/" $prefix }}
+{{- else }}
+{{- $prefix }}
+{{- end }}
 {{- end }}

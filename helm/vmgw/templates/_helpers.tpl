@@ -174,8 +174,13 @@ volumeClaimTemplate, so it exists in StatefulSet mode only. Called with
 {{- if has .name $names }}{{ fail (printf "tiers: the name %q is used twice" .name) }}{{ end }}
 {{- $names = append $names .name }}
 {{- if .encrypt }}{{ $encrypted = true }}{{ end }}
-{{- if and $daemonset (eq (default "local" .kind) "s3") }}
-{{- fail (printf "tiers[%s]: in DaemonSet mode every node's gateway would share this bucket and prefix, and each one's orphan sweep deletes blobs its own metadata does not reference, i.e. the other nodes' data; use mode=statefulset" .name) }}
+{{- end }}
+{{- /* The chart sets VMGW_NODE_NAME from spec.nodeName, and in DaemonSet mode each remote
+tier's prefix ends in it; a value of extraEnv would come later in the container's env and
+win, giving every node the same prefix. */}}
+{{- range .Values.extraEnv }}
+{{- if eq .name "VMGW_NODE_NAME" }}
+{{- fail "extraEnv: VMGW_NODE_NAME is set by the chart to the pod's node name (spec.nodeName); in DaemonSet mode each remote tier's prefix ends in it, so one value on every node would put all nodes under one prefix, where each gateway's orphan sweep deletes the others' blobs" }}
 {{- end }}
 {{- end }}
 {{- if and $encrypted (not .Values.encryption.keys) }}

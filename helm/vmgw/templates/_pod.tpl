@@ -59,6 +59,14 @@ spec:
               key: {{ .secretKeyKey }}
         {{- end }}
         {{- end }}
+        {{- /* The node the pod runs on, from the downward API. In DaemonSet mode every remote
+        tier's prefix ends in it (see vmgw.remotePrefix), so that each node's gateway keeps its
+        blobs, and sweeps for orphans, under a prefix of its own in a shared bucket. Set in
+        both modes: config values may name it too (`${VMGW_NODE_NAME}`). */}}
+        - name: VMGW_NODE_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: spec.nodeName
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
