@@ -26,8 +26,9 @@ use crate::objects::{
     Limits, ObjectService, SweepMode, Tiers, run_demoter, run_lifecycle, run_move_queue,
     run_reclaimer, run_redescriber, run_sweeper, sweep_orphans,
 };
+use crate::reload::{ReloadReport, Reloader, SettingsSource};
 use crate::s3::{ExtensionRoutes, Gateway, VirtualHosts};
-use crate::server::Listener;
+use crate::server::{Listener, LiveLimits};
 
 /// Present only while the gateway is stopped after a clean shutdown; its absence at start
 /// means the last run may have left orphaned blobs behind.
@@ -78,7 +79,7 @@ pub struct Running {
     pub admin_endpoint: Option<String>,
     /// `http://ADDR` of the metrics and probes listener, when `[metrics] listen` is set.
     pub metrics_endpoint: Option<String>,
-    tls: Option<crate::server::tls::Tls>,
+    reloader: Arc<Reloader>,
     unix_sockets: Vec<std::path::PathBuf>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<bool>,
@@ -87,7 +88,7 @@ pub struct Running {
     redescriber: tokio::task::JoinHandle<()>,
     mover: tokio::task::JoinHandle<()>,
     lifecycle: tokio::task::JoinHandle<()>,
-    sweeper: Option<tokio::task::JoinHandle<()>>,
+    sweeper: tokio::task::JoinHandle<()>,
     demoter: tokio::task::JoinHandle<()>,
     backup_task: Option<tokio::task::JoinHandle<()>>,
     objects: Arc<ObjectService>,
@@ -124,6 +125,7 @@ pub(crate) fn open_remote(
     spool_dir: &Path,
     remote: &crate::config::RemoteSettings,
     codec: vmgw_tiering::CodecOptions,
+    metrics: &crate::metrics::RemoteMetrics,
 ) -> Result<RemoteTier, vmgw_tiering::TierError> {
     let tier = RemoteTier::new(
         name,
@@ -136,6 +138,7 @@ pub(crate) fn open_remote(
             secret_key: remote.secret_key.clone(),
             session_token: remote.session_token.clone(),
             codec,
+            observer: Some(metrics.observer(name)),
             ..RemoteTierOptions::new(remote.bucket.clone(), spool_dir)
         },
     )?;
@@ -163,7 +166,8 @@ fn with_read_cache(
 }
 
 /// Opens storage, binds the listeners and starts serving.
-pub async fn start(settings: &Settings) -> Result<Running, AppError> {
+/// Starts the gateway with `settings`; `source` reads them again for a reload.
+pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Running, AppError> {
     ensure_dir(&settings.data_dir)?;
     let meta_path = settings.metadata_path();
     ensure_dir(meta_path.parent().expect("metadata path has a parent"))?;
@@ -198,6 +202,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         )),
         None => None,
     };
+    let remote_metrics = crate::metrics::RemoteMetrics::default();
     let mut tiers: Vec<Arc<dyn Tier>> = Vec::new();
     // The remote tiers themselves, unwrapped: backups go to their reserved areas.
     let mut remotes: Vec<(String, Arc<RemoteTier>)> = Vec::new();
@@ -217,7 +222,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
                 },
             )
             .map(|t| Arc::new(t) as Arc<dyn Tier>),
-            Some(remote) => open_remote(&tier.name, &tier.path, remote, codec).and_then(|t| {
+            Some(remote) => open_remote(&tier.name, &tier.path, remote, codec, &remote_metrics).and_then(|t| {
                 let t = Arc::new(t);
                 remotes.push((tier.name.clone(), Arc::clone(&t)));
                 let probe = Arc::clone(&t);
@@ -275,20 +280,33 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         keys.push(pair);
     }
 
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(crate::server::tls::Tls::load)
+        .transpose()?;
+    let limits = LiveLimits::new(settings.limits);
+    let (reloader, periods) = Reloader::new(
+        source,
+        settings,
+        Arc::clone(&objects),
+        Arc::clone(&limits),
+        tls.clone(),
+    );
+    let reloader = Arc::new(reloader);
+
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mover = tokio::spawn(run_move_queue(Arc::clone(&objects), shutdown_rx.clone()));
     let lifecycle = tokio::spawn(run_lifecycle(
         Arc::clone(&objects),
-        Duration::from_millis(settings.lifecycle.scan_interval_ms.max(10)),
+        periods.lifecycle,
         shutdown_rx.clone(),
     ));
-    let sweeper = (settings.storage.orphan_sweep_secs > 0).then(|| {
-        tokio::spawn(run_sweeper(
-            Arc::clone(&objects),
-            Duration::from_secs(settings.storage.orphan_sweep_secs),
-            shutdown_rx.clone(),
-        ))
-    });
+    let sweeper = tokio::spawn(run_sweeper(
+        Arc::clone(&objects),
+        periods.orphan_sweep,
+        shutdown_rx.clone(),
+    ));
     let reclaimer = tokio::spawn(run_reclaimer(
         Arc::clone(&objects),
         meta.reclaim_ready(),
@@ -301,7 +319,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     ));
     let demoter = tokio::spawn(run_demoter(
         Arc::clone(&objects),
-        Duration::from_millis(settings.placement.check_interval_ms),
+        periods.placement,
         shutdown_rx.clone(),
     ));
     let backups = settings.backup.as_ref().and_then(|backup| {
@@ -363,11 +381,6 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     }
     let service = builder.build();
 
-    let tls = settings
-        .tls
-        .as_ref()
-        .map(crate::server::tls::Tls::load)
-        .transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut listeners = Vec::new();
     let mut addrs = Vec::new();
@@ -421,6 +434,8 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
     let requests = Arc::new(crate::server::RequestCounters::default());
     let metrics = Arc::new(crate::metrics::Metrics::new(
         requests.metrics(),
+        &remote_metrics,
+        &reloader,
         crate::metrics::StateCollector {
             objects: Arc::clone(&objects),
             meta_path: meta_path.clone(),
@@ -451,6 +466,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
             backups,
             requests: Arc::clone(&requests),
             metrics,
+            reloader: Arc::clone(&reloader),
         },
         shutdown_rx.clone(),
     ));
@@ -458,7 +474,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         listeners,
         service,
         requests,
-        settings.limits,
+        limits,
         Duration::from_secs(settings.server.shutdown_grace_secs),
         shutdown_rx,
     ));
@@ -467,7 +483,7 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
         endpoints,
         admin_endpoint,
         metrics_endpoint,
-        tls,
+        reloader,
         unix_sockets: settings.listen_unix.clone(),
         shutdown,
         server,
@@ -487,18 +503,9 @@ pub async fn start(settings: &Settings) -> Result<Running, AppError> {
 }
 
 impl Running {
-    /// SIGHUP: reads the TLS certificate and key again. New handshakes use them; open
-    /// connections keep theirs. A pair that does not load is refused and the current one
-    /// stays.
-    pub fn reload_tls(&self) {
-        let Some(tls) = &self.tls else {
-            info!("no [tls] configured; nothing to reload");
-            return;
-        };
-        match tls.reload() {
-            Ok(()) => info!("reloaded the TLS certificate"),
-            Err(e) => warn!(error = %e, "refused the new TLS certificate; keeping the current one"),
-        }
+    /// SIGHUP: reads the configuration and the TLS certificate again (see [`Reloader`]).
+    pub fn reload(&self) -> ReloadReport {
+        self.reloader.reload()
     }
 
     /// Stops accepting, drains requests, flushes metadata and records a clean shutdown.
@@ -514,9 +521,7 @@ impl Running {
         let _ = self.redescriber.await;
         let _ = self.mover.await;
         let _ = self.lifecycle.await;
-        if let Some(sweeper) = self.sweeper {
-            let _ = sweeper.await;
-        }
+        let _ = self.sweeper.await;
         let _ = self.demoter.await;
         if let Some(backups) = self.backup_task {
             let _ = backups.await;

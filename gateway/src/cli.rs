@@ -64,6 +64,14 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Reload a running gateway's configuration file (as SIGHUP does): capacities and
+    /// watermarks, background intervals, connection limits and the TLS certificate change
+    /// at once; a change to anything else is refused as a whole, naming what needs a
+    /// restart.
+    Reload {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Certificates for HTTPS (`[tls]`).
     #[command(subcommand)]
     Cert(CertCommand),
@@ -403,7 +411,7 @@ pub enum LifecycleCommand {
     },
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// TOML configuration file. Flags and environment variables override its values.
     #[arg(long, short, env = "VMGW_CONFIG")]

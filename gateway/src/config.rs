@@ -11,15 +11,18 @@ use serde::Deserialize;
 
 mod admin;
 mod backup;
+mod env_expand;
 mod lifecycle;
 mod listen;
 mod promotion;
+mod reload;
 mod remote;
 mod tls;
 pub use backup::{BackupConfig, BackupSettings, SecretsPolicy};
 pub use lifecycle::LifecycleConfig;
 pub use listen::UNIX_PREFIX;
 pub use promotion::{ReadPromotion, ReadPromotionConfig};
+pub use reload::{RestartNeeded, Tunables, plan as plan_reload};
 pub use remote::RemoteSettings;
 pub use tls::{TlsConfig, TlsSettings};
 
@@ -91,7 +94,7 @@ pub struct FileConfig {
     pub backup: Option<BackupConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     pub access_key: String,
@@ -270,10 +273,18 @@ impl FileConfig {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
-        })
+        };
+        if !text.contains("${") {
+            return toml::from_str(&text).map_err(parse_error);
+        }
+        // Through a value tree only when there is something to expand: parsing the text
+        // directly keeps line and column in the messages of every other file.
+        let mut value: toml::Value = toml::from_str(&text).map_err(parse_error)?;
+        env_expand::expand(&mut value, "")?;
+        value.try_into().map_err(parse_error)
     }
 }
 
@@ -353,7 +364,7 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// Loaded encryption keys: `(id, 32 bytes)` pairs and the id new data is sealed with.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeySettings {
     pub active: u32,
     pub keys: Vec<(u32, Vec<u8>)>,

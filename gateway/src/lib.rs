@@ -21,5 +21,6 @@ pub mod meta;
 pub mod metrics;
 pub mod objects;
 pub mod recover;
+pub mod reload;
 pub mod s3;
 pub mod server;

@@ -51,7 +51,8 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
+/// The file given with `--config`, under the flags and environment variables.
+fn resolve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -83,7 +84,8 @@ impl Signals {
         })
     }
 
-    /// Serves SIGHUP (TLS reload) until SIGTERM or SIGINT arrives; returns which.
+    /// Serves SIGHUP (configuration and TLS reload) until SIGTERM or SIGINT arrives;
+    /// returns which.
     async fn until_stop(&mut self, running: &vmgw_gateway::app::Running) -> &'static str {
         loop {
             tokio::select! {
@@ -91,7 +93,8 @@ impl Signals {
                 _ = self.int.recv() => return "SIGINT",
                 _ = self.hup.recv() => {
                     info!(signal = "SIGHUP", "reloading");
-                    running.reload_tls();
+                    // The outcome is logged by the reload itself.
+                    let _ = running.reload();
                 }
             }
         }
@@ -99,18 +102,31 @@ impl Signals {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = settings(args)?;
+    let settings = resolve_settings(args.clone())?;
     // Before anything is announced: SIGHUP's default action would end the process.
     let mut signals = Signals::watch()?;
-    let running = vmgw_gateway::app::start(&settings).await?;
+    // A reload resolves the same file, flags and environment variables again.
+    let source = Box::new(move || resolve_settings(args.clone()).map_err(|e| format!("{e:#}")));
+    let running = vmgw_gateway::app::start(&settings, source).await?;
     if let Some(pair) = &running.generated_credentials {
-        // Shown once; afterwards they are only in the credentials file.
-        eprintln!(
-            "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: {}",
-            vmgw_gateway::credentials::stored_path(&settings.data_dir).display(),
-            pair.access_key,
-            pair.secret_key
-        );
+        let stored = vmgw_gateway::credentials::stored_path(&settings.data_dir);
+        // Shown once to a person at a terminal; afterwards they are only in the file. A
+        // service's stderr is a journal or a log file that others may read, so there the
+        // secret stays in the file (mode 0600).
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!(
+                "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: {}",
+                stored.display(),
+                pair.access_key,
+                pair.secret_key
+            );
+        } else {
+            eprintln!(
+                "vmgw generated credentials (stored in {}):\n  access key: {}\n  secret key: (in that file; not logged)",
+                stored.display(),
+                pair.access_key,
+            );
+        }
     }
     for endpoint in &running.endpoints {
         info!(%endpoint, data_dir = %settings.data_dir.display(), "vmgw listening on {endpoint}");
@@ -300,6 +316,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Requests { admin } => {
             print(runtime.block_on(vmgw_gateway::admin::requests::requests(&admin)))
+        }
+        Command::Reload { admin } => {
+            print(runtime.block_on(vmgw_gateway::admin::requests::reload(&admin)))
         }
         Command::Cert(CertCommand::SelfSigned { out, names, ips }) => {
             let (cert, key) = vmgw_gateway::server::cert::write_self_signed(&out, &names, &ips)?;

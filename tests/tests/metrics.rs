@@ -258,3 +258,69 @@ async fn readiness_follows_the_tiers() {
     let post = Request::new("POST", "/metrics").send(&addr).await;
     assert_eq!(post.status, 405);
 }
+
+/// Requests to the remote tier are timed by operation, and failed ones counted.
+#[tokio::test]
+async fn remote_tier_requests_are_timed_and_failures_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut remote = RemoteS3::start_with_bucket(REMOTE_BUCKET).await;
+    let tiers = three_tiers_config(&remote.endpoint(), dir.path(), REMOTE_BUCKET, "");
+    let gw = Gateway::start_with_config(
+        dir.path(),
+        &format!("[metrics]\nlisten = \"127.0.0.1:0\"\n\n{tiers}"),
+    );
+    let addr = metrics_addr(&gw);
+    let s3 = gw.sdk();
+    s3.create_bucket().bucket("cold").send().await.unwrap();
+    let count = |op: &str| {
+        format!("vmgw_remote_request_duration_seconds_count{{tier=\"remote\",operation=\"{op}\"}}")
+    };
+    let errors = |op: &str| {
+        format!("vmgw_remote_request_errors_total{{tier=\"remote\",operation=\"{op}\"}}")
+    };
+
+    let before = scrape(&addr).await;
+    let data = pattern(300_000, 21);
+    s3.put_object()
+        .bucket("cold")
+        .key("archived")
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .body(aws_sdk_s3::primitives::ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vmgw_tests::get_bytes(&s3, "cold", "archived").await, data);
+    let after = scrape(&addr).await;
+    // One blob under the part size: one upload, and at least one download.
+    assert_eq!(
+        sample(&after, &count("PutObject")) - sample(&before, &count("PutObject")),
+        1.0
+    );
+    assert!(sample(&after, &count("GetObject")) > sample(&before, &count("GetObject")));
+    for op in ["PutObject", "GetObject"] {
+        assert_eq!(sample(&after, &errors(op)), 0.0, "{op}");
+        let sum = format!(
+            "vmgw_remote_request_duration_seconds_sum{{tier=\"remote\",operation=\"{op}\"}}"
+        );
+        assert!(sample(&after, &sum) > 0.0, "{op} took no time");
+    }
+
+    // The remote down: the GET fails fast with 503, and the failed requests are counted.
+    remote.stop();
+    let failed = s3.get_object().bucket("cold").key("archived").send().await;
+    let status = failed
+        .as_ref()
+        .err()
+        .and_then(|e| e.raw_response())
+        .map(|r| r.status().as_u16());
+    assert_eq!(status, Some(503), "{failed:?}");
+    let down = scrape(&addr).await;
+    assert!(
+        sample(&down, &errors("GetObject")) >= 1.0,
+        "failed GETs not counted: {:?}",
+        down.iter()
+            .filter(|(k, _)| k.starts_with("vmgw_remote_request_errors"))
+            .collect::<Vec<_>>()
+    );
+    remote.resume();
+}

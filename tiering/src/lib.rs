@@ -35,7 +35,8 @@ pub use id::DataId;
 pub use keys::{KeyError, Keyring, parse_hex_key};
 pub use local::{LocalTier, LocalTierOptions, QUARANTINE_DIR};
 pub use remote::{
-    BACKUP_AREA, BackupName, QUARANTINE_AREA, RemoteTier, RemoteTierOptions, StoredBackup,
+    BACKUP_AREA, BackupName, QUARANTINE_AREA, RemoteTier, RemoteTierOptions, RequestObserver,
+    StoredBackup,
 };
 pub use tier::{DataReader, DataWriter, Space, Tier};
 

@@ -19,6 +19,8 @@
 //! - `POST /v1/tenants/limits` `{name, limits: {requests_per_sec?, bytes_per_sec?}}` → `{}`
 //! - `POST /v1/tenants/certs` `{name, fingerprint, allow}` → `{}`: lets a client certificate
 //!   (its SHA-256 fingerprint) act as the tenant over mTLS, or stops it
+//! - `POST /v1/reload` → `ReloadReport`: reads the configuration again (as SIGHUP does);
+//!   409 `{"error"}` when it is refused (a setting needs a restart) or invalid
 //! - `GET /metrics` (OpenMetrics text), `GET /healthz`, `GET /readyz`: see [`crate::metrics`]
 //! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
 //! - `POST /v1/fsck` `{deep, repair}` → `FsckReport` (see `objects::fsck`)

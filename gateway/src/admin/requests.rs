@@ -29,3 +29,14 @@ pub async fn requests(args: &AdminArgs) -> Result<String, AdminClientError> {
     }
     Ok(out)
 }
+
+/// `vmgw reload`: the gateway reads its configuration again. A refusal is an error
+/// (non-zero exit) carrying the gateway's explanation.
+pub async fn reload(args: &AdminArgs) -> Result<String, AdminClientError> {
+    let report: crate::reload::ReloadReport =
+        call::<(), _>(args, Method::POST, "/v1/reload", None).await?;
+    if args.json {
+        return Ok(to_json(&report));
+    }
+    Ok(format!("{}\n", report.message()))
+}

@@ -53,6 +53,7 @@ pub struct AdminApi {
     pub backups: Option<Arc<crate::backup::Backups>>,
     pub requests: Arc<RequestCounters>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 impl AdminApi {
@@ -64,6 +65,13 @@ impl AdminApi {
             super::tenant_routes::handle(&self.guests, req).await
         } else if super::dr_routes::is_route(path) {
             super::dr_routes::handle(&self.objects, self.backups.as_ref(), req).await
+        } else if path == "/v1/reload" && req.method() == Method::POST {
+            let report = self.reloader.reload();
+            match report.outcome {
+                crate::reload::ReloadOutcome::Applied => json(StatusCode::OK, &report),
+                // The request was fine; the configuration it points at is not taken.
+                _ => error(StatusCode::CONFLICT, report.message()),
+            }
         } else {
             handle(&self.objects, &self.requests, req).await
         }

@@ -5,7 +5,7 @@ use vmgw_lifecycle::AutoTiering;
 
 use super::{ConfigError, invalid};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleConfig {
     /// Seconds in a lifecycle "day": 86400, or less to watch rules act in tests and demos
@@ -20,7 +20,7 @@ pub struct LifecycleConfig {
 
 /// `[lifecycle.intelligent_tiering]`: the automatic steps of the INTELLIGENT_TIERING class,
 /// in days without access (S3's are 30 and 90).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntelligentTieringConfig {
     /// Days unread before an object leaves the frequent tier for the infrequent one.

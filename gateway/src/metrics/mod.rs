@@ -3,6 +3,7 @@
 //! `[metrics] listen` address that scrapers and kubelet probes use.
 
 mod probes;
+mod remote;
 mod requests;
 mod routes;
 mod state;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use prometheus_client::registry::Registry;
 
 pub use probes::{Readiness, readiness};
+pub use remote::RemoteMetrics;
 pub use requests::{RequestMetrics, Served};
 pub use routes::{is_route, respond, serve};
 pub use state::StateCollector;
@@ -26,10 +28,17 @@ pub struct Metrics {
 
 impl Metrics {
     #[must_use]
-    pub fn new(requests: &RequestMetrics, state: StateCollector) -> Self {
+    pub fn new(
+        requests: &RequestMetrics,
+        remote: &RemoteMetrics,
+        reloader: &crate::reload::Reloader,
+        state: StateCollector,
+    ) -> Self {
         let objects = Arc::clone(&state.objects);
         let mut registry = Registry::default();
         requests.register(&mut registry);
+        remote.register(&mut registry);
+        reloader.register_metrics(&mut registry);
         registry.register_collector(Box::new(state));
         Self { registry, objects }
     }

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -20,7 +19,7 @@ use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 use super::error::{ObjectError, ObjectResult};
 use super::lifecycle_stats::Taken;
 use super::moves::MoveOutcome;
-use super::{ObjectService, now_ms};
+use super::{ObjectService, Period, now_ms};
 use crate::meta::{
     BucketRecord, DueObject, MetaError, ObjectRecord, UploadQuery, WriteOp, WriteOutcome,
 };
@@ -41,7 +40,7 @@ const RETRY_AFTER_MS: i64 = 30_000;
 /// Runs until `shutdown`: rounds back to back while there is work, else every `interval`.
 pub async fn run_lifecycle(
     service: Arc<ObjectService>,
-    interval: Duration,
+    mut interval: Period,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -66,9 +65,10 @@ pub async fn run_lifecycle(
             }
             continue;
         }
-        let wait = super::lifecycle_wake::idle_wait(&service, interval);
+        let wait = super::lifecycle_wake::idle_wait(&service, interval.current());
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
+            () = interval.changed() => {}
             _ = shutdown.changed() => {}
         }
     }

@@ -43,7 +43,8 @@ impl Meter {
 pub struct MeteredTier {
     inner: Arc<dyn Tier>,
     meter: Arc<Meter>,
-    watermarks: Watermarks,
+    /// Replaced as a whole by a configuration reload.
+    watermarks: std::sync::RwLock<Watermarks>,
     /// Size of the filesystem under the tier (0: unknown): the capacity when none is
     /// configured. Filesystems rarely change size, so it is refreshed only now and then.
     fs_total: AtomicU64,
@@ -69,7 +70,7 @@ impl MeteredTier {
                 used: AtomicU64::new(used),
                 retiring: Mutex::default(),
             }),
-            watermarks,
+            watermarks: std::sync::RwLock::new(watermarks),
             fs_total: AtomicU64::new(0),
         };
         tier.refresh_space();
@@ -78,7 +79,12 @@ impl MeteredTier {
 
     #[must_use]
     pub fn watermarks(&self) -> Watermarks {
-        self.watermarks
+        *self.watermarks.read().expect("watermarks lock")
+    }
+
+    /// New capacity and watermarks (a configuration reload); the next check uses them.
+    pub fn set_watermarks(&self, watermarks: Watermarks) {
+        *self.watermarks.write().expect("watermarks lock") = watermarks;
     }
 
     /// At-rest bytes of the blobs on the tier.
@@ -97,7 +103,7 @@ impl MeteredTier {
     /// The configured capacity, else the filesystem's size, if known.
     #[must_use]
     pub fn capacity(&self) -> Option<u64> {
-        self.watermarks
+        self.watermarks()
             .capacity
             .or_else(|| Some(self.fs_total.load(Ordering::Relaxed)).filter(|n| *n > 0))
     }
@@ -113,7 +119,7 @@ impl MeteredTier {
     /// and in the free space of the filesystem. Blocking (one `statvfs`).
     #[must_use]
     pub fn has_room(&self, len: Option<u64>) -> bool {
-        if let Some(capacity) = self.watermarks.capacity
+        if let Some(capacity) = self.watermarks().capacity
             && !watermarks::has_room(self.used(), capacity, len)
         {
             return false;

@@ -33,6 +33,7 @@ mod move_stats;
 mod moves;
 mod multipart;
 mod object_ops;
+mod period;
 mod pins;
 mod placement;
 mod quota;
@@ -73,6 +74,7 @@ pub use object_ops::{
     ChecksumInput, CopyObject, GetObject, GetOutcome, HeadOutcome, MetadataDirective,
     NewObjectMeta, PutObject, TaggingDirective, TrailerSource,
 };
+pub use period::Period;
 pub use pins::Pins;
 pub use placement::{BlobPlacement, ObjectPlacement, TierStatus};
 pub use reclaim::run_reclaimer;

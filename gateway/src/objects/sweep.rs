@@ -3,13 +3,12 @@
 //! then periodically in the background, on every tier, remote ones included.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{info, warn};
 use vmgw_tiering::{DataId, Tier, TierError};
 
-use super::ObjectService;
+use super::{ObjectService, Period};
 
 /// Whether nothing else runs: only then may unfinished multipart uploads on remote tiers be
 /// aborted, since a running gateway may be in the middle of one.
@@ -107,12 +106,21 @@ fn sweep_tier(
 /// Sweeps every `interval` until shutdown.
 pub async fn run_sweeper(
     service: Arc<ObjectService>,
-    interval: Duration,
+    mut interval: Period,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        let period = interval.current();
+        // A zero period turns background sweeps off until a reload sets one.
+        let sleep = async {
+            if period.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(period).await;
+        };
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = sleep => {}
+            () = interval.changed() => continue,
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {

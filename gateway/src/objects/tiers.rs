@@ -149,6 +149,16 @@ impl Tiers {
         self.meters.iter()
     }
 
+    /// Takes over new capacities and watermarks (a configuration reload); tiers not named
+    /// keep theirs.
+    pub fn set_watermarks(&self, watermarks: &HashMap<String, Watermarks>) {
+        for meter in &self.meters {
+            if let Some(marks) = watermarks.get(meter.name()) {
+                meter.set_watermarks(*marks);
+            }
+        }
+    }
+
     /// Whether `tier` is the hottest one, next to the metadata store, where small objects
     /// may be stored inline.
     #[must_use]

@@ -114,7 +114,14 @@ fn open_remotes(settings: &Settings) -> Result<Vec<(String, Arc<RemoteTier>)>, R
             zstd_level: tier.compression,
             keyring: keyring.clone().filter(|_| tier.encrypt),
         };
-        let opened = crate::app::open_remote(&tier.name, &tier.path, remote, codec)?;
+        // Offline: the request metrics go nowhere.
+        let opened = crate::app::open_remote(
+            &tier.name,
+            &tier.path,
+            remote,
+            codec,
+            &crate::metrics::RemoteMetrics::default(),
+        )?;
         out.push((tier.name.clone(), Arc::new(opened)));
     }
     Ok(out)

@@ -9,6 +9,7 @@ mod counters;
 mod error_doc;
 mod limits;
 mod linger;
+mod live_limits;
 mod log;
 mod pacing;
 pub mod tls;
@@ -32,6 +33,7 @@ use crate::auth::Connection;
 
 pub use counters::{OperationCount, RequestCounters};
 pub use limits::ConnectionLimits;
+pub use live_limits::LiveLimits;
 pub use log::Logged;
 
 /// A bound listener.
@@ -48,18 +50,18 @@ pub async fn serve(
     listeners: Vec<Listener>,
     service: S3Service,
     counters: Arc<RequestCounters>,
-    limits: ConnectionLimits,
+    limits: Arc<LiveLimits>,
     grace: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> bool {
     let graceful = Arc::new(GracefulShutdown::new());
-    let connections = Arc::new(Connections::new(service, counters, limits));
+    let connections = Arc::new(Connections::new(service, counters, Arc::clone(&limits)));
     let mut loops = Vec::new();
     for listener in listeners {
         loops.push(tokio::spawn(accept_loop(
             listener,
             Arc::clone(&connections),
-            Arc::new(Semaphore::new(limits.max_connections)),
+            limits.listener_slots(),
             Arc::clone(&graceful),
             shutdown.clone(),
         )));
@@ -89,12 +91,28 @@ pub async fn serve(
 struct Connections {
     service: S3Service,
     counters: Arc<RequestCounters>,
-    limits: ConnectionLimits,
-    http: http1::Builder,
+    limits: Arc<LiveLimits>,
 }
 
 impl Connections {
-    fn new(service: S3Service, counters: Arc<RequestCounters>, limits: ConnectionLimits) -> Self {
+    fn new(service: S3Service, counters: Arc<RequestCounters>, limits: Arc<LiveLimits>) -> Self {
+        Self {
+            service,
+            counters,
+            limits,
+        }
+    }
+
+    /// Serves one connection with the limits in force when it was accepted.
+    async fn serve<I>(
+        &self,
+        io: I,
+        connection: Connection,
+        watcher: Watcher,
+        limits: ConnectionLimits,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         // HTTP/1.1 only: S3 clients do not speak cleartext HTTP/2, and hyper's HTTP/1 server
         // is the one with a limit on the size of a request head.
         let mut http = http1::Builder::new();
@@ -102,28 +120,14 @@ impl Connections {
             .header_read_timeout(limits.header_read_timeout)
             .max_header_size(limits.max_header_bytes)
             .max_buf_size(ConnectionLimits::READ_BUFFER);
-        Self {
-            service,
-            counters,
-            limits,
-            http,
-        }
-    }
-
-    async fn serve<I>(&self, io: I, connection: Connection, watcher: Watcher)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
         let peer = connection.peer;
         let svc = Logged {
             inner: self.service.clone(),
             connection,
             counters: Arc::clone(&self.counters),
-            body_idle_timeout: self.limits.body_idle_timeout,
+            body_idle_timeout: limits.body_idle_timeout,
         };
-        let conn = self
-            .http
-            .serve_connection(TokioIo::new(linger::Lingering::new(io)), svc);
+        let conn = http.serve_connection(TokioIo::new(linger::Lingering::new(io)), svc);
         if let Err(e) = watcher.watch(conn).await {
             debug!(?peer, error = %e, "connection ended with an error");
         }
@@ -183,6 +187,7 @@ async fn accept_loop(
         };
         // Taken now, so that a shutdown waits for connections still in their handshake.
         let watcher = graceful.watcher();
+        let limits = connections.limits.get();
         let connections = Arc::clone(&connections);
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -193,20 +198,20 @@ async fn accept_loop(
                         secure: false,
                         client_cert: None,
                     };
-                    connections.serve(stream, connection, watcher).await;
+                    connections.serve(stream, connection, watcher, limits).await;
                 }
                 (Accepted::Tcp(stream, peer), Some(tls)) => {
                     // The handshake is part of the request head: a client that stalls in it
                     // holds a slot just the same.
-                    let limit = connections.limits.header_read_timeout;
-                    match tokio::time::timeout(limit, tls.accept(stream)).await {
+                    match tokio::time::timeout(limits.header_read_timeout, tls.accept(stream)).await
+                    {
                         Ok(Ok(stream)) => {
                             let connection = Connection {
                                 peer: Some(peer),
                                 secure: true,
                                 client_cert: tls::client_cert(&stream),
                             };
-                            connections.serve(stream, connection, watcher).await;
+                            connections.serve(stream, connection, watcher, limits).await;
                         }
                         Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -218,7 +223,7 @@ async fn accept_loop(
                         secure: false,
                         client_cert: None,
                     };
-                    connections.serve(stream, connection, watcher).await;
+                    connections.serve(stream, connection, watcher, limits).await;
                 }
             }
             drop(permit);

@@ -43,6 +43,9 @@ pub(super) fn build(options: &RemoteTierOptions) -> aws_sdk_s3::Client {
     if let Some(endpoint) = &options.endpoint {
         config = config.endpoint_url(endpoint);
     }
+    if let Some(observer) = &options.observer {
+        config = config.interceptor(super::observe::Observed(std::sync::Arc::clone(observer)));
+    }
     aws_sdk_s3::Client::from_conf(config.build())
 }
 

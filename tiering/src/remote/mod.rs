@@ -13,6 +13,7 @@ mod backups;
 mod client;
 mod descriptor;
 mod fetch;
+mod observe;
 mod options;
 mod spool;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::{DataId, DataReader, DataWriter, Space, Tier, TierError, blob};
 pub use backups::{BackupName, StoredBackup};
+pub use observe::RequestObserver;
 pub use options::RemoteTierOptions;
 
 const SIDECAR_SUFFIX: &str = ".descriptor";

@@ -37,6 +37,8 @@ pub struct RemoteTierOptions {
     pub attempt_timeout: Duration,
     /// Attempts per request, the first included; retries back off exponentially with jitter.
     pub max_attempts: u32,
+    /// Told about every request (metrics).
+    pub observer: Option<std::sync::Arc<dyn super::RequestObserver>>,
 }
 
 impl RemoteTierOptions {
@@ -60,6 +62,7 @@ impl RemoteTierOptions {
             connect_timeout: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(60),
             max_attempts: 3,
+            observer: None,
         }
     }
 }

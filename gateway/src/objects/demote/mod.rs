@@ -17,7 +17,6 @@ mod victims;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -25,7 +24,7 @@ use vmgw_tiering::{DataId, Tier};
 
 use super::error::{ObjectError, ObjectResult};
 use super::metered::MeteredTier;
-use super::{MoveOutcome, ObjectService};
+use super::{MoveOutcome, ObjectService, Period};
 use crate::meta::Resident;
 use victims::Victims;
 
@@ -41,15 +40,18 @@ struct TierState {
 /// Runs until `shutdown` turns true, checking every `interval`.
 pub async fn run_demoter(
     service: Arc<ObjectService>,
-    interval: Duration,
+    mut interval: Period,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let meters: Vec<Arc<MeteredTier>> = service.tiers.meters().cloned().collect();
     let mut states = vec![TierState::default(); meters.len()];
     loop {
+        let period = interval.current();
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(period) => {}
             () = service.access.flush_wanted() => {}
+            // A reload may have changed the watermarks too: check at once.
+            () = interval.changed() => {}
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {
@@ -269,6 +271,7 @@ mod tests {
     use crate::meta::Layout;
     use crate::objects::Watermarks;
     use crate::objects::test_support::{get, put, service_with_watermarks};
+    use std::time::Duration;
 
     fn tier_of(service: &ObjectService, key: &str) -> String {
         let bucket = service.bucket("b").unwrap();
