@@ -18,6 +18,7 @@ use crate::auth::qos::Qos;
 use crate::auth::sealer::SecretSealer;
 use crate::auth::tenants::Tenants;
 use crate::auth::{Authenticator, Registry};
+use crate::backup::{Backups, run_backups};
 use crate::config::{CredentialConfig, Settings};
 use crate::credentials;
 use crate::meta::{MetaStore, RedbOptions, RedbStore};
@@ -89,6 +90,7 @@ pub struct Running {
     lifecycle: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
     demoter: tokio::task::JoinHandle<()>,
+    backup_task: Option<tokio::task::JoinHandle<()>>,
     objects: Arc<ObjectService>,
     meta: Arc<RedbStore>,
     data_dir: std::path::PathBuf,
@@ -118,7 +120,7 @@ fn ensure_dir(path: &Path) -> Result<(), AppError> {
 
 /// Prepares a remote tier. Nothing is asked of the server yet: a remote that is down must not
 /// keep the gateway from serving its local tiers.
-fn open_remote(
+pub(crate) fn open_remote(
     name: &str,
     spool_dir: &Path,
     remote: &crate::config::RemoteSettings,
@@ -202,6 +204,8 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
     };
     let remote_metrics = crate::metrics::RemoteMetrics::default();
     let mut tiers: Vec<Arc<dyn Tier>> = Vec::new();
+    // The remote tiers themselves, unwrapped: backups go to their reserved areas.
+    let mut remotes: Vec<(String, Arc<RemoteTier>)> = Vec::new();
     for tier in &settings.tiers {
         let codec = vmgw_tiering::CodecOptions {
             zstd_level: tier.compression,
@@ -220,6 +224,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
             .map(|t| Arc::new(t) as Arc<dyn Tier>),
             Some(remote) => open_remote(&tier.name, &tier.path, remote, codec, &remote_metrics).and_then(|t| {
                 let t = Arc::new(t);
+                remotes.push((tier.name.clone(), Arc::clone(&t)));
                 let probe = Arc::clone(&t);
                 tokio::task::spawn_blocking(move || match probe.probe() {
                     Ok(()) => info!(tier = probe.name(), "remote tier reachable"),
@@ -317,6 +322,23 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
         periods.placement,
         shutdown_rx.clone(),
     ));
+    let backups = settings.backup.as_ref().and_then(|backup| {
+        let tier = remotes.iter().find(|(name, _)| *name == backup.tier)?;
+        Some(Arc::new(Backups::new(
+            Arc::clone(&meta) as Arc<dyn MetaStore>,
+            Arc::clone(&tier.1),
+            settings.data_dir.clone(),
+            backup.clone(),
+        )))
+    });
+    let backup_task = match (&backups, settings.backup.as_ref().and_then(|b| b.interval)) {
+        (Some(backups), Some(interval)) => Some(tokio::spawn(run_backups(
+            Arc::clone(backups),
+            interval,
+            shutdown_rx.clone(),
+        ))),
+        _ => None,
+    };
 
     let registry = Arc::new(Registry::new(&keys));
     let sealer = SecretSealer::load_or_create(&SecretSealer::key_path(&settings.data_dir))
@@ -441,6 +463,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
                 endpoints: tcp_endpoints,
                 region: settings.region.clone(),
             },
+            backups,
             requests: Arc::clone(&requests),
             metrics,
             reloader: Arc::clone(&reloader),
@@ -471,6 +494,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
         lifecycle,
         sweeper,
         demoter,
+        backup_task,
         objects,
         meta,
         data_dir: settings.data_dir.clone(),
@@ -499,6 +523,9 @@ impl Running {
         let _ = self.lifecycle.await;
         let _ = self.sweeper.await;
         let _ = self.demoter.await;
+        if let Some(backups) = self.backup_task {
+            let _ = backups.await;
+        }
         // After the last request: reads served during the drain are recorded too.
         if let Err(e) = self.objects.flush_reads().await {
             warn!(error = %e, "could not record the last reads");

@@ -75,6 +75,68 @@ pub enum Command {
     /// Certificates for HTTPS (`[tls]`).
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Check that a running gateway's metadata and every tier agree: orphans, missing data,
+    /// bookkeeping (and with --deep, every byte); --repair mends what it finds. Exits
+    /// non-zero while problems remain.
+    Fsck {
+        /// Read every blob in use and verify every chunk (checksums, GCM tags) and its MD5.
+        #[arg(long)]
+        deep: bool,
+        /// Delete orphans, restore damaged data from an intact copy, otherwise quarantine
+        /// the object (its bytes kept in the tier's lost+found) and remove it.
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Metadata backups of a running gateway, kept on its remote tier.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Rebuild a lost host's namespace from its remote tier into a fresh data directory
+    /// (offline: no gateway may run on it). Then `vmgw serve` serves it.
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a metadata backup now.
+    Now {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// The backups on the remote tier, oldest first.
+    Ls {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecoverArgs {
+    /// Recover from the remote tier (the only source there is: the lost host's disks are
+    /// gone).
+    #[arg(long, required = true)]
+    pub from_remote: bool,
+    /// The lost host's configuration: its remote tier, and the key files of `[encryption]`.
+    #[arg(long, short, env = "VMGW_CONFIG")]
+    pub config: PathBuf,
+    /// The new data directory; must not hold a metadata store.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The remote tier holding the backups. Default: `[backup] tier`, else the coldest
+    /// remote tier.
+    #[arg(long)]
+    pub tier: Option<String>,
+    /// A backup by name (see `vmgw backup ls`). Default: the newest.
+    #[arg(long)]
+    pub backup: Option<String>,
+    /// A copy of the lost host's secrets.key kept off-host, for tenants' keys (needed when
+    /// the backup does not carry it: an unsealed backup, or `[backup] secrets = "never"`).
+    #[arg(long)]
+    pub secrets_key: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod admin;
+mod backup;
 mod env_expand;
 mod lifecycle;
 mod listen;
@@ -17,6 +18,7 @@ mod promotion;
 mod reload;
 mod remote;
 mod tls;
+pub use backup::{BackupConfig, BackupSettings, SecretsPolicy};
 pub use lifecycle::LifecycleConfig;
 pub use listen::UNIX_PREFIX;
 pub use promotion::{ReadPromotion, ReadPromotionConfig};
@@ -88,6 +90,8 @@ pub struct FileConfig {
     pub admin: admin::AdminConfig,
     #[serde(default)]
     pub metrics: admin::MetricsConfig,
+    /// Metadata backups to a remote tier; scheduled only when present.
+    pub backup: Option<BackupConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -342,6 +346,8 @@ pub struct Settings {
     /// Intelligent tiering's automatic steps.
     pub auto_tiering: vmgw_lifecycle::AutoTiering,
     pub lifecycle: LifecycleConfig,
+    /// Metadata backups; `None` without a remote tier.
+    pub backup: Option<BackupSettings>,
 }
 
 /// The data directory used when none is configured: `$XDG_DATA_HOME/vmgw`, else
@@ -708,6 +714,7 @@ impl Settings {
         }
 
         let read_promotion = promotion::resolve(&file.read_promotion, &data_dir)?;
+        let backup = backup::resolve(file.backup.as_ref(), &resolved_tiers)?;
         let lifecycle_day_ms = file.lifecycle.day_ms()?;
         let auto_tiering = file.lifecycle.auto_tiering()?;
         Ok(Self {
@@ -732,6 +739,7 @@ impl Settings {
             lifecycle_day_ms,
             auto_tiering,
             lifecycle: file.lifecycle,
+            backup,
         })
     }
 

@@ -10,8 +10,8 @@ use vmgw_gateway::admin::client::AdminClientError;
 use vmgw_gateway::admin::{AddTenantRequest, LimitsRequest, MoveRequest, QuotaRequest};
 use vmgw_gateway::admin::{commands, vm};
 use vmgw_gateway::cli::{
-    CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat, ObjectCommand, QosCommand,
-    QuotaCommand, ServeArgs, TierCommand, VmCommand,
+    BackupCommand, CertCommand, Cli, Command, KeyCommand, LifecycleCommand, LogFormat,
+    ObjectCommand, QosCommand, QuotaCommand, RecoverArgs, ServeArgs, TierCommand, VmCommand,
 };
 use vmgw_gateway::config::{FileConfig, Overrides, Settings};
 use vmgw_gateway::meta::Quota;
@@ -140,6 +140,48 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let signal = signals.until_stop(&running).await;
     info!(signal, "shutting down");
     running.stop().await;
+    Ok(())
+}
+
+/// Runs fsck on the gateway and prints the report; fails (exit status 1) while problems
+/// remain unrepaired.
+async fn fsck(
+    admin: &vmgw_gateway::cli::AdminArgs,
+    deep: bool,
+    repair: bool,
+) -> anyhow::Result<()> {
+    let options = vmgw_gateway::objects::FsckOptions { deep, repair };
+    let (text, report) = vmgw_gateway::admin::dr::fsck(admin, options).await?;
+    print!("{text}");
+    match report.unresolved() {
+        0 => Ok(()),
+        n => anyhow::bail!("fsck: {n} problem(s) not repaired"),
+    }
+}
+
+async fn recover(args: RecoverArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(&args.config)?;
+    let settings = Settings::resolve(
+        file,
+        Overrides {
+            data_dir: Some(args.data_dir.clone()),
+            ..Overrides::default()
+        },
+    )?;
+    let report = vmgw_gateway::recover::recover(
+        &settings,
+        vmgw_gateway::recover::RecoverOptions {
+            tier: args.tier,
+            backup: args.backup,
+            secrets_key: args.secrets_key,
+        },
+    )
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
     Ok(())
 }
 
@@ -293,5 +335,17 @@ fn main() -> anyhow::Result<()> {
             cert,
             admin,
         }) => print(runtime.block_on(vm::set_cert(&admin, &tenant, cert, false))),
+        Command::Fsck {
+            deep,
+            repair,
+            admin,
+        } => runtime.block_on(fsck(&admin, deep, repair)),
+        Command::Backup(BackupCommand::Now { admin }) => {
+            print(runtime.block_on(vmgw_gateway::admin::dr::backup_now(&admin)))
+        }
+        Command::Backup(BackupCommand::Ls { admin }) => {
+            print(runtime.block_on(vmgw_gateway::admin::dr::backup_ls(&admin)))
+        }
+        Command::Recover(args) => runtime.block_on(recover(args)),
     }
 }

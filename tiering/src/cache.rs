@@ -359,6 +359,30 @@ impl Tier for CachedTier {
     fn redescribe(&self, id: DataId, descriptor: &[u8]) -> Result<(), TierError> {
         self.shared.inner.redescribe(id, descriptor)
     }
+
+    fn quarantine(&self, id: DataId, note: &[u8]) -> Result<bool, TierError> {
+        self.shared.inner.quarantine(id, note)
+    }
+
+    fn open_uncached(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+        self.shared.inner.open_uncached(id)
+    }
+
+    fn cached_copy(&self, id: DataId) -> Option<Result<Box<dyn DataReader>, TierError>> {
+        let local = self
+            .shared
+            .index
+            .lock()
+            .expect("cache lock")
+            .entries
+            .get(&id)?
+            .local;
+        Some(self.shared.store.open(local))
+    }
+
+    fn drop_cached_copy(&self, id: DataId) {
+        self.shared.forget(id);
+    }
 }
 
 #[cfg(test)]

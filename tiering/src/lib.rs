@@ -33,8 +33,11 @@ pub use codec::CodecOptions;
 pub use error::TierError;
 pub use id::DataId;
 pub use keys::{KeyError, Keyring, parse_hex_key};
-pub use local::{LocalTier, LocalTierOptions};
-pub use remote::{RemoteTier, RemoteTierOptions, RequestObserver};
+pub use local::{LocalTier, LocalTierOptions, QUARANTINE_DIR};
+pub use remote::{
+    BACKUP_AREA, BackupName, QUARANTINE_AREA, RemoteTier, RemoteTierOptions, RequestObserver,
+    StoredBackup,
+};
 pub use tier::{DataReader, DataWriter, Space, Tier};
 
 #[cfg(feature = "testing")]

@@ -7,10 +7,15 @@ use bytes::Bytes;
 
 use crate::{DataId, DataReader, DataWriter, Tier, TierError};
 
+/// Quarantined blobs: id → (stored bytes, note).
+type Quarantined = HashMap<DataId, (Bytes, Vec<u8>)>;
+
 #[derive(Debug, Default, Clone)]
 pub struct MemTier {
     name: String,
     blobs: Arc<Mutex<HashMap<DataId, Bytes>>>,
+    /// What [`Tier::quarantine`] kept: the bytes and the note.
+    quarantined: Arc<Mutex<Quarantined>>,
 }
 
 impl MemTier {
@@ -19,7 +24,14 @@ impl MemTier {
         Self {
             name: name.into(),
             blobs: Arc::default(),
+            quarantined: Arc::default(),
         }
+    }
+
+    /// The quarantined blobs: id → (stored bytes, note).
+    #[must_use]
+    pub fn quarantined(&self) -> Quarantined {
+        self.quarantined.lock().expect("lock").clone()
     }
 
     /// Number of finished blobs held.
@@ -61,6 +73,17 @@ impl Tier for MemTier {
     fn remove(&self, id: DataId) -> Result<(), TierError> {
         self.blobs.lock().expect("lock").remove(&id);
         Ok(())
+    }
+
+    fn quarantine(&self, id: DataId, note: &[u8]) -> Result<bool, TierError> {
+        let Some(bytes) = self.blobs.lock().expect("lock").get(&id).cloned() else {
+            return Ok(false);
+        };
+        self.quarantined
+            .lock()
+            .expect("lock")
+            .insert(id, (bytes, note.to_vec()));
+        Ok(true)
     }
 
     fn for_each_id(&self, visit: &mut dyn FnMut(DataId)) -> Result<(), TierError> {

@@ -81,6 +81,34 @@ pub trait Tier: Send + Sync + 'static {
     fn redescribe(&self, _id: DataId, _descriptor: &[u8]) -> Result<(), TierError> {
         Ok(())
     }
+
+    /// Keeps the stored bytes of blob `id`, whatever state they are in, in the tier's
+    /// quarantine area (`lost+found`), with `note` (what they belonged to) beside them. The
+    /// blob itself stays where it is until it is removed, so quarantining first and then
+    /// dropping the blob from the metadata never leaves a moment where the bytes are in
+    /// neither place. Returns whether there was anything to keep. Blobs in the quarantine
+    /// area are never listed by [`Tier::for_each_id`], so no sweep takes them.
+    fn quarantine(&self, _id: DataId, _note: &[u8]) -> Result<bool, TierError> {
+        Err(TierError::Io {
+            path: self.name().to_owned(),
+            source: std::io::Error::other("this tier has no quarantine area"),
+        })
+    }
+
+    /// Opens a blob in the tier's own storage, never a cached copy of it: what an integrity
+    /// check must read to know the tier still holds the blob intact.
+    fn open_uncached(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+        self.open_for_copy(id)
+    }
+
+    /// A second, cached copy of blob `id` that the tier keeps elsewhere (read promotion of
+    /// a remote blob), opened for verified reads, if it has one.
+    fn cached_copy(&self, _id: DataId) -> Option<Result<Box<dyn DataReader>, TierError>> {
+        None
+    }
+
+    /// Drops the cached copy of blob `id` (found damaged), keeping the blob itself.
+    fn drop_cached_copy(&self, _id: DataId) {}
 }
 
 /// Capacity of the storage under a tier.

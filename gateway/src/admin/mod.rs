@@ -23,12 +23,17 @@
 //!   409 `{"error"}` when it is refused (a setting needs a restart) or invalid
 //! - `GET /metrics` (OpenMetrics text), `GET /healthz`, `GET /readyz`: see [`crate::metrics`]
 //! - `POST /v1/tenants/quota` `{tenant | bucket, quota: {max_bytes?, max_objects?}}` → `{}`
+//! - `POST /v1/fsck` `{deep, repair}` → `FsckReport` (see `objects::fsck`)
+//! - `GET /v1/backups` → `[BackupInfo]`; `POST /v1/backups` → `BackupInfo`: a metadata
+//!   backup taken now (see [`crate::backup`])
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
 pub mod basic_auth;
 pub mod client;
 pub mod commands;
+pub mod dr;
+mod dr_routes;
 pub mod guest_config;
 pub mod lifecycle;
 pub mod requests;

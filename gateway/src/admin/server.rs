@@ -49,6 +49,8 @@ pub struct HttpsListener {
 pub struct AdminApi {
     pub objects: Arc<ObjectService>,
     pub guests: super::Guests,
+    /// Metadata backups, when there is a remote tier to keep them on.
+    pub backups: Option<Arc<crate::backup::Backups>>,
     pub requests: Arc<RequestCounters>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub reloader: Arc<crate::reload::Reloader>,
@@ -61,6 +63,8 @@ impl AdminApi {
             crate::metrics::respond(&self.metrics, req.method(), path).await
         } else if path.starts_with("/v1/tenants") {
             super::tenant_routes::handle(&self.guests, req).await
+        } else if super::dr_routes::is_route(path) {
+            super::dr_routes::handle(&self.objects, self.backups.as_ref(), req).await
         } else if path == "/v1/reload" && req.method() == Method::POST {
             let report = self.reloader.reload();
             match report.outcome {

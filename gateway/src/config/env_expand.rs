@@ -17,10 +17,8 @@ fn expand_with(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     match value {
-        toml::Value::String(text) => {
-            if text.contains('$') {
-                *text = expand_text(text, path, env)?;
-            }
+        toml::Value::String(text) if text.contains('$') => {
+            *text = expand_text(text, path, env)?;
         }
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {

@@ -136,6 +136,7 @@ pub fn plan(current: &Settings, new: &Settings) -> Result<Tunables, RestartNeede
         lifecycle_day_ms,
         auto_tiering,
         lifecycle,
+        backup,
     } = current;
     let mut diff = Differences::default();
     diff.shown("listen", listen, &new.listen);
@@ -192,6 +193,8 @@ pub fn plan(current: &Settings, new: &Settings) -> Result<Tunables, RestartNeede
     let mut lifecycle_fixed = new.lifecycle.clone();
     lifecycle_fixed.scan_interval_ms = lifecycle.scan_interval_ms;
     diff.shown("lifecycle", lifecycle, &lifecycle_fixed);
+    // The backup schedule's task holds its settings from start.
+    diff.shown("backup", backup, &new.backup);
     if diff.0.is_empty() {
         Ok(Tunables::of(new))
     } else {

@@ -39,12 +39,12 @@ pub(super) struct Tables<'txn> {
     pub(super) tenants: Table<'txn, &'static str, &'static [u8]>,
     pub(super) usage: Table<'txn, u64, (u64, u64)>,
     pub(super) objects: Table<'txn, &'static [u8], &'static [u8]>,
-    layouts: Table<'txn, u128, &'static [u8]>,
+    pub(super) layouts: Table<'txn, u128, &'static [u8]>,
     uploads: Table<'txn, &'static [u8], &'static [u8]>,
     uploads_by_key: Table<'txn, &'static [u8], ()>,
     parts: Table<'txn, &'static [u8], &'static [u8]>,
-    blobs: Table<'txn, &'static [u8], &'static str>,
-    reclaim: Table<'txn, &'static [u8], &'static str>,
+    pub(super) blobs: Table<'txn, &'static [u8], &'static str>,
+    pub(super) reclaim: Table<'txn, &'static [u8], &'static str>,
     pub(super) sys: Table<'txn, &'static str, u64>,
     pub(super) bucket_configs: Table<'txn, (u64, &'static str), &'static [u8]>,
     pub(super) lc_due: Table<'txn, &'static [u8], ()>,
@@ -233,6 +233,24 @@ impl<'txn> Tables<'txn> {
                 }
                 Ok(WriteOutcome::Done)
             }
+            WriteOp::DropObject {
+                bucket_id,
+                key,
+                version,
+                layout,
+            } => self.drop_object(bucket_id, &key, version, layout.as_ref()),
+            WriteOp::RecountUsage { bucket_id } => self.recount_usage(bucket_id),
+            WriteOp::SetBlobRows { rows } => self.set_blob_rows(&rows),
+            WriteOp::ReclaimBlobs { blobs } => self.reclaim_blobs(&blobs),
+            WriteOp::KeepBlob { bucket_id, key, id } => self.keep_blob(bucket_id, &key, id),
+            WriteOp::DropLayout { version, keep } => self.drop_layout(version, &keep),
+            WriteOp::RestoreBucket { record } => self.restore_bucket(record),
+            WriteOp::RestoreObject {
+                bucket_id,
+                key,
+                record,
+                layout,
+            } => self.restore_object(bucket_id, &key, &record, &layout),
             WriteOp::RecordReads { reads } => {
                 for read in reads {
                     let okey = keys::object(read.bucket_id, &read.key);
@@ -332,7 +350,7 @@ impl<'txn> Tables<'txn> {
         Ok(WriteOutcome::Done)
     }
 
-    fn current(&self, okey: &[u8]) -> Result<Option<ObjectRecord>, ApplyError> {
+    pub(super) fn current(&self, okey: &[u8]) -> Result<Option<ObjectRecord>, ApplyError> {
         match self.objects.get(okey)? {
             Some(raw) => records::decode(raw.value()).map(Some).map_err(corrupt),
             None => Ok(None),
@@ -491,7 +509,11 @@ impl<'txn> Tables<'txn> {
 
     /// Removes a version's layout and queues its blobs, except `kept`, for reclamation.
     /// Returns whether any of the version's blobs were among `kept`.
-    fn retire_layout(&mut self, version: u128, kept: &HashSet<DataId>) -> Result<bool, ApplyError> {
+    pub(super) fn retire_layout(
+        &mut self,
+        version: u128,
+        kept: &HashSet<DataId>,
+    ) -> Result<bool, ApplyError> {
         let Some(raw) = self.layouts.remove(version)? else {
             return Ok(false);
         };
@@ -518,7 +540,11 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn delete_object(&mut self, bucket_id: u64, key: &str) -> Result<WriteOutcome, ApplyError> {
+    pub(super) fn delete_object(
+        &mut self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<WriteOutcome, ApplyError> {
         let okey = keys::object(bucket_id, key);
         let Some(raw) = self.objects.remove(okey.as_slice())? else {
             return Ok(WriteOutcome::ObjectDeleted { existed: false });

@@ -19,26 +19,37 @@
 //! - `reclaim`: blobs no longer referenced, to delete from their tier → tier name.
 //! - `reads`: object key (as in `objects`) → when it was last read, written in batches
 //!   (see `objects::access`); a row goes with its object's deletion.
+//!
+//! The whole store can be dumped from one snapshot while it serves ([`dump`],
+//! `snapshot`) and restored into a fresh file ([`restore`]): metadata backups.
 
 mod apply;
 mod bucket_configs;
+mod census;
+#[cfg(test)]
+pub(crate) mod damage;
+pub mod dump;
 mod fingerprint;
 pub mod keys;
 mod list;
 pub mod records;
 mod redb_store;
+mod repair;
 mod residents;
 mod schedule;
+mod snapshot;
 mod tenants;
 mod usage;
 
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
 
+pub use census::{Census, ObjectEntry, UploadEntry};
 pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
 pub use residents::Resident;
+pub use snapshot::restore;
 pub use tenants::tenant_owner;
 pub use usage::UsageChange;
 
@@ -217,6 +228,51 @@ pub enum WriteOp {
     /// are skipped).
     RecordReads {
         reads: Vec<ReadMark>,
+    },
+    /// Removes an object whose bytes are lost (fsck's quarantine, recovery's lost objects)
+    /// as a delete would, provided it is still `version` with `layout` (`None`: it has
+    /// none).
+    DropObject {
+        bucket_id: u64,
+        key: String,
+        version: u128,
+        layout: Option<Layout>,
+    },
+    /// Sets a bucket's usage to what its objects add up to.
+    RecountUsage {
+        bucket_id: u64,
+    },
+    /// Makes the blob table name these tiers for these blobs.
+    SetBlobRows {
+        rows: Vec<(DataId, String)>,
+    },
+    /// Queues blobs nothing references for reclamation.
+    ReclaimBlobs {
+        blobs: Vec<(DataId, String)>,
+    },
+    /// Takes `id` off the reclamation queue, provided the object still uses it.
+    KeepBlob {
+        bucket_id: u64,
+        key: String,
+        id: DataId,
+    },
+    /// Drops a layout no object refers to; its blobs but `keep` are queued for reclamation.
+    DropLayout {
+        version: u128,
+        keep: Vec<DataId>,
+    },
+    /// Recovery: creates a bucket (a new id is given) without requiring its owner tenant to
+    /// exist.
+    RestoreBucket {
+        record: BucketRecord,
+    },
+    /// Recovery: makes `record` with `layout` the object at `key` unless the current version
+    /// is as new or newer; no quota check (the object existed before).
+    RestoreObject {
+        bucket_id: u64,
+        key: String,
+        record: ObjectRecord,
+        layout: Layout,
     },
 }
 
@@ -398,6 +454,18 @@ pub trait MetaStore: Send + Sync + 'static {
         tier: &str,
         visit: &mut dyn FnMut(Resident),
     ) -> Result<(), MetaError>;
+
+    /// Everything the store says about blobs as of one snapshot, visiting each current
+    /// object (for integrity checks and recovery). A full scan.
+    fn census(&self, visit: &mut dyn FnMut(ObjectEntry)) -> Result<Census, MetaError>;
+
+    /// Streams a consistent snapshot of the whole store as a dump starting with `header`
+    /// (see [`dump`]), taken online. Blocking.
+    fn dump(
+        &self,
+        out: &mut dyn std::io::Write,
+        header: &dump::DumpHeader,
+    ) -> Result<dump::DumpStats, MetaError>;
 
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError>;
 

@@ -162,6 +162,10 @@ impl RedbStore {
     fn read(&self) -> Result<redb::ReadTransaction, MetaError> {
         self.db.begin_read().map_err(storage)
     }
+
+    pub(super) fn db(&self) -> &Database {
+        &self.db
+    }
 }
 
 fn run_committer(
@@ -541,6 +545,21 @@ impl MetaStore for RedbStore {
         visit: &mut dyn FnMut(super::Resident),
     ) -> Result<(), MetaError> {
         super::residents::for_each_resident(&self.read()?, tier, visit)
+    }
+
+    fn census(
+        &self,
+        visit: &mut dyn FnMut(super::ObjectEntry),
+    ) -> Result<super::Census, MetaError> {
+        super::census::census(&self.read()?, visit)
+    }
+
+    fn dump(
+        &self,
+        out: &mut dyn std::io::Write,
+        header: &super::dump::DumpHeader,
+    ) -> Result<super::dump::DumpStats, MetaError> {
+        self.dump_into(out, header)
     }
 
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, MetaError> {

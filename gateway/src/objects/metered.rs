@@ -229,6 +229,23 @@ impl Tier for MeteredTier {
     fn redescribe(&self, id: DataId, descriptor: &[u8]) -> Result<(), TierError> {
         self.inner.redescribe(id, descriptor)
     }
+
+    fn quarantine(&self, id: DataId, note: &[u8]) -> Result<bool, TierError> {
+        // The quarantine area is not the tier's data: nothing to count.
+        self.inner.quarantine(id, note)
+    }
+
+    fn open_uncached(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
+        self.inner.open_uncached(id)
+    }
+
+    fn cached_copy(&self, id: DataId) -> Option<Result<Box<dyn DataReader>, TierError>> {
+        self.inner.cached_copy(id)
+    }
+
+    fn drop_cached_copy(&self, id: DataId) {
+        self.inner.drop_cached_copy(id);
+    }
 }
 
 struct MeteredWriter {

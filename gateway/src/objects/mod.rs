@@ -16,6 +16,7 @@ mod conditions;
 mod demote;
 mod descriptor;
 mod error;
+mod fsck;
 mod in_flight;
 mod ingest;
 mod intelligent_tiering;
@@ -43,7 +44,7 @@ mod rename;
 mod sweep;
 mod tagging;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod tiers;
 mod watermarks;
 
@@ -55,8 +56,9 @@ use vmgw_tiering::{DataId, Tier};
 pub use checksum::Hasher;
 pub use conditions::{ByteRange, Conditions, EtagMatch};
 pub use demote::run_demoter;
-pub use descriptor::BlobDescriptor;
+pub use descriptor::{BlobDescriptor, DESCRIPTOR_VERSION};
 pub use error::{BodyError, ObjectError, ObjectResult};
+pub use fsck::{Finding, FindingKind, FsckOptions, FsckReport, Repair, RepairAction};
 pub use ingest::ByteStream;
 pub use lifecycle_stats::{BucketLifecycleStats, LagHistogram, LifecycleStats};
 pub use lifecycle_status::{BucketLifecycleStatus, LifecycleStatus};
@@ -151,6 +153,8 @@ pub struct ObjectService {
     lifecycle_stats: lifecycle_stats::LifecycleStats,
     /// Moves between tiers, for metrics.
     move_stats: move_stats::MoveStats,
+    /// Held while `vmgw fsck` runs: one at a time.
+    fsck_lock: tokio::sync::Mutex<()>,
 }
 
 /// CPU priority of background moves (and their hashing): they take what requests leave.
@@ -168,7 +172,7 @@ fn new_version() -> u128 {
     (u128::from(now_ms().unsigned_abs()) << 64) | u128::from(rand::random::<u64>())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     hex_simd::encode_to_string(bytes, hex_simd::AsciiCase::Lower)
 }
 
@@ -194,6 +198,7 @@ impl ObjectService {
             access: access::AccessLog::default(),
             lifecycle_stats: lifecycle_stats::LifecycleStats::default(),
             move_stats: move_stats::MoveStats::default(),
+            fsck_lock: tokio::sync::Mutex::default(),
         }
     }
 

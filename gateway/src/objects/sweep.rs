@@ -37,7 +37,7 @@ pub fn sweep_orphans(service: &ObjectService, mode: SweepMode) -> Result<usize, 
     Ok(removed)
 }
 
-enum SweepFailure {
+pub(super) enum SweepFailure {
     Tier(TierError),
     Meta(crate::meta::MetaError),
 }
@@ -48,6 +48,37 @@ impl From<TierError> for SweepFailure {
     }
 }
 
+impl From<SweepFailure> for super::ObjectError {
+    fn from(e: SweepFailure) -> Self {
+        match e {
+            SweepFailure::Tier(e) => e.into(),
+            SweepFailure::Meta(e) => e.into(),
+        }
+    }
+}
+
+/// Of the blob ids `listed` on a tier, those that the metadata does not know and no writer
+/// is still working on: the one definition of an orphan, shared by the sweep (which deletes
+/// them) and `vmgw fsck` (which reports them). The listing must be taken before this is
+/// called: a blob committed after the listing is known by the time it is looked up.
+pub(super) fn orphans_among(
+    service: &ObjectService,
+    listed: &[DataId],
+) -> Result<Vec<DataId>, SweepFailure> {
+    let mut orphans = Vec::new();
+    for &id in listed {
+        // A writer registers its id before creating the blob and unregisters it only after
+        // its commit (or its own cleanup): an id not in flight is either known or an orphan.
+        if service.in_flight.contains(id) {
+            continue;
+        }
+        if !service.meta.blob_known(id).map_err(SweepFailure::Meta)? {
+            orphans.push(id);
+        }
+    }
+    Ok(orphans)
+}
+
 fn sweep_tier(
     service: &ObjectService,
     tier: &dyn Tier,
@@ -56,20 +87,13 @@ fn sweep_tier(
     if mode == SweepMode::StartUp {
         tier.abort_incomplete_uploads()?;
     }
-    let mut ids: Vec<DataId> = Vec::new();
-    tier.for_each_id(&mut |id| ids.push(id))?;
-    let mut removed = 0;
-    for id in ids {
-        // A writer registers its id before creating the blob and unregisters it only after
-        // its commit (or its own cleanup): an id not in flight is either known or an orphan.
-        if service.in_flight.contains(id) {
-            continue;
-        }
-        if !service.meta.blob_known(id).map_err(SweepFailure::Meta)? {
-            tier.remove(id)?;
-            removed += 1;
-        }
+    let mut listed: Vec<DataId> = Vec::new();
+    tier.for_each_id(&mut |id| listed.push(id))?;
+    let orphans = orphans_among(service, &listed)?;
+    for &id in &orphans {
+        tier.remove(id)?;
     }
+    let removed = orphans.len();
     if removed > 0 {
         info!(
             tier = tier.name(),

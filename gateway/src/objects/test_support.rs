@@ -12,8 +12,10 @@ use crate::meta::{MetaStore, Precondition, RedbOptions, RedbStore};
 
 pub struct TestService {
     pub service: Arc<ObjectService>,
+    /// The service's metadata store, for tests that need more than the trait.
+    pub store: Arc<RedbStore>,
     /// Keeps the service's files alive for the test.
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// A service with local tiers `ssd` and `hdd` (or the given tiers) and a bucket `b`.
@@ -27,15 +29,28 @@ pub async fn service_with_watermarks(
     watermarks: &[(&str, super::Watermarks)],
 ) -> TestService {
     let dir = tempfile::tempdir().unwrap();
-    let meta =
-        Arc::new(RedbStore::open(&dir.path().join("meta.redb"), &RedbOptions::default()).unwrap());
+    let mut t = build(dir.path(), tiers, watermarks).await;
+    t._dir = Some(dir);
+    t
+}
+
+/// [`service_with`] keeping its files in `dir` (which outlives the service).
+pub async fn service_on(dir: &std::path::Path) -> TestService {
+    build(dir, None, &[]).await
+}
+
+async fn build(
+    dir: &std::path::Path,
+    tiers: Option<Vec<Arc<dyn Tier>>>,
+    watermarks: &[(&str, super::Watermarks)],
+) -> TestService {
+    let meta = Arc::new(RedbStore::open(&dir.join("meta.redb"), &RedbOptions::default()).unwrap());
     let tiers = tiers.unwrap_or_else(|| {
         ["ssd", "hdd"]
             .into_iter()
             .map(|name| {
                 Arc::new(
-                    LocalTier::open(name, dir.path().join(name), LocalTierOptions::default())
-                        .unwrap(),
+                    LocalTier::open(name, dir.join(name), LocalTierOptions::default()).unwrap(),
                 ) as Arc<dyn Tier>
             })
             .collect()
@@ -48,12 +63,16 @@ pub async fn service_with_watermarks(
     let tiers =
         Tiers::open(tiers, &super::default_class_map(&names), &watermarks).expect("open tiers");
     let service = Arc::new(ObjectService::new(
-        meta as Arc<dyn MetaStore>,
+        Arc::clone(&meta) as Arc<dyn MetaStore>,
         tiers,
         Limits::default(),
     ));
     service.create_bucket("b", "us-east-1", "me").await.unwrap();
-    TestService { service, _dir: dir }
+    TestService {
+        service,
+        store: meta,
+        _dir: None,
+    }
 }
 
 pub fn body(data: &[u8]) -> ByteStream {

@@ -92,7 +92,18 @@ impl LocalTier {
     fn shard_dir(&self, id: DataId) -> PathBuf {
         self.root.join(format!("{:02x}", id.shard()))
     }
+
+    /// The quarantine area: blobs kept by [`Tier::quarantine`], beside the shard
+    /// directories, so listings of blobs never see them.
+    #[must_use]
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join(QUARANTINE_DIR)
+    }
 }
+
+/// The name of the quarantine directory under a tier's root. `+` never appears in a shard
+/// name (two hex digits), so it cannot collide with one.
+pub const QUARANTINE_DIR: &str = "lost+found";
 
 fn sync_dir(dir: &Path) -> Result<(), TierError> {
     File::open(dir)
@@ -170,6 +181,31 @@ impl Tier for LocalTier {
 
     fn parallel_reads(&self) -> bool {
         self.options.codec.zstd_level.is_some()
+    }
+
+    /// A hard link, not a copy: the bytes are kept exactly as they are (damage included)
+    /// at no cost in space or time, and survive the blob's later removal.
+    fn quarantine(&self, id: DataId, note: &[u8]) -> Result<bool, TierError> {
+        let dir = self.quarantine_dir();
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(TierError::io(dir.display(), e)),
+        }
+        let kept = dir.join(id.to_string());
+        match fs::hard_link(self.path_of(id), &kept) {
+            Ok(()) => {}
+            // Quarantined before (an interrupted repair being repeated).
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(TierError::io(kept.display(), e)),
+        }
+        let note_path = dir.join(format!("{id}.note"));
+        fs::write(&note_path, note).map_err(|e| TierError::io(note_path.display(), e))?;
+        if self.options.fsync {
+            sync_dir(&dir)?;
+        }
+        Ok(true)
     }
 
     fn space(&self) -> Result<Option<crate::Space>, TierError> {

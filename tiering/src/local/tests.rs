@@ -293,3 +293,28 @@ mod framed {
         );
     }
 }
+
+#[test]
+fn quarantine_keeps_the_bytes_apart_and_survives_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let tier = tier(dir.path());
+    let id = put(&tier, &pattern(10_000, 9));
+    let stored = fs::read(tier.path_of(id)).unwrap();
+    assert!(tier.quarantine(id, b"bucket/key").unwrap());
+    assert!(tier.quarantine(id, b"bucket/key").unwrap(), "repeatable");
+    tier.remove(id).unwrap();
+    let kept = tier.quarantine_dir().join(id.to_string());
+    assert_eq!(fs::read(&kept).unwrap(), stored);
+    assert_eq!(
+        fs::read(tier.quarantine_dir().join(format!("{id}.note"))).unwrap(),
+        b"bucket/key"
+    );
+    assert!(
+        !tier.quarantine(id, b"gone").unwrap(),
+        "nothing left to keep"
+    );
+    let mut ids = Vec::new();
+    tier.for_each_id(&mut |id| ids.push(id)).unwrap();
+    assert!(ids.is_empty(), "quarantined blobs are not listed: {ids:?}");
+    assert_eq!(tier.used_bytes().unwrap(), 0);
+}

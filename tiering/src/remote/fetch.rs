@@ -57,9 +57,9 @@ pub(super) struct RangeSource {
 }
 
 impl RangeSource {
-    /// Fetches the first window, learning the blob's length from the response.
-    pub(super) fn open(remote: Arc<Remote>, id: DataId) -> Result<Self, TierError> {
-        let key = remote.key_of(id);
+    /// Fetches the first window of the object at `key` (blob `id`'s, or a backup's), learning
+    /// its length from the response.
+    pub(super) fn open(remote: Arc<Remote>, id: DataId, key: String) -> Result<Self, TierError> {
         let (bytes, len) = remote.block_on(fetch(&remote, id, &key, 0, FIRST_WINDOW))?;
         Ok(Self {
             remote,

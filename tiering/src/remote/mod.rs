@@ -9,6 +9,7 @@
 //! The [`Tier`] trait is blocking; this tier runs its requests on a small runtime of its own
 //! and blocks the calling (blocking-pool) thread on them.
 
+mod backups;
 mod client;
 mod descriptor;
 mod fetch;
@@ -24,10 +25,61 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::{DataId, DataReader, DataWriter, Space, Tier, TierError, blob};
+pub use backups::{BackupName, StoredBackup};
 pub use observe::RequestObserver;
 pub use options::RemoteTierOptions;
 
 const SIDECAR_SUFFIX: &str = ".descriptor";
+
+/// Reserved areas under the tier's prefix, beside the 256 shard "directories" of blobs:
+/// metadata backups and quarantined blobs. Neither name can be a shard (two hex digits),
+/// so nothing that lists blobs — the orphan sweep above all — ever reaches into them.
+pub const BACKUP_AREA: &str = "vmgw-backups/";
+pub const QUARANTINE_AREA: &str = "lost+found/";
+
+/// What a key under the tier's prefix is.
+#[derive(Debug, PartialEq, Eq)]
+enum Area<'a> {
+    /// In a shard: a blob (or its sidecar); the name after the shard.
+    Blob(&'a str),
+    /// In a reserved area.
+    Reserved,
+    /// Anything else: somebody else's object, left alone.
+    Foreign,
+}
+
+fn area_of<'a>(prefix: &str, key: &'a str) -> Area<'a> {
+    let Some(rest) = key.strip_prefix(prefix) else {
+        return Area::Foreign;
+    };
+    if rest.starts_with(BACKUP_AREA) || rest.starts_with(QUARANTINE_AREA) {
+        return Area::Reserved;
+    }
+    match rest.split_once('/') {
+        Some((shard, name))
+            if shard.len() == 2
+                && shard
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            Area::Blob(name)
+        }
+        _ => Area::Foreign,
+    }
+}
+
+/// A key as an `x-amz-copy-source` value (`bucket/key`, percent-encoded but for `/`).
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = format!("{bucket}/");
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// What the writers and readers of a remote tier share.
 struct Remote {
@@ -82,11 +134,20 @@ impl Remote {
 
     /// Calls `visit` with every object under the tier's prefix: key and size.
     async fn list(&self, visit: &mut dyn FnMut(&str, u64)) -> Result<(), TierError> {
+        self.list_under(&self.options.prefix, visit).await
+    }
+
+    /// Calls `visit` with every object whose key starts with `prefix`: key and size.
+    async fn list_under(
+        &self,
+        prefix: &str,
+        visit: &mut dyn FnMut(&str, u64),
+    ) -> Result<(), TierError> {
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.options.bucket)
-            .prefix(&self.options.prefix)
+            .prefix(prefix)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -185,7 +246,7 @@ impl Tier for RemoteTier {
     }
 
     fn create(&self, id: DataId) -> Result<Box<dyn DataWriter>, TierError> {
-        let sink = spool::SpoolSink::new(Arc::clone(&self.remote), id);
+        let sink = spool::SpoolSink::new(Arc::clone(&self.remote), id, self.remote.key_of(id));
         blob::create(
             id,
             sink,
@@ -195,7 +256,8 @@ impl Tier for RemoteTier {
     }
 
     fn open(&self, id: DataId) -> Result<Box<dyn DataReader>, TierError> {
-        let source = fetch::RangeSource::open(Arc::clone(&self.remote), id)?;
+        let source =
+            fetch::RangeSource::open(Arc::clone(&self.remote), id, self.remote.key_of(id))?;
         blob::open(id, source, self.remote.options.codec.keyring.as_ref())
     }
 
@@ -221,24 +283,33 @@ impl Tier for RemoteTier {
 
     fn for_each_id(&self, visit: &mut dyn FnMut(DataId)) -> Result<(), TierError> {
         let remote = &self.remote;
-        let prefix_len = remote.options.prefix.len();
         remote.block_on(remote.list(&mut |key, _| {
-            let name = key[prefix_len.min(key.len())..]
-                .rsplit('/')
-                .next()
-                .unwrap_or_default();
-            if let Ok(id) = name.parse::<DataId>() {
-                visit(id);
-            } else if !name.ends_with(SIDECAR_SUFFIX) {
-                warn!(tier = %remote.name, key, "foreign object under the tier's prefix left alone");
+            match area_of(&remote.options.prefix, key) {
+                Area::Blob(name) => {
+                    if let Ok(id) = name.parse::<DataId>() {
+                        visit(id);
+                    } else if !name.ends_with(SIDECAR_SUFFIX) {
+                        warn!(tier = %remote.name, key, "foreign object in a shard of the tier left alone");
+                    }
+                }
+                Area::Reserved => {}
+                Area::Foreign => {
+                    warn!(tier = %remote.name, key, "foreign object under the tier's prefix left alone");
+                }
             }
         }))
     }
 
     fn used_bytes(&self) -> Result<u64, TierError> {
+        // The blobs and their sidecars; backups and quarantined blobs are not the tier's
+        // data and must not make it look full.
         let mut total = 0;
-        self.remote
-            .block_on(self.remote.list(&mut |_, size| total += size))?;
+        let prefix = &self.remote.options.prefix;
+        self.remote.block_on(self.remote.list(&mut |key, size| {
+            if matches!(area_of(prefix, key), Area::Blob(_)) {
+                total += size;
+            }
+        }))?;
         Ok(total)
     }
 
@@ -348,6 +419,45 @@ impl Tier for RemoteTier {
                 .await
                 .map_err(|e| client::classify(&remote.name, Some(id), &e))?;
             Ok(())
+        })
+    }
+
+    fn quarantine(&self, id: DataId, note: &[u8]) -> Result<bool, TierError> {
+        let remote = &self.remote;
+        let key = remote.key_of(id);
+        let kept = format!("{}{QUARANTINE_AREA}{id}", remote.options.prefix);
+        remote.block_on(async {
+            // A server-side copy: the bytes never travel, and the blob's own metadata (its
+            // descriptor) comes along, so the quarantined copy still names its object.
+            let copy = |from: String, to: String| {
+                remote
+                    .client
+                    .copy_object()
+                    .bucket(&remote.options.bucket)
+                    .copy_source(copy_source(&remote.options.bucket, &from))
+                    .key(to)
+                    .send()
+            };
+            match copy(key.clone(), kept.clone()).await {
+                Ok(_) => {}
+                Err(e) if client::is_not_found(&e) => return Ok(false),
+                Err(e) => return Err(client::classify(&remote.name, None, &e)),
+            }
+            match copy(Remote::sidecar_of(&key), Remote::sidecar_of(&kept)).await {
+                Ok(_) => {}
+                Err(e) if client::is_not_found(&e) => {}
+                Err(e) => return Err(client::classify(&remote.name, None, &e)),
+            }
+            remote
+                .client
+                .put_object()
+                .bucket(&remote.options.bucket)
+                .key(format!("{kept}.note"))
+                .body(aws_sdk_s3::primitives::ByteStream::from(note.to_vec()))
+                .send()
+                .await
+                .map_err(|e| client::classify(&remote.name, None, &e))?;
+            Ok(true)
         })
     }
 

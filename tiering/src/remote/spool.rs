@@ -23,6 +23,8 @@ use crate::{DataId, TierError};
 pub(super) struct SpoolSink {
     remote: Arc<Remote>,
     id: DataId,
+    /// Where the object goes: the blob's key, or a backup's in the reserved area.
+    key: String,
     memory: Vec<u8>,
     file: Option<File>,
     written: u64,
@@ -30,10 +32,11 @@ pub(super) struct SpoolSink {
 }
 
 impl SpoolSink {
-    pub(super) fn new(remote: Arc<Remote>, id: DataId) -> Self {
+    pub(super) fn new(remote: Arc<Remote>, id: DataId, key: String) -> Self {
         Self {
             remote,
             id,
+            key,
             memory: Vec::new(),
             file: None,
             written: 0,
@@ -234,7 +237,7 @@ impl BlobSink for SpoolSink {
     }
 
     fn finish(mut self) -> Result<(), TierError> {
-        let key = self.remote.key_of(self.id);
+        let key = std::mem::take(&mut self.key);
         let (metadata, sidecar) = self.metadata()?;
         let remote = Arc::clone(&self.remote);
         remote.block_on(async {

@@ -334,3 +334,80 @@ fn missing_blobs_are_not_found_and_unfinished_uploads_are_aborted() {
     assert_eq!(tier.abort_incomplete_uploads().unwrap(), 1);
     assert_eq!(tier.abort_incomplete_uploads().unwrap(), 0);
 }
+
+#[test]
+fn backups_and_quarantined_blobs_live_apart_from_the_blobs() {
+    let moto = Moto::start();
+    let spool = tempfile::tempdir().unwrap();
+    let tier = tier_with(&moto, spool.path(), sealed_codec());
+    let id = DataId::random();
+    let mut writer = tier.create(id).unwrap();
+    writer.write(&pattern(20_000, 3)).unwrap();
+    writer.describe(b"key=quarantined".to_vec());
+    writer.finish().unwrap();
+
+    // Backups: sealed like blobs, compressed, listed oldest first, readable, removable.
+    let dump: Vec<u8> = b"VMGW-BACKUP-MARKER "
+        .iter()
+        .copied()
+        .cycle()
+        .take(300_000)
+        .collect();
+    let names = [BackupName::new(1_000), BackupName::new(2_000)];
+    for name in names.iter().rev() {
+        let mut writer = tier.create_backup(name).unwrap();
+        writer.write(&dump).unwrap();
+        writer.finish().unwrap();
+    }
+    let listed = tier.list_backups().unwrap();
+    assert_eq!(
+        listed.iter().map(|b| b.name).collect::<Vec<_>>(),
+        names.to_vec()
+    );
+    assert!(listed[0].stored_bytes < 100_000, "compressed: {listed:?}");
+    let raw = raw_object(&tier, &format!("vmgw/{BACKUP_AREA}{}", names[0]));
+    assert!(!raw.windows(18).any(|w| w == b"VMGW-BACKUP-MARKER"));
+    let mut reader = tier.open_backup(&names[0]).unwrap();
+    let mut read = Vec::new();
+    while (read.len() as u64) < reader.len() {
+        read.extend_from_slice(&reader.read_at(read.len() as u64, 1 << 20).unwrap());
+    }
+    assert_eq!(read, dump);
+
+    // Quarantine keeps a copy (with its descriptor) in lost+found; the blob stays.
+    assert!(tier.quarantine(id, b"note").unwrap());
+    assert!(!tier.quarantine(DataId::random(), b"note").unwrap());
+    assert_eq!(
+        raw_object(&tier, &format!("vmgw/{QUARANTINE_AREA}{id}.note")),
+        b"note"
+    );
+    let kept = raw_object(&tier, &format!("vmgw/{QUARANTINE_AREA}{id}"));
+    assert_eq!(kept, raw_object(&tier, &tier.key_of(id)));
+
+    // Neither area is a blob, nor counts as the tier's usage.
+    let mut ids = Vec::new();
+    tier.for_each_id(&mut |id| ids.push(id)).unwrap();
+    assert_eq!(ids, vec![id]);
+    assert_eq!(tier.used_bytes().unwrap(), tier.stored_size(id).unwrap());
+
+    tier.remove_backup(&names[0]).unwrap();
+    tier.remove_backup(&names[0]).unwrap();
+    assert_eq!(tier.list_backups().unwrap().len(), 1);
+}
+
+#[test]
+fn keys_sort_into_areas() {
+    assert_eq!(area_of("p/", "p/0a/abc"), Area::Blob("abc"));
+    assert_eq!(area_of("p/", "p/vmgw-backups/x"), Area::Reserved);
+    assert_eq!(area_of("p/", "p/lost+found/x"), Area::Reserved);
+    assert_eq!(area_of("p/", "p/zz/abc"), Area::Foreign);
+    assert_eq!(area_of("p/", "q/0a/abc"), Area::Foreign);
+    assert_eq!(
+        area_of("", "0a/abc.descriptor"),
+        Area::Blob("abc.descriptor")
+    );
+    assert_eq!(
+        copy_source("b", "p/lost+found/x y"),
+        "b/p/lost%2Bfound/x%20y"
+    );
+}

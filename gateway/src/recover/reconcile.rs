@@ -1,0 +1,457 @@
+//! Step 2 and 3 of recovery, on the restored (or empty) store: the plan applied through the
+//! store's own writes, unused remote bytes kept aside, uploads, tenants and usage mended.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use md5::Digest;
+use tokio::runtime::Handle;
+use vmgw_tiering::{DataId, RemoteTier, Tier, TierError};
+
+use super::RecoverError;
+use super::plan::{self, Candidate, Decision, Described, Fate, Fragment};
+use super::report::{KeptBlob, ObjectName, RecoveryReport};
+use crate::auth::sealer::SecretSealer;
+use crate::config::Settings;
+use crate::meta::{BucketRecord, Layout, MetaError, MetaStore, RedbStore, WriteOp, WriteOutcome};
+use crate::objects::BlobDescriptor;
+
+fn note_of(bucket: Option<&str>, key: Option<&str>, reason: &str) -> Vec<u8> {
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "bucket": bucket,
+        "key": key,
+        "reason": reason,
+        "kept_by": "vmgw recover",
+        "kept_ms": crate::objects::now_ms(),
+    }))
+    .unwrap_or_default()
+}
+
+/// An object of the backup that is not kept as it is.
+struct Doubtful {
+    bucket_id: u64,
+    key: String,
+    version: u128,
+    layout: Option<Layout>,
+    fate: Fate,
+}
+
+fn apply(handle: &Handle, store: &RedbStore, op: WriteOp) -> Result<WriteOutcome, MetaError> {
+    handle.block_on(store.apply(op))
+}
+
+/// Step 2 and 3, on the restored (or empty) store.
+pub(super) fn reconcile(
+    settings: &Settings,
+    handle: &Handle,
+    store: &RedbStore,
+    remotes: &[(String, Arc<RemoteTier>)],
+    secrets_key: Option<&str>,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    // What survives: the remote tiers, and the blobs they hold.
+    let survivors: HashMap<&str, &Arc<RemoteTier>> =
+        remotes.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut present: HashMap<DataId, String> = HashMap::new();
+    for (name, tier) in remotes {
+        tier.for_each_id(&mut |id| {
+            present.insert(id, name.clone());
+        })?;
+    }
+    let present_ids: HashSet<DataId> = present.keys().copied().collect();
+    let survives = |tier: &str| survivors.contains_key(tier);
+
+    let mut doubtful = Vec::new();
+    let census = store.census(&mut |entry| {
+        let fate = plan::fate_of(entry.layout.as_ref(), &survives, &present_ids);
+        if fate == Fate::Keep {
+            report.restored += 1;
+        } else {
+            doubtful.push(Doubtful {
+                bucket_id: entry.bucket_id,
+                key: entry.key,
+                version: entry.record.version,
+                layout: entry.layout,
+                fate,
+            });
+        }
+    })?;
+    report.tenants = store.tenants()?.len() as u64;
+
+    // Remote blobs the backup does not know describe themselves.
+    let mut unknown: Vec<(DataId, String)> = present
+        .iter()
+        .filter(|(id, _)| !census.blob_rows.contains_key(id))
+        .map(|(id, tier)| (*id, tier.clone()))
+        .collect();
+    unknown.sort();
+    let mut described = Vec::with_capacity(unknown.len());
+    for (id, tier) in unknown {
+        let descriptor = match survivors[tier.as_str()].descriptor(id) {
+            Ok(Some(bytes)) => BlobDescriptor::decode(&bytes).ok(),
+            Ok(None) | Err(TierError::Corrupt { .. } | TierError::KeyUnavailable { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        described.push(Described {
+            id,
+            tier,
+            descriptor,
+        });
+    }
+    let (candidates, mut fragments) = plan::assemble(described);
+
+    let mut buckets: HashMap<String, u64> = store
+        .buckets()?
+        .into_iter()
+        .map(|b| (b.name, b.id))
+        .collect();
+    let bucket_names: HashMap<u64, String> =
+        buckets.iter().map(|(n, id)| (*id, n.clone())).collect();
+    let name_of = |bucket_id: u64| {
+        bucket_names
+            .get(&bucket_id)
+            .cloned()
+            .unwrap_or_else(|| format!("(bucket id {bucket_id})"))
+    };
+    let mut doubtful_by_key: HashMap<(u64, String), Doubtful> = doubtful
+        .into_iter()
+        .map(|d| ((d.bucket_id, d.key.clone()), d))
+        .collect();
+
+    // Per key with a candidate: the newest recoverable version wins.
+    let mut restores = Vec::new();
+    for candidate in candidates {
+        let bucket_id = buckets.get(&candidate.bucket).copied();
+        let doubt = bucket_id.and_then(|id| doubtful_by_key.remove(&(id, candidate.key.clone())));
+        let backup = match (&doubt, bucket_id) {
+            (Some(d), _) => Some((d.version, d.fate)),
+            (None, Some(id)) => store
+                .object(id, &candidate.key)?
+                .map(|r| (r.version, Fate::Keep)),
+            (None, None) => None,
+        };
+        match plan::decide(backup, candidate.record.version) {
+            Decision::Restore => restores.push((candidate, doubt)),
+            Decision::KeepBackup => {
+                for b in &candidate.blobs {
+                    fragments.push(Fragment {
+                        id: b.id,
+                        tier: b.tier.clone(),
+                        bucket: Some(candidate.bucket.clone()),
+                        key: Some(candidate.key.clone()),
+                        reason: "not newer than the backup's version of the object".into(),
+                    });
+                }
+            }
+            Decision::DropBackup(_) => {
+                let doubt = doubt.expect("only a doubtful object is dropped");
+                doubtful_by_key.insert((doubt.bucket_id, doubt.key.clone()), doubt);
+                for b in &candidate.blobs {
+                    fragments.push(Fragment {
+                        id: b.id,
+                        tier: b.tier.clone(),
+                        bucket: Some(candidate.bucket.clone()),
+                        key: Some(candidate.key.clone()),
+                        reason: "older than the object's lost version".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    // Objects of the backup that cannot be kept: their surviving remote bytes are kept
+    // aside, then they are dropped and named.
+    let mut dropped: Vec<Doubtful> = doubtful_by_key.into_values().collect();
+    dropped.sort_by(|a, b| (a.bucket_id, &a.key).cmp(&(b.bucket_id, &b.key)));
+    for doubt in dropped {
+        let name = ObjectName {
+            bucket: name_of(doubt.bucket_id),
+            key: doubt.key.clone(),
+        };
+        keep_survivors(&survivors, &present_ids, &doubt, &name, report)?;
+        drop_doubtful(handle, store, &doubt)?;
+        match doubt.fate {
+            Fate::Lost => report.lost.push(name),
+            _ => report.gone.push(name),
+        }
+    }
+
+    // Candidates become objects (replacing a doubtful backup object of the same key).
+    for (candidate, doubt) in restores {
+        let part_md5s = match verify_parts(&survivors, &candidate) {
+            Ok(md5s) => md5s,
+            Err(reason) => {
+                for b in &candidate.blobs {
+                    fragments.push(Fragment {
+                        id: b.id,
+                        tier: b.tier.clone(),
+                        bucket: Some(candidate.bucket.clone()),
+                        key: Some(candidate.key.clone()),
+                        reason: reason.clone(),
+                    });
+                }
+                if let Some(doubt) = doubt {
+                    let name = ObjectName {
+                        bucket: name_of(doubt.bucket_id),
+                        key: doubt.key.clone(),
+                    };
+                    keep_survivors(&survivors, &present_ids, &doubt, &name, report)?;
+                    drop_doubtful(handle, store, &doubt)?;
+                    match doubt.fate {
+                        Fate::Lost => report.lost.push(name),
+                        _ => report.gone.push(name),
+                    }
+                }
+                continue;
+            }
+        };
+        if let Some(doubt) = &doubt {
+            // The backup's version is lost or gone, but a copy at least as new is here.
+            let name = ObjectName {
+                bucket: name_of(doubt.bucket_id),
+                key: doubt.key.clone(),
+            };
+            keep_survivors(&survivors, &present_ids, doubt, &name, report)?;
+            drop_doubtful(handle, store, doubt)?;
+        }
+        let bucket_id = match buckets.get(&candidate.bucket) {
+            Some(id) => *id,
+            None => {
+                let record = BucketRecord {
+                    id: 0,
+                    name: candidate.bucket.clone(),
+                    created_ms: candidate.record.modified_ms,
+                    region: settings.region.clone(),
+                    owner: candidate.record.owner.clone(),
+                };
+                let WriteOutcome::BucketCreated(created) =
+                    apply(handle, store, WriteOp::RestoreBucket { record })?
+                else {
+                    return Err(MetaError::Storage("bucket restore answered oddly".into()).into());
+                };
+                buckets.insert(created.name.clone(), created.id);
+                report.buckets_rebuilt.push(created.name);
+                created.id
+            }
+        };
+        let layout = plan::layout_of(&candidate, &part_md5s);
+        match apply(
+            handle,
+            store,
+            WriteOp::RestoreObject {
+                bucket_id,
+                key: candidate.key.clone(),
+                record: candidate.record.clone(),
+                layout,
+            },
+        ) {
+            Ok(_) => report.rebuilt.push(ObjectName {
+                bucket: candidate.bucket.clone(),
+                key: candidate.key.clone(),
+            }),
+            Err(MetaError::PreconditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // Unused remote blobs: kept aside, never deleted by recovery.
+    for fragment in fragments {
+        let tier = survivors[fragment.tier.as_str()];
+        let note = note_of(
+            fragment.bucket.as_deref(),
+            fragment.key.as_deref(),
+            &fragment.reason,
+        );
+        if tier.quarantine(fragment.id, &note)? {
+            report.quarantined.push(KeptBlob {
+                tier: fragment.tier,
+                blob: fragment.id.to_string(),
+                bucket: fragment.bucket,
+                key: fragment.key,
+                reason: fragment.reason,
+            });
+        }
+    }
+
+    // Uploads in progress that lost a part cannot complete.
+    for upload in &census.uploads {
+        let whole = upload
+            .parts
+            .iter()
+            .all(|(_, part)| survives(&part.blob.tier) && present_ids.contains(&part.blob.id));
+        if !whole {
+            match apply(
+                handle,
+                store,
+                WriteOp::AbortUpload {
+                    upload_id: upload.upload_id,
+                },
+            ) {
+                Ok(_) | Err(MetaError::NoSuchUpload) => {}
+                Err(e) => return Err(e.into()),
+            }
+            report.uploads_aborted.push(ObjectName {
+                bucket: name_of(upload.record.bucket_id),
+                key: upload.record.key.clone(),
+            });
+        }
+    }
+
+    mend_tenants(handle, store, secrets_key, report)?;
+
+    // Usage, counted from what is there now.
+    let ids: BTreeSet<u64> = buckets
+        .values()
+        .copied()
+        .chain(census.usage.keys().copied())
+        .collect();
+    for bucket_id in ids {
+        apply(handle, store, WriteOp::RecountUsage { bucket_id })?;
+    }
+    report.lost.sort();
+    report.gone.sort();
+    report.rebuilt.sort();
+    report.buckets_rebuilt.sort();
+    Ok(())
+}
+
+fn drop_doubtful(handle: &Handle, store: &RedbStore, doubt: &Doubtful) -> Result<(), RecoverError> {
+    match apply(
+        handle,
+        store,
+        WriteOp::DropObject {
+            bucket_id: doubt.bucket_id,
+            key: doubt.key.clone(),
+            version: doubt.version,
+            layout: doubt.layout.clone(),
+        },
+    ) {
+        Ok(_) | Err(MetaError::PreconditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Keeps the remote blobs of an object being dropped in the quarantine area.
+fn keep_survivors(
+    survivors: &HashMap<&str, &Arc<RemoteTier>>,
+    present: &HashSet<DataId>,
+    doubt: &Doubtful,
+    name: &ObjectName,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    let Some(layout) = &doubt.layout else {
+        return Ok(());
+    };
+    let reason = match doubt.fate {
+        Fate::Lost => "a surviving part of an object whose other parts were lost",
+        _ => "a surviving part of an object whose other parts are gone",
+    };
+    for blob in layout.blobs() {
+        let Some(tier) = survivors.get(blob.tier.as_str()) else {
+            continue;
+        };
+        if !present.contains(&blob.id) {
+            continue;
+        }
+        let note = note_of(Some(&name.bucket), Some(&name.key), reason);
+        if tier.quarantine(blob.id, &note)? {
+            report.quarantined.push(KeptBlob {
+                tier: blob.tier.clone(),
+                blob: blob.id.to_string(),
+                bucket: Some(name.bucket.clone()),
+                key: Some(name.key.clone()),
+                reason: reason.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// For a multipart candidate: reads every part through its tier's verified reader, and
+/// returns their MD5s (the parts' ETags, which the descriptor does not carry), checked
+/// against the object's ETag (the MD5 of the parts' MD5s). Single-blob candidates are not
+/// read: every later read verifies them.
+fn verify_parts(
+    survivors: &HashMap<&str, &Arc<RemoteTier>>,
+    candidate: &Candidate,
+) -> Result<Vec<String>, String> {
+    if candidate.record.parts.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut md5s = Vec::with_capacity(candidate.blobs.len());
+    let mut of_md5s = md5::Md5::new();
+    for blob in &candidate.blobs {
+        let tier = survivors[blob.tier.as_str()];
+        let mut reader = tier
+            .open(blob.id)
+            .map_err(|e| format!("its part does not open: {e}"))?;
+        if reader.len() != blob.size {
+            return Err(format!(
+                "a part holds {} bytes, its descriptors say {}",
+                reader.len(),
+                blob.size
+            ));
+        }
+        let mut digest = md5::Md5::new();
+        let mut offset = 0;
+        while offset < blob.size {
+            let bytes = reader
+                .read_at(offset, 1 << 20)
+                .map_err(|e| format!("a part does not verify: {e}"))?;
+            digest.update(&bytes);
+            offset += bytes.len() as u64;
+        }
+        let md5 = digest.finalize();
+        of_md5s.update(md5);
+        md5s.push(crate::objects::hex(&md5));
+    }
+    let expected = format!(
+        "{}-{}",
+        crate::objects::hex(&of_md5s.finalize()),
+        candidate.blobs.len()
+    );
+    if candidate.record.etag != expected {
+        return Err(format!(
+            "its parts add up to ETag {expected}, the record says {}",
+            candidate.record.etag
+        ));
+    }
+    Ok(md5s)
+}
+
+/// Tenants whose sealed secrets do not open with the key at hand lose their keys: the
+/// gateway refuses to start with secrets it cannot open, and a tenant without a key gets
+/// one from `vmgw key rotate`.
+fn mend_tenants(
+    handle: &Handle,
+    store: &RedbStore,
+    secrets_key: Option<&str>,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    let sealer = secrets_key.and_then(|text| {
+        let mut key = [0u8; 32];
+        hex_simd::decode(text.trim().as_bytes(), hex_simd::Out::from_slice(&mut key)).ok()?;
+        Some(SecretSealer::from_key(&key))
+    });
+    for mut tenant in store.tenants()? {
+        let opens = tenant.keys.iter().all(|key| {
+            sealer
+                .as_ref()
+                .is_some_and(|s| s.open(&key.access_key, &key.sealed_secret).is_ok())
+        });
+        if opens {
+            continue;
+        }
+        tenant.keys.clear();
+        report.tenant_keys_dropped.push(tenant.name.clone());
+        apply(
+            handle,
+            store,
+            WriteOp::PutTenant {
+                record: tenant,
+                create: false,
+            },
+        )?;
+    }
+    Ok(())
+}
