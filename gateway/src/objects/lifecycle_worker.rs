@@ -19,9 +19,9 @@ use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 use super::error::{ObjectError, ObjectResult};
 use super::lifecycle_stats::Taken;
 use super::moves::MoveOutcome;
-use super::{ObjectService, Period, now_ms};
+use super::{ObjectService, Period, new_version, now_ms};
 use crate::meta::{
-    BucketRecord, DueObject, MetaError, ObjectRecord, UploadQuery, WriteOp, WriteOutcome,
+    BucketRecord, DueObject, MetaError, NewMarker, ObjectRecord, UploadQuery, WriteOp, WriteOutcome,
 };
 
 /// Objects taken from the schedule per round.
@@ -243,10 +243,18 @@ async fn act(
     match evaluate(&rules, &facts, now, service.limits.lifecycle_day_ms) {
         None => access_step(service, &bucket, due, &record, now).await,
         Some(Action::Expire { rule_id }) => {
+            // As a DELETE without a version id: on a versioned bucket the current version
+            // stays as a noncurrent one under a new delete marker, as S3 expires it.
             let op = WriteOp::ExpireObject {
+                bucket: bucket.name.clone(),
                 bucket_id: bucket.id,
                 key: due.key.clone(),
                 version: record.version,
+                marker: NewMarker {
+                    version: new_version(),
+                    modified_ms: now,
+                    owner: crate::auth::Principal::owning(&bucket.owner).display_name(),
+                },
             };
             match service.meta.apply(op).await {
                 Ok(_) => {

@@ -68,7 +68,7 @@ impl Names {
     }
 }
 
-/// The blobs of a current object's layout, as uses.
+/// The blobs of an object version's layout, as uses.
 fn uses_of(entry: &ObjectEntry, layout: &Layout, tiers: &mut Names) -> Vec<(DataId, BlobUse)> {
     let owner = Owner::Object {
         bucket_id: entry.bucket_id,
@@ -237,9 +237,14 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
         }
         if census.reclaim.contains_key(&id) {
             let fix = match &blob.owner {
-                Owner::Object { bucket_id, key, .. } => Fix::Keep {
+                Owner::Object {
+                    bucket_id,
+                    key,
+                    version,
+                } => Fix::Keep {
                     bucket_id: *bucket_id,
                     key: key.to_string(),
+                    version: *version,
                     id,
                 },
                 Owner::Part { .. } => Fix::Nothing,

@@ -125,6 +125,7 @@ pub(super) enum Fix {
     Keep {
         bucket_id: u64,
         key: String,
+        version: u128,
         id: DataId,
     },
     Recount {
