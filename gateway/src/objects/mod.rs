@@ -87,7 +87,7 @@ pub use rename::RenameObject;
 pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
 pub use tagging::parse_tagging_header;
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
-pub use version_id::{parse_version_id, version_id};
+pub use version_id::{parse_version_id, shown_version_id, version_id};
 pub use versioning::{DeleteOutcome, Opened};
 pub use watermarks::Watermarks;
 

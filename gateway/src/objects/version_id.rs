@@ -11,8 +11,15 @@ use crate::meta::{ObjectRecord, VersionRef};
 /// The version id of `record` as S3 shows it.
 #[must_use]
 pub fn version_id(record: &ObjectRecord) -> String {
-    if record.versioned {
-        format!("{:032x}", !record.version)
+    shown_version_id(record.version, record.versioned)
+}
+
+/// The id S3 shows for internal version `version`: its own id when `versioned`, else
+/// `null`.
+#[must_use]
+pub fn shown_version_id(version: u128, versioned: bool) -> String {
+    if versioned {
+        format!("{:032x}", !version)
     } else {
         "null".to_owned()
     }

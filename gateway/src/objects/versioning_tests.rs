@@ -211,6 +211,11 @@ async fn fsck_quarantines_one_damaged_version_and_hides_a_damaged_current_one() 
         .unwrap();
     assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
     assert!(report.findings[0].repair.as_ref().unwrap().ok);
+    // The finding names the version, not just its key.
+    assert_eq!(
+        report.findings[0].version_id,
+        Some(crate::objects::version_id(&versions[1]))
+    );
     assert_eq!(get(s, "k").await, data[2]);
     assert_eq!(read(s, "k", id(&versions[0])).await, data[0]);
     assert!(

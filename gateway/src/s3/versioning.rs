@@ -14,11 +14,7 @@ const MAX_KEYS: i32 = 1000;
 
 /// The id a listing shows for a version.
 fn listed_id(versioned: bool, version: u128) -> String {
-    if versioned {
-        format!("{:032x}", !version)
-    } else {
-        "null".to_owned()
-    }
+    crate::objects::shown_version_id(version, versioned)
 }
 
 fn marker_text(version: VersionRef) -> String {

@@ -273,6 +273,7 @@ async fn mend_data(
             bucket_id,
             key,
             version,
+            ..
         } => quarantine_object(service, inventory, *bucket_id, key, *version, mended).await,
         Owner::Part { upload_id, .. } => abort_upload(service, *upload_id, mended).await,
     }
@@ -338,16 +339,19 @@ fn restore_from_cache(
     }
 }
 
-/// What a quarantined blob's note says: which object it belonged to.
-fn note(bucket: &str, key: &str, version: u128, why: &str) -> Vec<u8> {
-    serde_json::to_vec_pretty(&serde_json::json!({
+/// What a quarantined blob's note says: which object (and which of its versions, by the id
+/// S3 shows for it) it belonged to.
+fn note(bucket: &str, key: &str, version_id: Option<&str>, why: &str) -> Vec<u8> {
+    let mut note = serde_json::json!({
         "bucket": bucket,
         "key": key,
-        "version": format!("{version:032x}"),
         "reason": why,
         "quarantined_ms": crate::objects::now_ms(),
-    }))
-    .unwrap_or_default()
+    });
+    if let Some(id) = version_id {
+        note["version_id"] = serde_json::Value::from(id);
+    }
+    serde_json::to_vec_pretty(&note).unwrap_or_default()
 }
 
 /// Keeps an object version's bytes in `lost+found` and removes the version (for the
@@ -376,13 +380,14 @@ async fn quarantine_object(
         let (service, key) = (Arc::clone(service), key.to_owned());
         blocking(move || {
             // The version the finding is about, current or not.
-            let Some((_, layout, pins)) = service.open_numbered(&bucket, &key, version)? else {
+            let Some((record, layout, pins)) = service.open_numbered(&bucket, &key, version)?
+            else {
                 return Ok(None);
             };
             let note = note(
                 &bucket.name,
                 &key,
-                version,
+                Some(&crate::objects::version_id(&record)),
                 "fsck found its data missing or damaged",
             );
             let mut kept = Vec::new();
@@ -483,7 +488,7 @@ async fn abort_upload(
             let note = note(
                 &bucket,
                 &upload.key,
-                0,
+                None,
                 &format!(
                     "a part of upload {} was missing or damaged; the upload was aborted",
                     crate::objects::hex(&upload_id)

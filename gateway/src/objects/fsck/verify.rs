@@ -110,6 +110,7 @@ pub(super) fn hold(
             bucket_id,
             key,
             version,
+            ..
         } => {
             let Some(bucket) = inventory.buckets.get(bucket_id) else {
                 return Ok(None);
