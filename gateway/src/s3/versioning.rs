@@ -31,15 +31,24 @@ impl Gateway {
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let input = req.input;
         let config = input.versioning_configuration;
-        if config
-            .mfa_delete
-            .as_ref()
-            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
-        {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotImplemented,
-                "MFA delete is not supported",
-            ));
+        match config.mfa_delete.as_ref().map(MFADelete::as_str) {
+            None | Some(MFADelete::DISABLED) => {}
+            Some(MFADelete::ENABLED) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::NotImplemented,
+                    "MFA delete is not supported",
+                ));
+            }
+            // Well-formed XML naming an MFA delete state that does not exist: the
+            // configuration itself is what is wrong.
+            Some(other) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::IllegalVersioningConfigurationException,
+                    format!(
+                        "MfaDelete must be Enabled or Disabled, not {other:?}: the versioning configuration specified in the request is invalid"
+                    ),
+                ));
+            }
         }
         let versioning = match config.status.as_ref().map(BucketVersioningStatus::as_str) {
             Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
