@@ -439,6 +439,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
         crate::metrics::StateCollector {
             objects: Arc::clone(&objects),
             meta_path: meta_path.clone(),
+            backups: backups.clone(),
         },
     ));
     let metrics_endpoint = match settings.metrics_listen {
