@@ -239,6 +239,31 @@ impl Collector for StateCollector {
                     MetricType::Gauge,
                     gauge(status.schedule_entries),
                 )?;
+                single(
+                    &mut encoder,
+                    (
+                        "vmgw_lifecycle_rounds",
+                        "Rounds of the lifecycle worker (one looks at what is due, acts, sleeps)",
+                        None,
+                    ),
+                    MetricType::Counter,
+                    ConstCounter::new(status.rounds),
+                )?;
+                if let Some(at_ms) = status.last_round_ms {
+                    // A worker that stopped going round shows as an old timestamp.
+                    #[allow(clippy::cast_precision_loss)]
+                    let at = at_ms as f64 / 1000.0;
+                    single(
+                        &mut encoder,
+                        (
+                            "vmgw_lifecycle_last_round_timestamp",
+                            "When the lifecycle worker's latest round began",
+                            Some(&Unit::Seconds),
+                        ),
+                        MetricType::Gauge,
+                        ConstGauge::new(at),
+                    )?;
+                }
             }
             Err(e) => tracing::warn!(error = %e, "metrics: lifecycle status unavailable"),
         }
