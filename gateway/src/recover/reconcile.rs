@@ -168,12 +168,14 @@ pub(super) fn reconcile(
             bucket: name_of(doubt.bucket_id),
             key: doubt.key.clone(),
         };
-        keep_survivors(&survivors, &present_ids, &doubt, &name, report)?;
-        drop_doubtful(handle, store, &doubt)?;
-        match doubt.fate {
-            Fate::Lost => report.lost.push(name),
-            _ => report.gone.push(name),
-        }
+        discard(
+            handle,
+            store,
+            (&survivors, &present_ids),
+            &doubt,
+            name,
+            report,
+        )?;
     }
 
     // Candidates become objects (replacing a doubtful backup object of the same key).
@@ -195,12 +197,14 @@ pub(super) fn reconcile(
                         bucket: name_of(doubt.bucket_id),
                         key: doubt.key.clone(),
                     };
-                    keep_survivors(&survivors, &present_ids, &doubt, &name, report)?;
-                    drop_doubtful(handle, store, &doubt)?;
-                    match doubt.fate {
-                        Fate::Lost => report.lost.push(name),
-                        _ => report.gone.push(name),
-                    }
+                    discard(
+                        handle,
+                        store,
+                        (&survivors, &present_ids),
+                        &doubt,
+                        name,
+                        report,
+                    )?;
                 }
                 continue;
             }
@@ -312,6 +316,25 @@ pub(super) fn reconcile(
     report.gone.sort();
     report.rebuilt.sort();
     report.buckets_rebuilt.sort();
+    Ok(())
+}
+
+/// A backup object that cannot be kept: its surviving remote bytes are kept aside, it is
+/// dropped, and the report names it as lost (its bytes were on the lost host) or gone.
+fn discard(
+    handle: &Handle,
+    store: &RedbStore,
+    (survivors, present): (&HashMap<&str, &Arc<RemoteTier>>, &HashSet<DataId>),
+    doubt: &Doubtful,
+    name: ObjectName,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    keep_survivors(survivors, present, doubt, &name, report)?;
+    drop_doubtful(handle, store, doubt)?;
+    match doubt.fate {
+        Fate::Lost => report.lost.push(name),
+        _ => report.gone.push(name),
+    }
     Ok(())
 }
 
