@@ -61,7 +61,7 @@ impl ReloadReport {
             ),
         };
         if let Some(tls) = &self.tls {
-            text.push_str("; TLS: ");
+            text.push_str("; ");
             text.push_str(tls);
         }
         text
@@ -190,8 +190,8 @@ impl Reloader {
             },
         };
         let tls = self.tls.as_ref().map(|tls| match tls.reload() {
-            Ok(()) => "reloaded the certificate".to_owned(),
-            Err(e) => format!("kept the current certificate: {e}"),
+            Ok(()) => "reloaded the TLS certificate".to_owned(),
+            Err(e) => format!("refused the new TLS certificate and kept the current one: {e}"),
         });
         self.reloads
             .get_or_create(&OutcomeLabels {
