@@ -389,10 +389,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
     for addr in &settings.listen {
         let (listener, bound) = bind_tcp(*addr).await?;
         addrs.push(bound);
-        listeners.push(Listener::Tcp(
-            listener,
-            tls.as_ref().map(crate::server::tls::Tls::acceptor),
-        ));
+        listeners.push(Listener::Tcp(listener, tls.clone()));
     }
     for path in &settings.listen_unix {
         let listener =
@@ -425,7 +422,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
             let (listener, bound) = bind_tcp(addr).await?;
             let https = crate::admin::HttpsListener {
                 listener,
-                tls: tls.acceptor(),
+                tls: tls.clone(),
                 credentials: Arc::new(crate::admin::basic_auth::AdminCredentials::new(&keys)),
             };
             (Some(https), Some(format!("https://{bound}")))

@@ -190,8 +190,11 @@ impl Reloader {
             },
         };
         let tls = self.tls.as_ref().map(|tls| match tls.reload() {
+            Ok(()) if tls.has_client_ca() => {
+                "reloaded the TLS certificate and the client CA".to_owned()
+            }
             Ok(()) => "reloaded the TLS certificate".to_owned(),
-            Err(e) => format!("refused the new TLS certificate and kept the current one: {e}"),
+            Err(e) => format!("refused the new TLS files and kept the current ones: {e}"),
         });
         self.reloads
             .get_or_create(&OutcomeLabels {
