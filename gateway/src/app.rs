@@ -165,6 +165,16 @@ fn with_read_cache(
     Ok(Arc::new(cached))
 }
 
+/// How the metadata store is opened, from the configuration (serving and recovery alike).
+pub(crate) fn metadata_options(settings: &Settings) -> RedbOptions {
+    RedbOptions {
+        cache_bytes: settings.storage.metadata_cache_mib << 20,
+        lifecycle_day_ms: settings.lifecycle_day_ms,
+        auto_tiering: settings.auto_tiering,
+        ..RedbOptions::default()
+    }
+}
+
 /// Opens storage, binds the listeners and starts serving.
 /// Starts the gateway with `settings`; `source` reads them again for a reload.
 pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Running, AppError> {
@@ -186,15 +196,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
             })?;
     }
 
-    let meta = Arc::new(RedbStore::open(
-        &meta_path,
-        &RedbOptions {
-            cache_bytes: settings.storage.metadata_cache_mib << 20,
-            lifecycle_day_ms: settings.lifecycle_day_ms,
-            auto_tiering: settings.auto_tiering,
-            ..RedbOptions::default()
-        },
-    )?);
+    let meta = Arc::new(RedbStore::open(&meta_path, &metadata_options(settings))?);
     let keyring = match &settings.keys {
         Some(keys) => Some(Arc::new(
             vmgw_tiering::Keyring::new(keys.active, keys.keys.iter().cloned())
@@ -387,10 +389,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
     for addr in &settings.listen {
         let (listener, bound) = bind_tcp(*addr).await?;
         addrs.push(bound);
-        listeners.push(Listener::Tcp(
-            listener,
-            tls.as_ref().map(crate::server::tls::Tls::acceptor),
-        ));
+        listeners.push(Listener::Tcp(listener, tls.clone()));
     }
     for path in &settings.listen_unix {
         let listener =
@@ -423,7 +422,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
             let (listener, bound) = bind_tcp(addr).await?;
             let https = crate::admin::HttpsListener {
                 listener,
-                tls: tls.acceptor(),
+                tls: tls.clone(),
                 credentials: Arc::new(crate::admin::basic_auth::AdminCredentials::new(&keys)),
             };
             (Some(https), Some(format!("https://{bound}")))
@@ -439,6 +438,7 @@ pub async fn start(settings: &Settings, source: SettingsSource) -> Result<Runnin
         crate::metrics::StateCollector {
             objects: Arc::clone(&objects),
             meta_path: meta_path.clone(),
+            backups: backups.clone(),
         },
     ));
     let metrics_endpoint = match settings.metrics_listen {

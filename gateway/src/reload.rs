@@ -61,7 +61,7 @@ impl ReloadReport {
             ),
         };
         if let Some(tls) = &self.tls {
-            text.push_str("; TLS: ");
+            text.push_str("; ");
             text.push_str(tls);
         }
         text
@@ -190,8 +190,11 @@ impl Reloader {
             },
         };
         let tls = self.tls.as_ref().map(|tls| match tls.reload() {
-            Ok(()) => "reloaded the certificate".to_owned(),
-            Err(e) => format!("kept the current certificate: {e}"),
+            Ok(()) if tls.has_client_ca() => {
+                "reloaded the TLS certificate and the client CA".to_owned()
+            }
+            Ok(()) => "reloaded the TLS certificate".to_owned(),
+            Err(e) => format!("refused the new TLS files and kept the current ones: {e}"),
         });
         self.reloads
             .get_or_create(&OutcomeLabels {

@@ -691,6 +691,42 @@ async fn scheduled_backups_keep_their_number_and_outlive_the_orphan_sweep() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The metrics count them, and say when the newest was taken (what an alert on stale
+    // backups watches).
+    let scraped = vmgw_tests::run(
+        std::process::Command::new(vmgw_tests::require_tool("curl"))
+            .arg("--silent")
+            .arg("--fail")
+            .arg("--unix-socket")
+            .arg(gw.data_dir.join("admin.sock"))
+            .arg("http://vmgw/metrics"),
+    );
+    let sample = |name: &str| -> f64 {
+        scraped
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in:\n{scraped}"))
+            .parse()
+            .expect("a number")
+    };
+    assert!(
+        sample("vmgw_metadata_backups_total{outcome=\"taken\"}") >= 5.0,
+        "{scraped}"
+    );
+    assert_eq!(
+        sample("vmgw_metadata_backups_total{outcome=\"failed\"}"),
+        0.0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = sample("vmgw_metadata_backup_last_success_timestamp_seconds");
+    assert!(
+        (now - 30.0..=now + 1.0).contains(&last),
+        "{last} vs now {now}"
+    );
+    assert!(sample("vmgw_metadata_backup_last_stored_bytes") > 0.0);
     gw.stop();
     let listed: Vec<String> = remote_keys(&remote)
         .await

@@ -192,6 +192,25 @@ async fn counters_move_exactly_as_the_workload_does() {
         "{}",
         response.text()
     );
+
+    // The idle lifecycle worker goes round every second (scan_interval_ms): its rounds
+    // count up and the latest is recent.
+    let first = scrape(&addr).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let later = scrape(&addr).await;
+    let rounds = |s: &HashMap<String, f64>| sample(s, "vmgw_lifecycle_rounds_total");
+    assert!(
+        rounds(&later) >= rounds(&first) + 1.0,
+        "{} -> {}",
+        rounds(&first),
+        rounds(&later)
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = sample(&later, "vmgw_lifecycle_last_round_timestamp_seconds");
+    assert!((now - 5.0..=now + 1.0).contains(&last), "{last} vs {now}");
 }
 
 #[tokio::test]

@@ -250,21 +250,13 @@ async fn sighup_reload_serves_the_new_certificate_and_keeps_open_connections() {
     )
     .expect("break the certificate");
     gw.signal("HUP");
-    gw.wait_for_log(
-        "refused the new TLS certificate",
-        1,
-        Duration::from_secs(10),
-    );
+    gw.wait_for_log("refused the new TLS files", 1, Duration::from_secs(10));
     let other = tempfile::tempdir().expect("temp dir");
     let (_, other_key) = vmgw_self_signed(other.path());
     std::fs::write(&cert, &second_pem).expect("restore the certificate");
     std::fs::copy(&other_key, &key).expect("replace the key");
     gw.signal("HUP");
-    gw.wait_for_log(
-        "refused the new TLS certificate",
-        2,
-        Duration::from_secs(10),
-    );
+    gw.wait_for_log("refused the new TLS files", 2, Duration::from_secs(10));
     let mut after = connect(&client_config(std::slice::from_ref(&second), None), &host)
         .await
         .expect("handshake after the refused reloads");
@@ -320,6 +312,65 @@ async fn mtls_accepts_only_certificates_from_the_client_ca() {
         let message = refused.as_ref().unwrap_err();
         assert!(message.contains("alert"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn sighup_rereads_the_client_ca_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = vmgw_self_signed(&dir.path().join("tls"));
+    let server_cert = pem_certs(&cert).remove(0);
+    let old_ca = TestCa::new("guests 2025");
+    let new_ca = TestCa::new("guests 2026");
+    let ca_path = dir.path().join("client-ca.pem");
+    std::fs::write(&ca_path, &old_ca.cert_pem).expect("write the client CA");
+    let gw = Gateway::start_with_config(dir.path(), &tls_config(&cert, &key, Some(&ca_path)));
+    let host = gw.addr.clone();
+    let by = |ca: &TestCa| Some(ca.client("guest-1"));
+
+    assert_eq!(try_request(&server_cert, by(&old_ca), &host).await, Ok(200));
+    assert!(try_request(&server_cert, by(&new_ca), &host).await.is_err());
+    let mut open = connect(
+        &client_config(std::slice::from_ref(&server_cert), by(&old_ca)),
+        &host,
+    )
+    .await
+    .expect("handshake with the old CA's certificate");
+    assert_eq!(list_buckets(&mut open, &host).await, Ok(200));
+
+    // The overlap of a rotation: both CAs.
+    let both = [old_ca.cert_pem.as_str(), new_ca.cert_pem.as_str()].concat();
+    std::fs::write(&ca_path, both).expect("write both CAs");
+    gw.signal("HUP");
+    gw.wait_for_log(
+        "reloaded the TLS certificate and the client CA",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(try_request(&server_cert, by(&old_ca), &host).await, Ok(200));
+    assert_eq!(try_request(&server_cert, by(&new_ca), &host).await, Ok(200));
+
+    // The old CA retired: its certificates fail the handshake, the open connection goes on.
+    std::fs::write(&ca_path, &new_ca.cert_pem).expect("write the new CA");
+    gw.signal("HUP");
+    gw.wait_for_log(
+        "reloaded the TLS certificate and the client CA",
+        2,
+        Duration::from_secs(10),
+    );
+    let retired = try_request(&server_cert, by(&old_ca), &host).await;
+    assert!(
+        retired.as_ref().is_err_and(|e| e.contains("alert")),
+        "a certificate of the retired CA got {retired:?}"
+    );
+    assert_eq!(try_request(&server_cert, by(&new_ca), &host).await, Ok(200));
+    assert_eq!(list_buckets(&mut open, &host).await, Ok(200));
+
+    // A file without a certificate is refused; the new CA stays in force.
+    std::fs::write(&ca_path, b"not a certificate\n").expect("break the CA file");
+    gw.signal("HUP");
+    gw.wait_for_log("refused the new TLS files", 1, Duration::from_secs(10));
+    assert_eq!(try_request(&server_cert, by(&new_ca), &host).await, Ok(200));
+    assert!(try_request(&server_cert, by(&old_ca), &host).await.is_err());
 }
 
 /// `openssl s_client` limited to one protocol version.

@@ -14,6 +14,7 @@
 
 mod blob;
 mod cache;
+mod chunk_buf;
 mod codec;
 mod error;
 pub mod format;

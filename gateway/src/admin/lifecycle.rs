@@ -119,6 +119,7 @@ mod tests {
     fn the_table_names_each_bucket_with_its_counts_and_error() {
         let status = LifecycleStatus {
             now_ms: 10_000,
+            rounds: 3,
             last_round_ms: Some(9_000),
             next_round_ms: Some(11_000),
             schedule_entries: 42,

@@ -11,7 +11,6 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::basic_auth::AdminCredentials;
@@ -41,7 +40,7 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 /// credentials on every request.
 pub struct HttpsListener {
     pub listener: TcpListener,
-    pub tls: TlsAcceptor,
+    pub tls: crate::server::tls::Tls,
     pub credentials: Arc<AdminCredentials>,
 }
 
@@ -164,7 +163,8 @@ async fn serve_https(
             let tls = https.tls.clone();
             let credentials = Arc::clone(&https.credentials);
             tokio::spawn(async move {
-                match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.acceptor().accept(stream)).await
+                {
                     Ok(Ok(stream)) => serve_connection(api, stream, Some(credentials)).await,
                     Ok(Err(e)) => debug!(%peer, error = %e, "admin TLS handshake failed"),
                     Err(_) => debug!(%peer, "admin TLS handshake timed out"),

@@ -18,6 +18,7 @@ pub mod stream;
 
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +79,27 @@ pub struct Backups {
     settings: BackupSettings,
     /// One backup at a time (the schedule and `vmgw backup now`).
     taking: Mutex<()>,
+    stats: BackupStats,
+}
+
+/// What the metrics report of backups taken since the start.
+#[derive(Debug, Default)]
+struct BackupStats {
+    taken: AtomicU64,
+    failed: AtomicU64,
+    /// Of the newest backup taken (0: none yet).
+    last_created_ms: AtomicU64,
+    last_stored_bytes: AtomicU64,
+}
+
+/// [`BackupStats`] as read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupCounts {
+    pub taken: u64,
+    pub failed: u64,
+    /// When the newest backup this process took was created, if any.
+    pub last_created_ms: Option<u64>,
+    pub last_stored_bytes: u64,
 }
 
 fn now_ms() -> u64 {
@@ -107,6 +129,19 @@ impl Backups {
             data_dir,
             settings,
             taking: Mutex::new(()),
+            stats: BackupStats::default(),
+        }
+    }
+
+    /// Backups taken and failed since the start, for the metrics.
+    #[must_use]
+    pub fn counts(&self) -> BackupCounts {
+        let last = self.stats.last_created_ms.load(Ordering::Relaxed);
+        BackupCounts {
+            taken: self.stats.taken.load(Ordering::Relaxed),
+            failed: self.stats.failed.load(Ordering::Relaxed),
+            last_created_ms: (last > 0).then_some(last),
+            last_stored_bytes: self.stats.last_stored_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -131,8 +166,27 @@ impl Backups {
         }))
     }
 
-    /// Takes a backup now and prunes old ones. Blocking.
+    /// Takes a backup now and prunes old ones, counting the outcome. Blocking.
     pub fn take(&self) -> Result<BackupInfo, BackupError> {
+        let taken = self.take_and_prune();
+        match &taken {
+            Ok(info) => {
+                self.stats.taken.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .last_created_ms
+                    .store(info.created_ms, Ordering::Relaxed);
+                self.stats
+                    .last_stored_bytes
+                    .store(info.stored_bytes, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        taken
+    }
+
+    fn take_and_prune(&self) -> Result<BackupInfo, BackupError> {
         let _one = self.taking.lock().expect("backup lock");
         let created_ms = now_ms();
         let name = BackupName::new(created_ms);

@@ -32,6 +32,13 @@ struct ActionLabels {
 pub struct StateCollector {
     pub objects: Arc<ObjectService>,
     pub meta_path: PathBuf,
+    /// Metadata backups, when a remote tier takes them.
+    pub backups: Option<Arc<crate::backup::Backups>>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl std::fmt::Debug for StateCollector {
@@ -232,8 +239,73 @@ impl Collector for StateCollector {
                     MetricType::Gauge,
                     gauge(status.schedule_entries),
                 )?;
+                single(
+                    &mut encoder,
+                    (
+                        "vmgw_lifecycle_rounds",
+                        "Rounds of the lifecycle worker (one looks at what is due, acts, sleeps)",
+                        None,
+                    ),
+                    MetricType::Counter,
+                    ConstCounter::new(status.rounds),
+                )?;
+                if let Some(at_ms) = status.last_round_ms {
+                    // A worker that stopped going round shows as an old timestamp.
+                    #[allow(clippy::cast_precision_loss)]
+                    let at = at_ms as f64 / 1000.0;
+                    single(
+                        &mut encoder,
+                        (
+                            "vmgw_lifecycle_last_round_timestamp",
+                            "When the lifecycle worker's latest round began",
+                            Some(&Unit::Seconds),
+                        ),
+                        MetricType::Gauge,
+                        ConstGauge::new(at),
+                    )?;
+                }
             }
             Err(e) => tracing::warn!(error = %e, "metrics: lifecycle status unavailable"),
+        }
+
+        if let Some(backups) = &self.backups {
+            let counts = backups.counts();
+            family(
+                &mut encoder,
+                (
+                    "vmgw_metadata_backups",
+                    "Metadata backups this process took or failed to take, by outcome",
+                    None,
+                ),
+                MetricType::Counter,
+                [("taken", counts.taken), ("failed", counts.failed)]
+                    .map(|(outcome, n)| (OutcomeLabels { outcome }, ConstCounter::new(n))),
+            )?;
+            if let Some(created_ms) = counts.last_created_ms {
+                // Seconds since the epoch: alerts compare it with time().
+                #[allow(clippy::cast_precision_loss)]
+                let at = created_ms as f64 / 1000.0;
+                single(
+                    &mut encoder,
+                    (
+                        "vmgw_metadata_backup_last_success_timestamp",
+                        "When the newest metadata backup this process took was made",
+                        Some(&Unit::Seconds),
+                    ),
+                    MetricType::Gauge,
+                    ConstGauge::new(at),
+                )?;
+                single(
+                    &mut encoder,
+                    (
+                        "vmgw_metadata_backup_last_stored",
+                        "Size of that backup on the remote tier",
+                        Some(&Unit::Bytes),
+                    ),
+                    MetricType::Gauge,
+                    gauge(counts.last_stored_bytes),
+                )?;
+            }
         }
 
         if let Ok(meta) = std::fs::metadata(&self.meta_path) {

@@ -78,6 +78,8 @@ impl LagHistogram {
 /// A copy of the figures at one moment, keyed by bucket id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// Worker rounds since the start.
+    pub rounds: u64,
     pub last_round_ms: Option<i64>,
     pub next_round_ms: Option<i64>,
     pub lag: LagHistogram,
@@ -124,6 +126,7 @@ impl LifecycleStats {
     /// A worker round begins at `at_ms`.
     pub fn round_started(&self, at_ms: i64) {
         self.with(|inner| {
+            inner.rounds += 1;
             inner.last_round_ms = Some(at_ms);
             inner.next_round_ms = None;
         });

@@ -25,6 +25,9 @@ pub struct BucketLifecycleStatus {
 pub struct LifecycleStatus {
     /// When this report was made, ms since the epoch (the other times are absolute too).
     pub now_ms: i64,
+    /// Worker rounds since the gateway started.
+    #[serde(default)]
+    pub rounds: u64,
     pub last_round_ms: Option<i64>,
     /// When the idle worker looks again; `None` while it is working back to back.
     pub next_round_ms: Option<i64>,
@@ -68,6 +71,7 @@ impl ObjectService {
         }
         Ok(LifecycleStatus {
             now_ms: now_ms(),
+            rounds: snapshot.rounds,
             last_round_ms: snapshot.last_round_ms,
             next_round_ms: snapshot.next_round_ms,
             schedule_entries: summary.entries,

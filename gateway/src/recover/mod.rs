@@ -36,7 +36,7 @@ use vmgw_tiering::{RemoteTier, TierError};
 use crate::auth::sealer::SecretSealer;
 use crate::backup::stream::TierRead;
 use crate::config::Settings;
-use crate::meta::{MetaError, MetaStore, RedbOptions, RedbStore};
+use crate::meta::{MetaError, MetaStore, RedbStore};
 use report::{BackupUsed, RecoveryReport};
 
 #[derive(Debug, thiserror::Error)]
@@ -238,12 +238,7 @@ fn run(
 
     let store = Arc::new(RedbStore::open(
         &working,
-        &RedbOptions {
-            cache_bytes: settings.storage.metadata_cache_mib << 20,
-            lifecycle_day_ms: settings.lifecycle_day_ms,
-            auto_tiering: settings.auto_tiering,
-            ..RedbOptions::default()
-        },
+        &crate::app::metadata_options(settings),
     )?);
     let result = reconcile::reconcile(
         settings,

@@ -198,12 +198,14 @@ pub(super) fn reconcile(
             key: doubt.key.clone(),
             version_id,
         };
-        keep_survivors(&survivors, &present_ids, &doubt, &name, report)?;
-        drop_doubtful(handle, store, &doubt, true)?;
-        match doubt.fate {
-            Fate::Lost => report.lost.push(name),
-            _ => report.gone.push(name),
-        }
+        discard(
+            handle,
+            store,
+            (&survivors, &present_ids),
+            &doubt,
+            name,
+            report,
+        )?;
     }
 
     // Candidates become objects (replacing a doubtful backup object of the same key).
@@ -226,12 +228,14 @@ pub(super) fn reconcile(
                         key: doubt.key.clone(),
                         version_id: None,
                     };
-                    keep_survivors(&survivors, &present_ids, &doubt, &name, report)?;
-                    drop_doubtful(handle, store, &doubt, true)?;
-                    match doubt.fate {
-                        Fate::Lost => report.lost.push(name),
-                        _ => report.gone.push(name),
-                    }
+                    discard(
+                        handle,
+                        store,
+                        (&survivors, &present_ids),
+                        &doubt,
+                        name,
+                        report,
+                    )?;
                 }
                 continue;
             }
@@ -393,6 +397,25 @@ pub(super) fn bucket_for(
     buckets.insert(created.name.clone(), created.id);
     report.buckets_rebuilt.push(created.name);
     Ok(created.id)
+}
+
+/// A backup object that cannot be kept: its surviving remote bytes are kept aside, it is
+/// dropped, and the report names it as lost (its bytes were on the lost host) or gone.
+fn discard(
+    handle: &Handle,
+    store: &RedbStore,
+    (survivors, present): (&HashMap<&str, &Arc<RemoteTier>>, &HashSet<DataId>),
+    doubt: &Doubtful,
+    name: ObjectName,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    keep_survivors(survivors, present, doubt, &name, report)?;
+    drop_doubtful(handle, store, doubt, true)?;
+    match doubt.fate {
+        Fate::Lost => report.lost.push(name),
+        _ => report.gone.push(name),
+    }
+    Ok(())
 }
 
 /// Drops a version of the backup whose bytes are not all there. `as_deleted`: a current

@@ -26,7 +26,6 @@ use s3s::service::S3Service;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::auth::Connection;
@@ -38,8 +37,8 @@ pub use log::Logged;
 
 /// A bound listener.
 pub enum Listener {
-    /// Plain HTTP, or HTTPS with an acceptor.
-    Tcp(TcpListener, Option<TlsAcceptor>),
+    /// Plain HTTP, or HTTPS.
+    Tcp(TcpListener, Option<tls::Tls>),
     /// Plain HTTP on a Unix-domain socket.
     Unix(UnixListener),
 }
@@ -152,7 +151,7 @@ impl Listener {
         }
     }
 
-    fn tls(&self) -> Option<TlsAcceptor> {
+    fn tls(&self) -> Option<tls::Tls> {
         match self {
             Self::Tcp(_, tls) => tls.clone(),
             Self::Unix(_) => None,
@@ -203,7 +202,11 @@ async fn accept_loop(
                 (Accepted::Tcp(stream, peer), Some(tls)) => {
                     // The handshake is part of the request head: a client that stalls in it
                     // holds a slot just the same.
-                    match tokio::time::timeout(limits.header_read_timeout, tls.accept(stream)).await
+                    match tokio::time::timeout(
+                        limits.header_read_timeout,
+                        tls.acceptor().accept(stream),
+                    )
+                    .await
                     {
                         Ok(Ok(stream)) => {
                             let connection = Connection {

@@ -1,5 +1,6 @@
-//! HTTPS: rustls with the ring provider, TLS 1.2 and 1.3 only, a certificate that SIGHUP
-//! swaps without touching open connections, and optional client certificates (mTLS).
+//! HTTPS: rustls with the ring provider, TLS 1.2 and 1.3 only, a certificate (and client CA)
+//! that SIGHUP swaps without touching open connections, and optional client certificates
+//! (mTLS).
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -123,64 +124,93 @@ impl ResolvesServerCert for ReloadableCert {
     }
 }
 
-/// The TLS side of the HTTPS listeners.
+/// The TLS side of the HTTPS listeners. Cheap to clone: every clone sees reloads.
 #[derive(Debug, Clone)]
 pub struct Tls {
-    settings: TlsSettings,
+    settings: Arc<TlsSettings>,
     cert: Arc<ReloadableCert>,
-    config: Arc<ServerConfig>,
+    /// Rebuilt by a reload when the client CA is reread; each handshake takes the current
+    /// one, open connections keep theirs.
+    config: Arc<RwLock<Arc<ServerConfig>>>,
 }
 
 impl Tls {
     pub fn load(settings: &TlsSettings) -> Result<Self, TlsError> {
         let cert = Arc::new(ReloadableCert::new(load_certified_key(settings)?));
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(VERSIONS)
-            .map_err(|e| invalid("tls", &settings.cert_file, e))?;
-        let builder = match &settings.client_ca_file {
-            None => builder.with_no_client_auth(),
-            Some(path) => {
-                let mut roots = RootCertStore::empty();
-                for ca in read_certs("tls.client_ca_file", path)? {
-                    roots
-                        .add(ca)
-                        .map_err(|e| invalid("tls.client_ca_file", path, e))?;
-                }
-                let mut verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
-                if !settings.require_client_cert {
-                    // Clients without a certificate sign their requests as usual.
-                    verifier = verifier.allow_unauthenticated();
-                }
-                let verifier = verifier
-                    .build()
-                    .map_err(|e| invalid("tls.client_ca_file", path, e))?;
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let mut config =
-            builder.with_cert_resolver(Arc::clone(&cert) as Arc<dyn ResolvesServerCert>);
-        // The server speaks HTTP/1.1 only.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = server_config(settings, &cert)?;
         Ok(Self {
-            settings: settings.clone(),
+            settings: Arc::new(settings.clone()),
             cert,
-            config: Arc::new(config),
+            config: Arc::new(RwLock::new(Arc::new(config))),
         })
     }
 
-    /// Reads the certificate and key files again; new handshakes use them from now on. On
-    /// an error the current certificate stays.
+    /// Reads the certificate, key and client CA files again; new handshakes use them from
+    /// now on. On an error nothing changes: the files are all read and checked before any
+    /// is taken.
     pub fn reload(&self) -> Result<(), TlsError> {
         let key = load_certified_key(&self.settings)?;
+        let config = server_config(&self.settings, &self.cert)?;
         self.cert.swap(key);
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
         Ok(())
     }
 
+    /// Whether client certificates are checked against a CA (which a reload rereads too).
+    #[must_use]
+    pub fn has_client_ca(&self) -> bool {
+        self.settings.client_ca_file.is_some()
+    }
+
+    /// An acceptor for one new connection, with the configuration current now.
     #[must_use]
     pub fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(Arc::clone(&self.config))
+        TlsAcceptor::from(Arc::clone(
+            &self
+                .config
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ))
     }
+}
+
+/// A server configuration serving `cert`'s current certificate, checking client
+/// certificates against the client CA file when there is one.
+fn server_config(
+    settings: &TlsSettings,
+    cert: &Arc<ReloadableCert>,
+) -> Result<ServerConfig, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| invalid("tls", &settings.cert_file, e))?;
+    let builder = match &settings.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for ca in read_certs("tls.client_ca_file", path)? {
+                roots
+                    .add(ca)
+                    .map_err(|e| invalid("tls.client_ca_file", path, e))?;
+            }
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+            if !settings.require_client_cert {
+                // Clients without a certificate sign their requests as usual.
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier
+                .build()
+                .map_err(|e| invalid("tls.client_ca_file", path, e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::clone(cert) as Arc<dyn ResolvesServerCert>);
+    // The server speaks HTTP/1.1 only.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The verified client certificate of a TLS connection (its end-entity certificate).

@@ -1,8 +1,9 @@
 //! Version 1 blobs: fixed-stride chunks, each followed by its CRC32C (plain tiers).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{BlobSink, BlobSource};
+use crate::chunk_buf;
 use crate::format::{self, CHUNK_CRC_LEN, FOOTER_LEN, Geometry, HEADER_LEN, Header};
 use crate::{DataId, DataReader, DataWriter, TierError};
 
@@ -134,7 +135,9 @@ impl<S: BlobSource> DataReader for RawReader<S> {
         let index = offset / self.geometry.chunk_size;
         let chunk_len = self.geometry.chunk_len(index);
         let stored_len = usize::try_from(CHUNK_CRC_LEN + chunk_len).expect("chunk fits in memory");
-        let mut buf = BytesMut::zeroed(stored_len);
+        // A recycled buffer's bytes are initialised already: resizing it zeroes nothing.
+        let mut buf = chunk_buf::take(stored_len);
+        buf.resize(stored_len, 0);
         self.source
             .read_exact_at(&mut buf, self.geometry.chunk_offset(index))?;
         // The payload comes first, its checksum after it.
@@ -146,7 +149,7 @@ impl<S: BlobSource> DataReader for RawReader<S> {
                 format!("chunk {index} checksum mismatch"),
             ));
         }
-        let chunk = buf.freeze().slice(..payload_len);
+        let chunk = chunk_buf::into_bytes(buf).slice(..payload_len);
         let start = usize::try_from(offset - index * self.geometry.chunk_size)
             .expect("offset within chunk");
         let end = chunk.len().min(start.saturating_add(max));
