@@ -127,15 +127,24 @@ impl<'txn> Tables<'txn> {
                     _ => Err(Rejected(MetaError::PreconditionFailed)),
                 }
             }
+            WriteOp::ExpireVersion {
+                bucket_id,
+                key,
+                version,
+                now_ms,
+            } => self.expire_version(bucket_id, &key, version, now_ms),
             WriteOp::Reschedule {
                 bucket_id,
                 key,
                 at_ms,
             } => {
                 let okey = keys::object(bucket_id, &key);
-                let record = self.current(&okey)?;
-                self.reschedule(bucket_id, &key, record.as_ref())?;
-                if let (Some(at), Some(_)) = (at_ms, record) {
+                self.reschedule_key(bucket_id, &key)?;
+                // Only a key something is still due for is put off; one whose versions the
+                // rules no longer act on stays out of the schedule.
+                if let Some(at) = at_ms
+                    && self.lc_next.get(okey.as_slice())?.is_some()
+                {
                     self.postpone(&okey, at)?;
                 }
                 Ok(WriteOutcome::Done)
@@ -257,10 +266,17 @@ impl<'txn> Tables<'txn> {
                 bucket_id,
                 key,
                 version,
+                noncurrent,
                 expected,
                 layout,
                 class,
-            } => self.swap_layout(bucket_id, &key, version, &expected, &layout, class),
+            } => {
+                if noncurrent {
+                    self.swap_noncurrent_layout(bucket_id, &key, version, &expected, &layout, class)
+                } else {
+                    self.swap_layout(bucket_id, &key, version, &expected, &layout, class)
+                }
+            }
             WriteOp::ForgetBlobs { ids } => {
                 for id in ids {
                     self.reclaim.remove(id.to_bytes().as_slice())?;
@@ -406,14 +422,16 @@ impl<'txn> Tables<'txn> {
         let mut record = match self.current(&okey)? {
             Some(record) if record.version == version => record,
             _ => {
-                // A noncurrent version: its row in `versions` changes; lifecycle and the
-                // remote descriptions follow current versions only.
+                // A noncurrent version: its row in `versions` changes; the remote
+                // descriptions follow current versions only.
                 let mut record = match self.noncurrent(bucket_id, key, version)? {
                     Some(record) if !record.delete_marker => record,
                     _ => return Err(Rejected(MetaError::PreconditionFailed)),
                 };
                 record.tags = tags;
                 self.insert_noncurrent(bucket_id, key, &record)?;
+                // Tags select noncurrent versions for lifecycle rules too.
+                self.reschedule_key(bucket_id, key)?;
                 return Ok(WriteOutcome::Done);
             }
         };
@@ -689,6 +707,8 @@ impl<'txn> Tables<'txn> {
             self.reads.remove(okey.as_slice())?;
         }
         self.insert_noncurrent(bucket_id, key, &marker)?;
+        // Versions became noncurrent (or a marker lone) now, under the new marker.
+        self.reschedule(bucket_id, key, None)?;
         Ok(WriteOutcome::ObjectDeleted {
             existed: current.is_some(),
             marker: Some(Box::new(marker)),

@@ -35,6 +35,9 @@ pub(crate) mod damage;
 pub mod dump;
 mod fingerprint;
 pub mod keys;
+mod lifecycle_versions;
+#[cfg(test)]
+mod lifecycle_versions_tests;
 mod list;
 mod list_versions;
 pub mod records;
@@ -215,13 +218,16 @@ pub enum WriteOp {
         upload_id: UploadId,
     },
     /// Replaces the layout of `version` of an object (a move between tiers), provided the
-    /// object is still that version with layout `expected`. The old layout's blobs that the
+    /// version is still current (or with `noncurrent`, still a noncurrent data version) with
+    /// layout `expected`. The old layout's blobs that the
     /// new one does not use are queued for reclamation in the same commit. With
     /// `storage_class`, the record's class changes too.
     SwapLayout {
         bucket_id: u64,
         key: String,
         version: u128,
+        /// The version is a noncurrent one (a row of `versions`), not the current version.
+        noncurrent: bool,
         expected: Layout,
         layout: Layout,
         class: Option<ClassChange>,
@@ -258,6 +264,15 @@ pub enum WriteOp {
         key: String,
         version: u128,
         marker: NewMarker,
+    },
+    /// Removes noncurrent version `version` of a key (or its lone delete marker) for a
+    /// lifecycle rule, provided the rules still make that due at `now_ms` when the commit
+    /// looks: the key's versions may have changed since the worker evaluated them.
+    ExpireVersion {
+        bucket_id: u64,
+        key: String,
+        version: u128,
+        now_ms: i64,
     },
     /// Moves an object's due moment (a lifecycle action that must be retried later, or an
     /// entry that turned out to be early). `at_ms` `None`: recompute it from the rules.
@@ -570,6 +585,13 @@ pub trait MetaStore: Send + Sync + 'static {
     fn blob_census(&self) -> Result<std::collections::HashMap<String, u64>, MetaError>;
     /// Whether `id` is a known (referenced or reclaimable) blob.
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError>;
+    /// A key's current version (if any) and its other versions and delete markers, newest
+    /// first, from one snapshot: what lifecycle rules on noncurrent versions look at.
+    fn key_history(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<(Option<ObjectRecord>, Vec<ObjectRecord>), MetaError>;
     /// Objects due for a lifecycle action by `now_ms`, earliest first.
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError>;
     /// Buckets whose lifecycle schedule is being rebuilt after a rule change.

@@ -597,6 +597,34 @@ impl MetaStore for RedbStore {
             .map(|v| v.value().to_vec()))
     }
 
+    fn key_history(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<(Option<ObjectRecord>, Vec<ObjectRecord>), MetaError> {
+        let txn = self.read()?;
+        let objects = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        let current = match objects
+            .get(keys::object(bucket_id, key).as_slice())
+            .map_err(storage)?
+        {
+            Some(raw) => Some(records::decode(raw.value()).map_err(corrupt)?),
+            None => None,
+        };
+        let versions = txn.open_table(tables::VERSIONS).map_err(storage)?;
+        let start = keys::escaped_key(bucket_id, key);
+        let end = keys::prefix_successor(&start).expect("an escaped key ends in 0x00");
+        let mut others = Vec::new();
+        for entry in versions
+            .range(start.as_slice()..end.as_slice())
+            .map_err(storage)?
+        {
+            let (_, raw) = entry.map_err(storage)?;
+            others.push(records::decode(raw.value()).map_err(corrupt)?);
+        }
+        Ok((current, others))
+    }
+
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError> {
         let txn = self.read()?;
         let table = txn.open_table(tables::LC_DUE).map_err(storage)?;

@@ -66,6 +66,7 @@ impl Tables<'_> {
             ObjectRecord::delete_marker(marker.version, true, marker.modified_ms, marker.owner);
         self.order_after_newest(bucket_id, key, None, &mut marker.version, false)?;
         self.insert_noncurrent(bucket_id, key, &marker)?;
+        self.reschedule(bucket_id, key, None)?;
         Ok(WriteOutcome::VersionDeleted {
             removed: removed.map(Box::new),
         })
@@ -236,6 +237,7 @@ impl Tables<'_> {
         if newest.is_some_and(|n| n > record.version) {
             // An older version: it takes its place among the noncurrent ones.
             self.insert_noncurrent(bucket_id, key, record)?;
+            self.reschedule_key(bucket_id, key)?;
         } else {
             if let Some(current) = self.current(&okey)? {
                 self.demote_current(bucket_id, key, &current)?;

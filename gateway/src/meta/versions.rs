@@ -75,6 +75,22 @@ impl Tables<'_> {
         }
     }
 
+    /// Every row of a key in `versions`, newest first.
+    pub(super) fn other_versions(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<Vec<ObjectRecord>, ApplyError> {
+        let start = keys::escaped_key(bucket_id, key);
+        let end = keys::prefix_successor(&start).expect("an escaped key ends in 0x00");
+        let mut out = Vec::new();
+        for entry in self.versions.range(start.as_slice()..end.as_slice())? {
+            let (_, raw) = entry?;
+            out.push(records::decode(raw.value()).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
     /// Puts a version into `versions` (a current version being superseded, a delete marker).
     pub(super) fn insert_noncurrent(
         &mut self,
@@ -237,7 +253,8 @@ impl Tables<'_> {
     }
 
     /// Moves the current version into `versions`: it stays, with its layout and bytes, as a
-    /// noncurrent version. Its schedule entry goes (lifecycle acts on current versions).
+    /// noncurrent version. The key's schedule entry is recomputed without a current version;
+    /// the write that demotes it reschedules the key again once it is done.
     pub(super) fn demote_current(
         &mut self,
         bucket_id: u64,
@@ -300,6 +317,8 @@ impl Tables<'_> {
         if removed.is_some() && self.current(&keys::object(bucket_id, key))?.is_none() {
             self.promote(bucket_id, key)?;
         }
+        // The key's other versions changed: their lifecycle moments may have.
+        self.reschedule_key(bucket_id, key)?;
         Ok(removed)
     }
 

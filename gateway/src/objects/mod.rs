@@ -24,6 +24,7 @@ mod lifecycle_batch;
 mod lifecycle_config;
 mod lifecycle_stats;
 mod lifecycle_status;
+mod lifecycle_versions;
 mod lifecycle_wake;
 mod lifecycle_worker;
 mod md5_lanes;
