@@ -60,6 +60,7 @@ pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
 pub use residents::Resident;
+pub use schedule::version_facts;
 pub use snapshot::restore;
 pub use tenants::tenant_owner;
 pub use usage::UsageChange;

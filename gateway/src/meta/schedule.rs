@@ -40,8 +40,9 @@ pub fn split_due_key(raw: &[u8]) -> Option<(i64, &[u8])> {
     Some((at, object))
 }
 
-/// A version other than the current one, as the evaluator sees it.
-pub(super) fn version_facts(record: &ObjectRecord) -> VersionFacts {
+/// A version other than the current one, as the lifecycle evaluator sees it.
+#[must_use]
+pub fn version_facts(record: &ObjectRecord) -> VersionFacts {
     VersionFacts {
         size: record.size,
         created_ms: record.modified_ms,

@@ -20,20 +20,9 @@ use super::lifecycle_stats::Taken;
 use super::moves::MoveOutcome;
 use super::version_id::version_id;
 use super::{ObjectService, lifecycle_worker::RETRY_AFTER_MS};
-use crate::meta::{BucketRecord, DueObject, MetaError, ObjectRecord, WriteOp, WriteOutcome};
-
-fn facts(record: &ObjectRecord) -> VersionFacts {
-    VersionFacts {
-        size: record.size,
-        created_ms: record.modified_ms,
-        tags: record.tags.clone(),
-        storage_class: record
-            .storage_class
-            .clone()
-            .unwrap_or_else(|| super::tiers::DEFAULT_CLASS.to_owned()),
-        delete_marker: record.delete_marker,
-    }
-}
+use crate::meta::{
+    BucketRecord, DueObject, MetaError, ObjectRecord, WriteOp, WriteOutcome, version_facts,
+};
 
 /// Takes the actions due now on the key's versions other than `current` (`others`,
 /// newest first). Returns whether any was due.
@@ -49,7 +38,7 @@ pub(super) async fn act_on_versions(
     if others.is_empty() || !acts_on_versions(rules) {
         return Ok(false);
     }
-    let facts: Vec<VersionFacts> = others.iter().map(facts).collect();
+    let facts: Vec<VersionFacts> = others.iter().map(version_facts).collect();
     let key = KeyVersions {
         key: &due.key,
         current_created_ms: current.map(|c| c.modified_ms),
