@@ -181,6 +181,14 @@ pub struct Args {
     /// Probe objects whose due-to-action latency the lifecycle workload measures.
     #[arg(long)]
     pub lifecycle_probes: Option<u64>,
+
+    /// Keys of each bucket of the versioning workload [default: 100,000, quick: 2,000].
+    #[arg(long)]
+    pub versioning_keys: Option<u64>,
+
+    /// Versions of each key in the versioned bucket [default: 10, quick: 3].
+    #[arg(long)]
+    pub versioning_versions: Option<u64>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -215,6 +223,9 @@ pub enum WorkloadKind {
     /// One tenant's GET latency while another hammers, without and with QoS limits (vmgw
     /// only; not in the default run).
     Qos,
+    /// ListObjectsV2 over keys with many versions against an unversioned bucket (vmgw only;
+    /// not in the default run: ~2 min).
+    Versioning,
 }
 
 impl WorkloadKind {
@@ -260,6 +271,8 @@ pub struct Plan {
     pub qos_hammer_clients: usize,
     pub qos_rate: u32,
     pub qos_bandwidth_mib: u64,
+    pub versioning_keys: u64,
+    pub versioning_versions: u64,
 }
 
 impl Args {
@@ -309,6 +322,14 @@ impl Args {
             qos_hammer_clients: self.qos_hammer_clients.max(1),
             qos_rate: self.qos_rate.max(1),
             qos_bandwidth_mib: self.qos_bandwidth_mib.max(1),
+            versioning_keys: self
+                .versioning_keys
+                .unwrap_or(pick(quick, 100_000, 2_000))
+                .max(1),
+            versioning_versions: self
+                .versioning_versions
+                .unwrap_or(pick(quick, 10, 3))
+                .max(1),
         }
     }
 }

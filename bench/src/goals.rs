@@ -63,6 +63,8 @@ pub fn lookup(id: &str) -> Option<Goal> {
         "lc-due-lag-p99" | "lc-due-lag-max" => AtMost(1000.0),
         "lc-worker-rss-growth" => Below(64.0),
         "lc-get-4KiB-p99-worker-vs-idle" => Below(1.5),
+        // ListObjectsV2 over keys with noncurrent versions, in % of an unversioned bucket's.
+        "ver-list-versioned-vs-unversioned" => AtLeast(80.0),
         _ => return None,
     })
 }

@@ -26,10 +26,15 @@ pub enum Action {
 }
 
 fn matches(filter: &Filter, object: &ObjectFacts) -> bool {
-    object.key.starts_with(&filter.prefix)
-        && filter.tags.iter().all(|tag| object.tags.contains(tag))
-        && filter.size_greater_than.is_none_or(|gt| object.size > gt)
-        && filter.size_less_than.is_none_or(|lt| object.size < lt)
+    selects(filter, &object.key, object.size, &object.tags)
+}
+
+/// Whether a rule's filter takes a version of `key` of this size and with these tags.
+pub(crate) fn selects(filter: &Filter, key: &str, size: u64, tags: &[(String, String)]) -> bool {
+    key.starts_with(&filter.prefix)
+        && filter.tags.iter().all(|tag| tags.contains(tag))
+        && filter.size_greater_than.is_none_or(|gt| size > gt)
+        && filter.size_less_than.is_none_or(|lt| size < lt)
 }
 
 /// The moment `when` is reached for an object created at `created_ms`: S3 adds the days to
@@ -90,13 +95,9 @@ pub fn due(rules: &[Rule], object: &ObjectFacts, day_ms: i64) -> Vec<(i64, Actio
 /// [`evaluate`] at that moment returns an action, and before it returns none.
 #[must_use]
 pub fn next_due(rules: &[Rule], object: &ObjectFacts, day_ms: i64) -> Option<i64> {
-    let current = coldness(&object.storage_class);
     due(rules, object, day_ms)
         .into_iter()
-        .filter(|(_, action)| match action {
-            Action::Expire { .. } => true,
-            Action::Transition { storage_class, .. } => coldness(storage_class) > current,
-        })
+        .filter(|(_, action)| changes(action, &object.storage_class))
         .map(|(at, _)| at)
         .min()
 }
@@ -111,13 +112,27 @@ pub fn evaluate(rules: &[Rule], object: &ObjectFacts, now_ms: i64, day_ms: i64) 
         .filter(|(at, _)| *at <= now_ms)
         .map(|(_, action)| action)
         .collect();
+    pick(candidates, &object.storage_class)
+}
+
+/// Whether an action scheduled for something of class `class` would change it: an
+/// expiration always does, a transition only to a colder class.
+pub(crate) fn changes(action: &Action, class: &str) -> bool {
+    match action {
+        Action::Expire { .. } => true,
+        Action::Transition { storage_class, .. } => coldness(storage_class) > coldness(class),
+    }
+}
+
+/// The one action to take among those due, with S3's precedence (see [`evaluate`]).
+pub(crate) fn pick(candidates: Vec<Action>, class: &str) -> Option<Action> {
     if let Some(expire) = candidates
         .iter()
         .find(|a| matches!(a, Action::Expire { .. }))
     {
         return Some(expire.clone());
     }
-    let current = coldness(&object.storage_class);
+    let current = coldness(class);
     candidates
         .into_iter()
         .filter_map(|action| match &action {

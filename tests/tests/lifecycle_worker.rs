@@ -365,3 +365,151 @@ async fn a_crash_during_a_lifecycle_run_is_finished_after_restart() {
         );
     }
 }
+
+/// On a versioned bucket, Expiration of a current version adds a delete marker (the version
+/// stays, noncurrent and readable by its id), as S3 does; on a suspended one a `null`
+/// marker that replaces the `null` version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiration_on_a_versioned_bucket_adds_a_delete_marker() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, BucketVersioningStatus, ExpirationStatus,
+        LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, VersioningConfiguration,
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let gw = start_with_short_days(temp.path());
+    let s3 = gw.sdk();
+    let versioning = |bucket: &'static str, status| {
+        s3.put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+    };
+    for (bucket, status) in [
+        ("lcb", BucketVersioningStatus::Enabled),
+        ("lcs", BucketVersioningStatus::Suspended),
+    ] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+        versioning(bucket, status).await.unwrap();
+        s3.put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(
+                        LifecycleRule::builder()
+                            .id("expire")
+                            .filter(LifecycleRuleFilter::builder().prefix("exp/").build())
+                            .status(ExpirationStatus::Enabled)
+                            .expiration(LifecycleExpiration::builder().days(1).build())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let data = pattern(5_000, 9);
+    let version = s3
+        .put_object()
+        .bucket("lcb")
+        .key("exp/a")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    s3.put_object()
+        .bucket("lcs")
+        .key("exp/a")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("lcb")
+        .key("keep")
+        .body(ByteStream::from_static(b"kept"))
+        .send()
+        .await
+        .unwrap();
+
+    // Both expire within a few (one-second) days.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for bucket in ["lcb", "lcs"] {
+        loop {
+            let head = s3.head_object().bucket(bucket).key("exp/a").send().await;
+            if head.is_err() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{bucket}/exp/a never expired");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let listing = s3
+        .list_object_versions()
+        .bucket("lcb")
+        .prefix("exp/")
+        .send()
+        .await
+        .unwrap();
+    let versions: Vec<(&str, bool)> = listing
+        .versions()
+        .iter()
+        .map(|v| (v.version_id().unwrap(), v.is_latest().unwrap()))
+        .collect();
+    assert_eq!(versions, [(version.as_str(), false)]);
+    assert_eq!(listing.delete_markers().len(), 1);
+    assert_eq!(listing.delete_markers()[0].is_latest(), Some(true));
+    let old = s3
+        .get_object()
+        .bucket("lcb")
+        .key("exp/a")
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+    // Suspended: the marker is `null` and took the `null` version's place. Alone under its
+    // key, it is an expired object delete marker, which a configuration that expires
+    // current versions removes too once it is a day old (as S3 does): it may already be.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listing = s3
+            .list_object_versions()
+            .bucket("lcs")
+            .send()
+            .await
+            .unwrap();
+        assert!(listing.versions().is_empty(), "{listing:?}");
+        let markers: Vec<(&str, bool)> = listing
+            .delete_markers()
+            .iter()
+            .map(|m| (m.version_id().unwrap(), m.is_latest().unwrap()))
+            .collect();
+        match markers.as_slice() {
+            [] => break,
+            [("null", true)] => {}
+            other => panic!("lcs markers {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the lone null marker stays");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The enabled bucket's marker has a version under it: it stays.
+    let listing = s3
+        .list_object_versions()
+        .bucket("lcb")
+        .prefix("exp/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.delete_markers().len(), 1, "{listing:?}");
+    assert_eq!(listing.versions().len(), 1, "{listing:?}");
+    assert_eq!(get(&s3, "keep").await.as_deref(), Some(&b"kept"[..]));
+}

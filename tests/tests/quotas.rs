@@ -316,6 +316,77 @@ async fn usage_is_exact_after_kill_9_mid_write() {
     assert_eq!(reported(&gw, "busy"), (bytes + 1000, objects + 1));
 }
 
+/// Every version holding data counts, as S3 bills noncurrent versions; delete markers count
+/// nothing and are never refused; deleting a version for good frees its room; a tenant's
+/// purge removes every version.
+#[tokio::test]
+async fn every_version_counts_against_the_quota() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let gw = Gateway::start();
+    let t = vm_add(&gw, "qver", &["--quota", "10MiB"]);
+    let s3 = client_with(&gw, &t.access_key, &t.secret_key);
+    ok(
+        s3.put_bucket_versioning()
+            .bucket("qver")
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await,
+        "enable versioning",
+    );
+    let put = |i: u64| {
+        s3.put_object()
+            .bucket("qver")
+            .key("k")
+            .body(ByteStream::from(pattern(3 * MIB as usize, i)))
+            .send()
+    };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(ok(put(i).await, "put").version_id().unwrap().to_owned());
+    }
+    // One key, three versions: 9 MiB in use, a fourth does not fit.
+    assert_eq!(listed(&s3, "qver").await, (3 * MIB, 1));
+    assert_eq!(reported(&gw, "qver"), (9 * MIB, 3));
+    let r = put(3).await;
+    assert!(quota_exceeded(&r), "{r:?}");
+    // A delete marker frees nothing and is not refused.
+    ok(
+        s3.delete_object().bucket("qver").key("k").send().await,
+        "delete marker over quota",
+    );
+    assert_eq!(reported(&gw, "qver"), (9 * MIB, 3));
+    assert!(quota_exceeded(&put(4).await));
+    // Deleting a version for good frees its room.
+    ok(
+        s3.delete_object()
+            .bucket("qver")
+            .key("k")
+            .version_id(&ids[0])
+            .send()
+            .await,
+        "delete a version",
+    );
+    assert_eq!(reported(&gw, "qver"), (6 * MIB, 2));
+    ok(put(5).await, "fits again");
+    assert_eq!(reported(&gw, "qver"), (9 * MIB, 3));
+    // Removing the tenant with --purge removes every version and marker with the bucket.
+    let removed = run(&mut common::tenants::admin_cmd(
+        &gw,
+        &["vm", "rm", "qver", "--purge"],
+    ));
+    assert!(
+        removed.contains("1 bucket(s) (qver), 3 object(s)"),
+        "{removed}"
+    );
+    let admin = gw.sdk();
+    let buckets = ok(admin.list_buckets().send().await, "list buckets");
+    assert!(buckets.buckets().iter().all(|b| b.name() != Some("qver")));
+}
+
 #[test]
 fn a_mount_over_quota_reports_no_space() {
     let gw = Gateway::start();

@@ -1,11 +1,15 @@
 //! restic with an S3 repository on the gateway (`s3:http://ADDR/bucket/repo`): init, a backup,
 //! an incremental backup, `check --read-data`, restores compared byte for byte with the
-//! source, and `forget --prune` followed by another full check.
+//! source, and `forget --prune` followed by another full check; and a repository on a bucket
+//! with versioning that comes back whole after a client deleted every one of its files.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration,
+};
 use serde_json::Value;
 use vmgw_tests::{Gateway, assert_same_tree, output_within, pattern, require_tool, write_tree};
 
@@ -157,4 +161,166 @@ fn backup_check_restore_forget_prune() {
     let again = work.path().join("restore-after-prune");
     restic.restore("latest", &again);
     assert_same_tree(&src, &again);
+}
+
+/// Every key under `prefix`, by ListObjectsV2.
+async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("ListObjectsV2");
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return keys;
+        }
+    }
+}
+
+/// Deletes `objects` with DeleteObjects, 1000 a request; asserts none failed.
+async fn delete_all(s3: &aws_sdk_s3::Client, bucket: &str, objects: Vec<ObjectIdentifier>) {
+    for chunk in objects.chunks(1000) {
+        let out = s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(chunk.to_vec()))
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect("DeleteObjects");
+        assert!(out.errors().is_empty(), "DeleteObjects: {:?}", out.errors());
+        assert_eq!(out.deleted().len(), chunk.len());
+    }
+}
+
+/// The newest delete marker of every key under `prefix`, by ListObjectVersions.
+async fn latest_delete_markers(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<ObjectIdentifier> {
+    let (mut markers, mut key_marker, mut version_marker) = (Vec::new(), None, None);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .expect("ListObjectVersions");
+        for marker in page.delete_markers() {
+            if marker.is_latest() == Some(true) {
+                markers.push(
+                    ObjectIdentifier::builder()
+                        .key(marker.key().expect("key"))
+                        .version_id(marker.version_id().expect("version id"))
+                        .build()
+                        .expect("identifier"),
+                );
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            return markers;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+}
+
+/// Ransomware's simplest move — delete every file of the repository with the client's own
+/// keys — on a bucket with versioning: restic then finds no repository, and removing the
+/// delete markers brings back every file, so the repository checks clean and restores.
+#[test]
+fn a_versioned_bucket_brings_back_a_repository_whose_files_were_all_deleted() {
+    const BUCKET: &str = "restic-versioned";
+    let gw = Gateway::start();
+    let s3 = gw.sdk();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("CreateBucket");
+        s3.put_bucket_versioning()
+            .bucket(BUCKET)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutBucketVersioning");
+    });
+    let restic = Restic::new(&gw, BUCKET);
+    let work = tempfile::tempdir().expect("temp dir");
+    let out = restic.run(&["init"]);
+    assert!(out.contains("created restic repository"), "{out}");
+    let src = work.path().join("src");
+    write_tree(&src, 200, 41);
+    std::fs::write(src.join("disk.img"), pattern(8 << 20, 42)).unwrap();
+    restic.run_in(Some(&src), &["backup", "."]);
+    let snapshots = restic.snapshots();
+    assert_eq!(snapshots.len(), 1);
+    restic.check_read_data();
+
+    let files = rt.block_on(keys_under(&s3, BUCKET, "repo/"));
+    // config, keys, index, snapshot and data packs at least.
+    assert!(files.len() >= 5, "repository files: {files:?}");
+    let doomed = files
+        .iter()
+        .map(|key| {
+            ObjectIdentifier::builder()
+                .key(key)
+                .build()
+                .expect("identifier")
+        })
+        .collect();
+    rt.block_on(delete_all(&s3, BUCKET, doomed));
+    assert!(rt.block_on(keys_under(&s3, BUCKET, "repo/")).is_empty());
+    let out = output_within(&mut restic.cmd(&["snapshots"]), LIMIT);
+    assert!(
+        !out.status.success(),
+        "restic still sees a repository: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Removing the delete marker of each deleted file makes its last version current again.
+    // (restic's own lock files, which it deletes after each command, have markers too: they
+    // stay deleted.)
+    let markers: Vec<ObjectIdentifier> = rt
+        .block_on(latest_delete_markers(&s3, BUCKET, "repo/"))
+        .into_iter()
+        .filter(|marker| files.iter().any(|file| file == marker.key()))
+        .collect();
+    assert_eq!(markers.len(), files.len());
+    rt.block_on(delete_all(&s3, BUCKET, markers));
+    let mut back = rt.block_on(keys_under(&s3, BUCKET, "repo/"));
+    back.sort();
+    let mut expected = files.clone();
+    expected.sort();
+    assert_eq!(back, expected);
+    assert_eq!(restic.snapshots(), snapshots);
+    restic.check_read_data();
+    let restored = work.path().join("restored");
+    restic.restore("latest", &restored);
+    assert_same_tree(&src, &restored);
 }

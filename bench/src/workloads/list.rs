@@ -132,7 +132,7 @@ async fn populate(
 
 /// Lists everything under `prefix`, page by page (recording each page's latency). Returns the
 /// number of keys and the CommonPrefixes.
-async fn walk(
+pub(super) async fn walk(
     s3: &S3,
     prefix: &str,
     delimiter: Option<&str>,

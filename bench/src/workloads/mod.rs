@@ -14,6 +14,7 @@ mod tier_get;
 mod tier_latency;
 mod tier_move;
 mod tiered;
+mod versioning;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -78,8 +79,14 @@ impl Ctx {
     /// `n` clients, each with its own connection pool.
     #[must_use]
     pub fn clients(&self, n: usize) -> Vec<S3> {
+        self.clients_for(BUCKET, n)
+    }
+
+    /// `n` clients of another bucket.
+    #[must_use]
+    pub fn clients_for(&self, bucket: &str, n: usize) -> Vec<S3> {
         (0..n.max(1))
-            .map(|_| S3::new(&self.endpoint, BUCKET, self.client_kind))
+            .map(|_| S3::new(&self.endpoint, bucket, self.client_kind))
             .collect()
     }
 
@@ -219,6 +226,7 @@ pub async fn run_suite(
             (WorkloadKind::TierLatency, _) => tier_latency::run(launch, plan).await?,
             (WorkloadKind::Lifecycle, _) => lifecycle::run(launch, plan).await?,
             (WorkloadKind::Qos, _) => qos::run(launch, plan).await?,
+            (WorkloadKind::Versioning, _) => versioning::run(launch, plan).await?,
             // `Plan` expands the group into its members.
             (WorkloadKind::Tiers, _) => Vec::new(),
             (_, None) => {

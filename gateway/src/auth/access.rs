@@ -171,6 +171,25 @@ pub fn iam_action(operation: &str) -> String {
     format!("s3:{}", action.to_ascii_lowercase())
 }
 
+/// The IAM action an S3 operation on one version of an object (`versionId`) needs, where
+/// IAM has one of its own.
+#[must_use]
+pub fn iam_version_action(operation: &str) -> Option<&'static str> {
+    match operation {
+        "GetObject" | "HeadObject" => Some("s3:getobjectversion"),
+        "DeleteObject" => Some("s3:deleteobjectversion"),
+        "GetObjectTagging" => Some("s3:getobjectversiontagging"),
+        "PutObjectTagging" => Some("s3:putobjectversiontagging"),
+        "DeleteObjectTagging" => Some("s3:deleteobjectversiontagging"),
+        _ => None,
+    }
+}
+
+/// Whether a request's query names a version (`versionId`).
+fn names_version(query: Option<&str>) -> bool {
+    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "versionId"))
+}
+
 /// One permission check: may `principal` do `action` on `bucket` (and `key`)?
 pub struct Check<'a> {
     pub principal: &'a Principal,
@@ -302,11 +321,19 @@ impl Access {
     /// CopyObject and UploadPartCopy also read their source.
     fn authorize_source<T>(&self, req: &S3Request<T>, source: &CopySource) -> S3Result<()> {
         match source {
-            CopySource::Bucket { bucket, key, .. } => self.authorizer.check(&Check {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => self.authorizer.check(&Check {
                 principal: &principal_of(&req.extensions),
                 bucket,
                 key: Some(key),
-                action: "s3:getobject",
+                action: if version_id.is_some() {
+                    "s3:getobjectversion"
+                } else {
+                    "s3:getobject"
+                },
                 connection: req.extensions.get::<Connection>().copied(),
                 query: None,
             }),
@@ -343,11 +370,15 @@ impl S3Access for Access {
             Some(_) if name == "DeleteObjects" => Ok(()),
             Some(bucket) => {
                 let connection = cx.extensions_mut().get::<Connection>().copied();
+                let action = match iam_version_action(&name) {
+                    Some(action) if names_version(cx.uri().query()) => action.to_owned(),
+                    _ => iam_action(&name),
+                };
                 self.authorizer.check(&Check {
                     principal: &principal,
                     bucket: &bucket,
                     key: key.as_deref(),
-                    action: &iam_action(&name),
+                    action: &action,
                     connection,
                     query: cx.uri().query(),
                 })
@@ -368,7 +399,11 @@ impl S3Access for Access {
                 principal: &principal,
                 bucket: &req.input.bucket,
                 key: Some(&object.key),
-                action: "s3:deleteobject",
+                action: if object.version_id.is_some() {
+                    "s3:deleteobjectversion"
+                } else {
+                    "s3:deleteobject"
+                },
                 connection,
                 query: None,
             })?;

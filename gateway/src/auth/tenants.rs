@@ -14,8 +14,8 @@ use super::sealer::{SealError, SecretSealer};
 use super::{Principal, Registry};
 use crate::credentials::{generate_pair, validate_pair};
 use crate::meta::{
-    ConfigKind, ListQuery, MetaError, MetaStore, Quota, RateLimits, TenantKey, TenantRecord, Usage,
-    WriteOp, tenant_owner,
+    ConfigKind, MetaError, MetaStore, Quota, RateLimits, TenantKey, TenantRecord, Usage,
+    VersionQuery, WriteOp, tenant_owner,
 };
 use crate::objects::{ObjectError, ObjectService, now_ms};
 
@@ -447,44 +447,21 @@ impl Tenants {
         Ok(removal)
     }
 
+    /// Whether the bucket holds any version (or delete marker, which keeps a bucket alive
+    /// as well).
     fn holds_objects(&self, bucket: &str) -> Result<bool, TenantError> {
-        let page = self.objects.list_objects(
+        let page = self.objects.list_versions(
             bucket,
-            ListQuery {
-                bucket_id: 0,
-                prefix: String::new(),
-                delimiter: None,
-                start_after: None,
+            VersionQuery {
                 max_keys: 1,
+                ..VersionQuery::default()
             },
         )?;
-        Ok(!page.objects.is_empty())
+        Ok(!page.entries.is_empty())
     }
 
+    /// Deletes every version of every object of the bucket; returns how many held data.
     async fn empty_bucket(&self, bucket: &str) -> Result<u64, TenantError> {
-        let mut deleted = 0;
-        loop {
-            let page = match self.objects.list_objects(
-                bucket,
-                ListQuery {
-                    bucket_id: 0,
-                    prefix: String::new(),
-                    delimiter: None,
-                    start_after: None,
-                    max_keys: 1000,
-                },
-            ) {
-                Ok(page) => page,
-                Err(ObjectError::NoSuchBucket) => return Ok(deleted),
-                Err(e) => return Err(e.into()),
-            };
-            if page.objects.is_empty() {
-                return Ok(deleted);
-            }
-            for (key, _) in page.objects {
-                self.objects.delete_object(bucket, &key).await?;
-                deleted += 1;
-            }
-        }
+        Ok(self.objects.purge_versions(bucket).await?)
     }
 }

@@ -9,10 +9,15 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use vmgw_tiering::DataId;
 
 use super::keys;
-use super::records::{self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord};
+use super::records::{
+    self, BucketRecord, Layout, ObjectRecord, PartRecord, UploadRecord, Versioning,
+};
 use super::redb_store::tables;
 use super::usage::UsageChange;
-use super::{ClassChange, MetaError, Precondition, UploadId, WriteOp, WriteOutcome};
+use super::versions::Place;
+use super::{
+    ClassChange, MetaError, NewMarker, Precondition, UploadId, VersionRef, WriteOp, WriteOutcome,
+};
 
 /// Why an op did not apply.
 pub(super) enum ApplyError {
@@ -39,6 +44,8 @@ pub(super) struct Tables<'txn> {
     pub(super) tenants: Table<'txn, &'static str, &'static [u8]>,
     pub(super) usage: Table<'txn, u64, (u64, u64)>,
     pub(super) objects: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) versions: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) null_versions: Table<'txn, &'static [u8], u128>,
     pub(super) layouts: Table<'txn, u128, &'static [u8]>,
     uploads: Table<'txn, &'static [u8], &'static [u8]>,
     uploads_by_key: Table<'txn, &'static [u8], ()>,
@@ -59,7 +66,7 @@ pub(super) struct Tables<'txn> {
     pub(super) day_ms: i64,
     pub(super) auto_tiering: vmgw_lifecycle::AutoTiering,
     pub(super) reads: Table<'txn, &'static [u8], i64>,
-    redescribe: Table<'txn, &'static [u8], u64>,
+    pub(super) redescribe: Table<'txn, &'static [u8], u64>,
     /// Whether this batch queued blobs for reclamation.
     pub reclaim_added: bool,
 }
@@ -75,6 +82,8 @@ impl<'txn> Tables<'txn> {
             tenants: txn.open_table(tables::TENANTS)?,
             usage: txn.open_table(tables::USAGE)?,
             objects: txn.open_table(tables::OBJECTS)?,
+            versions: txn.open_table(tables::VERSIONS)?,
+            null_versions: txn.open_table(tables::NULL_VERSIONS)?,
             layouts: txn.open_table(tables::LAYOUTS)?,
             uploads: txn.open_table(tables::UPLOADS)?,
             uploads_by_key: txn.open_table(tables::UPLOADS_BY_KEY)?,
@@ -104,27 +113,38 @@ impl<'txn> Tables<'txn> {
             WriteOp::DeleteTenant { name } => self.delete_tenant(&name),
             WriteOp::LifecycleBackfill { bucket_id, limit } => self.backfill(bucket_id, limit),
             WriteOp::ExpireObject {
+                bucket,
                 bucket_id,
                 key,
                 version,
+                marker,
             } => {
                 let okey = keys::object(bucket_id, &key);
                 match self.current(&okey)? {
                     Some(record) if record.version == version => {
-                        self.delete_object(bucket_id, &key)
+                        self.delete_object(&bucket, bucket_id, &key, marker)
                     }
                     _ => Err(Rejected(MetaError::PreconditionFailed)),
                 }
             }
+            WriteOp::ExpireVersion {
+                bucket_id,
+                key,
+                version,
+                now_ms,
+            } => self.expire_version(bucket_id, &key, version, now_ms),
             WriteOp::Reschedule {
                 bucket_id,
                 key,
                 at_ms,
             } => {
                 let okey = keys::object(bucket_id, &key);
-                let record = self.current(&okey)?;
-                self.reschedule(bucket_id, &key, record.as_ref())?;
-                if let (Some(at), Some(_)) = (at_ms, record) {
+                self.reschedule_key(bucket_id, &key)?;
+                // Only a key something is still due for is put off; one whose versions the
+                // rules no longer act on stays out of the schedule.
+                if let Some(at) = at_ms
+                    && self.lc_next.get(okey.as_slice())?.is_some()
+                {
                     self.postpone(&okey, at)?;
                 }
                 Ok(WriteOutcome::Done)
@@ -151,11 +171,23 @@ impl<'txn> Tables<'txn> {
                 record,
                 layout,
                 precondition,
-            } => {
-                self.require_bucket(&bucket, bucket_id)?;
-                self.put_object(&bucket, bucket_id, &key, record, &layout, &precondition)
-            }
-            WriteOp::DeleteObject { bucket_id, key } => self.delete_object(bucket_id, &key),
+            } => self.put_object(&bucket, bucket_id, &key, record, &layout, &precondition),
+            WriteOp::DeleteObject {
+                bucket,
+                bucket_id,
+                key,
+                marker,
+            } => self.delete_object(&bucket, bucket_id, &key, marker),
+            WriteOp::DeleteVersion {
+                bucket_id,
+                key,
+                version,
+            } => self.delete_version(bucket_id, &key, version),
+            WriteOp::SetVersioning {
+                bucket,
+                bucket_id,
+                versioning,
+            } => self.set_versioning(&bucket, bucket_id, versioning),
             WriteOp::Redescribed {
                 bucket_id,
                 key,
@@ -169,12 +201,24 @@ impl<'txn> Tables<'txn> {
                 Ok(WriteOutcome::Done)
             }
             WriteOp::RenameObject {
+                bucket,
                 bucket_id,
                 from,
                 to,
                 source_version,
                 destination,
-            } => self.rename_object(bucket_id, &from, &to, source_version, &destination),
+            } => {
+                // Renaming moves a record without writing versions: S3 has it only where
+                // there is no versioning, and so does vmgw.
+                if !self
+                    .require_bucket(&bucket, bucket_id)?
+                    .versioning
+                    .is_unversioned()
+                {
+                    return Err(Rejected(MetaError::VersionedBucket));
+                }
+                self.rename_object(bucket_id, &from, &to, source_version, &destination)
+            }
             WriteOp::CreateUpload {
                 bucket,
                 upload_id,
@@ -222,10 +266,17 @@ impl<'txn> Tables<'txn> {
                 bucket_id,
                 key,
                 version,
+                noncurrent,
                 expected,
                 layout,
                 class,
-            } => self.swap_layout(bucket_id, &key, version, &expected, &layout, class),
+            } => {
+                if noncurrent {
+                    self.swap_noncurrent_layout(bucket_id, &key, version, &expected, &layout, class)
+                } else {
+                    self.swap_layout(bucket_id, &key, version, &expected, &layout, class)
+                }
+            }
             WriteOp::ForgetBlobs { ids } => {
                 for id in ids {
                     self.reclaim.remove(id.to_bytes().as_slice())?;
@@ -238,11 +289,17 @@ impl<'txn> Tables<'txn> {
                 key,
                 version,
                 layout,
-            } => self.drop_object(bucket_id, &key, version, layout.as_ref()),
+                marker,
+            } => self.drop_object(bucket_id, &key, version, layout.as_ref(), marker),
             WriteOp::RecountUsage { bucket_id } => self.recount_usage(bucket_id),
             WriteOp::SetBlobRows { rows } => self.set_blob_rows(&rows),
             WriteOp::ReclaimBlobs { blobs } => self.reclaim_blobs(&blobs),
-            WriteOp::KeepBlob { bucket_id, key, id } => self.keep_blob(bucket_id, &key, id),
+            WriteOp::KeepBlob {
+                bucket_id,
+                key,
+                version,
+                id,
+            } => self.keep_blob(bucket_id, &key, version, id),
             WriteOp::DropLayout { version, keep } => self.drop_layout(version, &keep),
             WriteOp::RestoreBucket { record } => self.restore_bucket(record),
             WriteOp::RestoreObject {
@@ -268,11 +325,29 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    pub(super) fn require_bucket(&self, name: &str, id: u64) -> Result<(), ApplyError> {
+    /// The bucket named `name`, provided it is still the one with id `id`.
+    pub(super) fn require_bucket(&self, name: &str, id: u64) -> Result<BucketRecord, ApplyError> {
         match self.bucket_by_name(name)? {
-            Some(bucket) if bucket.id == id => Ok(()),
+            Some(bucket) if bucket.id == id => Ok(bucket),
             _ => Err(Rejected(MetaError::NoSuchBucket)),
         }
+    }
+
+    fn set_versioning(
+        &mut self,
+        name: &str,
+        id: u64,
+        versioning: Versioning,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let mut bucket = self.require_bucket(name, id)?;
+        if versioning.is_unversioned() && !bucket.versioning.is_unversioned() {
+            // S3: once versioned, a bucket can only be suspended.
+            return Err(Rejected(MetaError::VersionedBucket));
+        }
+        bucket.versioning = versioning;
+        self.buckets
+            .insert(name, records::encode(&bucket).as_slice())?;
+        Ok(WriteOutcome::Done)
     }
 
     fn create_bucket(&mut self, mut record: BucketRecord) -> Result<WriteOutcome, ApplyError> {
@@ -298,11 +373,17 @@ impl<'txn> Tables<'txn> {
             .ok_or(Rejected(MetaError::NoSuchBucket))?;
         let start = keys::object(bucket.id, "");
         let end = keys::bucket_end(bucket.id);
+        // Noncurrent versions and delete markers keep a bucket alive too, as in S3.
         if self
             .objects
             .range(start.as_slice()..end.as_slice())?
             .next()
             .is_some()
+            || self
+                .versions
+                .range(start.as_slice()..end.as_slice())?
+                .next()
+                .is_some()
         {
             return Err(Rejected(MetaError::BucketNotEmpty));
         }
@@ -340,7 +421,19 @@ impl<'txn> Tables<'txn> {
         let okey = keys::object(bucket_id, key);
         let mut record = match self.current(&okey)? {
             Some(record) if record.version == version => record,
-            _ => return Err(Rejected(MetaError::PreconditionFailed)),
+            _ => {
+                // A noncurrent version: its row in `versions` changes; the remote
+                // descriptions follow current versions only.
+                let mut record = match self.noncurrent(bucket_id, key, version)? {
+                    Some(record) if !record.delete_marker => record,
+                    _ => return Err(Rejected(MetaError::PreconditionFailed)),
+                };
+                record.tags = tags;
+                self.insert_noncurrent(bucket_id, key, &record)?;
+                // Tags select noncurrent versions for lifecycle rules too.
+                self.reschedule_key(bucket_id, key)?;
+                return Ok(WriteOutcome::Done);
+            }
         };
         record.tags = tags;
         self.objects
@@ -375,25 +468,56 @@ impl<'txn> Tables<'txn> {
         }
     }
 
+    /// Writes a new version of `key`: on an unversioned or suspended bucket it replaces the
+    /// key's `null` version, on an enabled one it gets an id of its own; a current version
+    /// that is not replaced stays as a noncurrent one.
     fn put_object(
         &mut self,
         bucket: &str,
         bucket_id: u64,
         key: &str,
-        record: ObjectRecord,
+        mut record: ObjectRecord,
         layout: &Layout,
         precondition: &Precondition,
     ) -> Result<WriteOutcome, ApplyError> {
+        let versioning = self.require_bucket(bucket, bucket_id)?.versioning;
         let okey = keys::object(bucket_id, key);
-        let replaced = self.current(&okey)?;
-        Self::check(precondition, replaced.as_ref())?;
+        let current = self.current(&okey)?;
+        Self::check(precondition, current.as_ref())?;
+        // The caller described the blobs with what it expected; the commit decides.
+        let described_as = (record.version, record.versioned);
+        record.versioned = versioning.ids_versions();
+        record.delete_marker = false;
+        let replaced = if record.versioned {
+            None
+        } else {
+            self.null_version(bucket_id, key, current.as_ref())?
+        };
+        let kept = current.filter(|_| !matches!(replaced, Some((Place::Current, _))));
+        if let Some(kept) = &kept
+            && self.shares_blobs(kept.version, layout)?
+        {
+            return Err(Rejected(MetaError::SharedBlobs));
+        }
+        self.order_after_newest(bucket_id, key, kept.as_ref(), &mut record.version, true)?;
+        let gone = replaced
+            .as_ref()
+            .map(|(_, r)| r)
+            .filter(|r| !r.delete_marker);
         let change = UsageChange {
-            bytes: i128::from(record.size) - replaced.as_ref().map_or(0, |r| i128::from(r.size)),
-            objects: i64::from(replaced.is_none()),
+            bytes: i128::from(record.size) - gone.map_or(0, |r| i128::from(r.size)),
+            objects: 1 - i64::from(gone.is_some()),
         };
         self.admit(bucket, bucket_id, change)?;
-        self.charge(bucket_id, change)?;
 
+        let handed: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
+        // A metadata-only self copy or an append hands the replaced version's blobs on: keep
+        // those, and have their self-descriptions brought up to date.
+        let handed_on = self.remove_null(bucket_id, key, replaced.as_ref(), &handed)?;
+        if let Some(kept) = &kept {
+            self.demote_current(bucket_id, key, kept)?;
+        }
+        self.charge(bucket_id, UsageChange::added(&record))?;
         self.objects
             .insert(okey.as_slice(), records::encode(&record).as_slice())?;
         self.layouts
@@ -403,16 +527,12 @@ impl<'txn> Tables<'txn> {
             self.blobs
                 .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
         }
-        if let Some(old) = &replaced {
-            // A metadata-only self copy or an append hands old blobs to the new version:
-            // keep those, and have their self-descriptions brought up to date.
-            let kept: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
-            if self.retire_layout(old.version, &kept)? {
-                self.queue_redescribe(&okey)?;
-            }
+        if handed_on || described_as != (record.version, record.versioned) {
+            self.queue_redescribe(&okey)?;
         }
         Ok(WriteOutcome::ObjectPut {
-            replaced: replaced.map(Box::new),
+            record: Box::new(record),
+            replaced: replaced.map(|(_, r)| Box::new(r)),
         })
     }
 
@@ -473,7 +593,10 @@ impl<'txn> Tables<'txn> {
             _ => return Err(Rejected(MetaError::PreconditionFailed)),
         };
         if from == to {
-            return Ok(WriteOutcome::ObjectPut { replaced: None });
+            return Ok(WriteOutcome::ObjectPut {
+                record: Box::new(source),
+                replaced: None,
+            });
         }
         let replaced = self.current(&to_key)?;
         Self::check(destination, replaced.as_ref())?;
@@ -503,6 +626,7 @@ impl<'txn> Tables<'txn> {
             self.retire_layout(old.version, &HashSet::new())?;
         }
         Ok(WriteOutcome::ObjectPut {
+            record: Box::new(source),
             replaced: replaced.map(Box::new),
         })
     }
@@ -540,23 +664,73 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
+    /// A delete without a version id (see [`WriteOp::DeleteObject`]).
     pub(super) fn delete_object(
+        &mut self,
+        bucket: &str,
+        bucket_id: u64,
+        key: &str,
+        marker: NewMarker,
+    ) -> Result<WriteOutcome, ApplyError> {
+        let versioning = self.require_bucket(bucket, bucket_id)?.versioning;
+        if versioning.is_unversioned() {
+            let removed = self.remove_current(bucket_id, key)?;
+            return Ok(WriteOutcome::ObjectDeleted {
+                existed: removed.is_some(),
+                marker: None,
+            });
+        }
+        let okey = keys::object(bucket_id, key);
+        let current = self.current(&okey)?;
+        let mut marker = ObjectRecord::delete_marker(
+            marker.version,
+            versioning.ids_versions(),
+            marker.modified_ms,
+            marker.owner,
+        );
+        let replaced = if marker.versioned {
+            None
+        } else {
+            self.null_version(bucket_id, key, current.as_ref())?
+        };
+        let kept = current
+            .as_ref()
+            .filter(|_| !matches!(replaced, Some((Place::Current, _))));
+        self.order_after_newest(bucket_id, key, kept, &mut marker.version, false)?;
+        if let Some((Place::Current, _)) = &replaced {
+            self.remove_current(bucket_id, key)?;
+        } else {
+            self.remove_null(bucket_id, key, replaced.as_ref(), &HashSet::new())?;
+        }
+        if let Some(kept) = kept {
+            self.demote_current(bucket_id, key, kept)?;
+            self.reads.remove(okey.as_slice())?;
+        }
+        self.insert_noncurrent(bucket_id, key, &marker)?;
+        // Versions became noncurrent (or a marker lone) now, under the new marker.
+        self.reschedule(bucket_id, key, None)?;
+        Ok(WriteOutcome::ObjectDeleted {
+            existed: current.is_some(),
+            marker: Some(Box::new(marker)),
+        })
+    }
+
+    /// DELETE with a version id: that version goes for good.
+    fn delete_version(
         &mut self,
         bucket_id: u64,
         key: &str,
+        version: VersionRef,
     ) -> Result<WriteOutcome, ApplyError> {
-        let okey = keys::object(bucket_id, key);
-        let Some(raw) = self.objects.remove(okey.as_slice())? else {
-            return Ok(WriteOutcome::ObjectDeleted { existed: false });
+        let current = self.current(&keys::object(bucket_id, key))?;
+        let Some((place, found)) = self.find_version(bucket_id, key, current.as_ref(), version)?
+        else {
+            return Ok(WriteOutcome::VersionDeleted { removed: None });
         };
-        let old: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
-        drop(raw);
-        self.charge(bucket_id, UsageChange::removed(&old))?;
-        self.retire_layout(old.version, &HashSet::new())?;
-        self.reads.remove(okey.as_slice())?;
-        self.redescribe.remove(okey.as_slice())?;
-        self.reschedule(bucket_id, key, None)?;
-        Ok(WriteOutcome::ObjectDeleted { existed: true })
+        let removed = self.remove_version(bucket_id, key, place, found.version)?;
+        Ok(WriteOutcome::VersionDeleted {
+            removed: removed.map(Box::new),
+        })
     }
 
     fn upload(&self, upload_id: &UploadId) -> Result<UploadRecord, ApplyError> {

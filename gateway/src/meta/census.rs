@@ -17,7 +17,8 @@ use super::records::{
 use super::redb_store::tables;
 use super::{MetaError, UploadId, keys};
 
-/// One current object, as the snapshot has it.
+/// One version of an object holding data, current or not, as the snapshot has it (delete
+/// markers hold no bytes and are not visited).
 #[derive(Debug, Clone)]
 pub struct ObjectEntry {
     pub bucket_id: u64,
@@ -25,6 +26,8 @@ pub struct ObjectEntry {
     pub record: ObjectRecord,
     /// `None` when the store has no layout for the object's version (damage).
     pub layout: Option<Layout>,
+    /// Whether this is the key's current version (else a noncurrent one).
+    pub current: bool,
 }
 
 /// A multipart upload in progress with its parts.
@@ -94,30 +97,50 @@ pub(super) fn census(
             .insert(bucket_id.value(), Usage { bytes, objects });
     }
 
-    // Objects, with the versions they use (to find layouts nobody uses).
+    // Versions holding data, current and noncurrent, with the layouts they use (to find
+    // layouts nobody uses).
     let mut versions = HashSet::new();
-    let objects = txn.open_table(tables::OBJECTS).map_err(storage)?;
     let layouts = txn.open_table(tables::LAYOUTS).map_err(storage)?;
-    for entry in objects.iter().map_err(storage)? {
-        let (okey, raw) = entry.map_err(storage)?;
-        let Some((bucket_id, key)) = keys::split_object(okey.value()) else {
-            return Err(MetaError::Corrupt("an object key is not UTF-8".into()));
-        };
-        let record: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
-        let layout = match layouts.get(record.version).map_err(storage)? {
-            Some(raw) => Some(records::decode(raw.value()).map_err(corrupt)?),
-            None => None,
-        };
-        versions.insert(record.version);
-        let counted = census.counted.entry(bucket_id).or_default();
-        counted.bytes += record.size;
-        counted.objects += 1;
-        visit(ObjectEntry {
-            bucket_id,
-            key,
-            record,
-            layout,
-        });
+    for (table, current) in [(tables::OBJECTS, true), (tables::VERSIONS, false)] {
+        for entry in txn
+            .open_table(table)
+            .map_err(storage)?
+            .iter()
+            .map_err(storage)?
+        {
+            let (raw_key, raw) = entry.map_err(storage)?;
+            let split = if current {
+                keys::split_object(raw_key.value())
+            } else {
+                let bucket = raw_key
+                    .value()
+                    .get(..8)
+                    .map(|b| u64::from_be_bytes(b.try_into().expect("eight bytes")));
+                bucket.zip(keys::split_version(raw_key.value()).map(|(key, _)| key))
+            };
+            let Some((bucket_id, key)) = split else {
+                return Err(MetaError::Corrupt("an object key is not UTF-8".into()));
+            };
+            let record: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
+            if record.delete_marker {
+                continue;
+            }
+            let layout = match layouts.get(record.version).map_err(storage)? {
+                Some(raw) => Some(records::decode(raw.value()).map_err(corrupt)?),
+                None => None,
+            };
+            versions.insert(record.version);
+            let counted = census.counted.entry(bucket_id).or_default();
+            counted.bytes += record.size;
+            counted.objects += 1;
+            visit(ObjectEntry {
+                bucket_id,
+                key,
+                record,
+                layout,
+                current,
+            });
+        }
     }
     for entry in layouts.iter().map_err(storage)? {
         let (version, raw) = entry.map_err(storage)?;

@@ -23,7 +23,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The common prefix `name` rolls up into, if any.
-fn common_prefix<'a>(name: &'a [u8], prefix: &[u8], delimiter: Option<&[u8]>) -> Option<&'a [u8]> {
+pub(super) fn common_prefix<'a>(
+    name: &'a [u8],
+    prefix: &[u8],
+    delimiter: Option<&[u8]>,
+) -> Option<&'a [u8]> {
     let delimiter = delimiter?;
     let rest = name.strip_prefix(prefix)?;
     let pos = find(rest, delimiter)?;
@@ -37,7 +41,11 @@ fn utf8(bytes: &[u8]) -> Result<String, MetaError> {
 /// The first object-name position at which a listing that resumes after `after` starts.
 /// After a common prefix (or a key inside one) the whole prefix has been reported, so
 /// the listing resumes after all of it.
-fn resume_point(after: &[u8], prefix: &[u8], delimiter: Option<&[u8]>) -> Option<Vec<u8>> {
+pub(super) fn resume_point(
+    after: &[u8],
+    prefix: &[u8],
+    delimiter: Option<&[u8]>,
+) -> Option<Vec<u8>> {
     match common_prefix(after, prefix, delimiter) {
         Some(cp) => keys::prefix_successor(cp),
         None => {

@@ -9,8 +9,12 @@
 //! Tables and keys (see [`keys`]):
 //! - `buckets`: name → [`BucketRecord`]
 //! - `objects`: bucket id + key → [`ObjectRecord`] of the current version, the only table a
-//!   listing reads. Noncurrent versions (versioning) will live in their own table so that
-//!   listings never wade through them and this table needs no migration.
+//!   listing of objects reads.
+//! - `versions`: bucket id + escaped key + complemented version → [`ObjectRecord`] of every
+//!   noncurrent version and delete marker, so one ordered range is ListObjectVersions'
+//!   order and listings of current objects never wade through old versions (see
+//!   [`versions`] for the invariants between the two); `null_versions`: object key → the
+//!   key's `null` version while it is noncurrent.
 //! - `layouts`: version → [`Layout`], read only when bytes are needed.
 //! - `uploads`: upload id → [`UploadRecord`]; `uploads_by_key`: bucket + key + upload id;
 //!   `parts`: upload id + part number → [`PartRecord`].
@@ -31,7 +35,11 @@ pub(crate) mod damage;
 pub mod dump;
 mod fingerprint;
 pub mod keys;
+mod lifecycle_versions;
+#[cfg(test)]
+mod lifecycle_versions_tests;
 mod list;
+mod list_versions;
 pub mod records;
 mod redb_store;
 mod repair;
@@ -40,6 +48,9 @@ mod schedule;
 mod snapshot;
 mod tenants;
 mod usage;
+mod versions;
+#[cfg(test)]
+mod versions_tests;
 
 use async_trait::async_trait;
 use vmgw_tiering::DataId;
@@ -49,6 +60,7 @@ pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use records::*;
 pub use redb_store::{RedbOptions, RedbStore};
 pub use residents::Resident;
+pub use schedule::version_facts;
 pub use snapshot::restore;
 pub use tenants::tenant_owner;
 pub use usage::UsageChange;
@@ -80,6 +92,13 @@ pub enum MetaError {
     TenantOwnsBuckets(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// A write would hand blobs of a version that stays to a new version (a metadata-only
+    /// copy or an append on a bucket whose versioning was turned on meanwhile).
+    #[error("the version would share its bytes with a version that is kept")]
+    SharedBlobs,
+    /// The operation is not available on a bucket with versioning enabled or suspended.
+    #[error("the bucket has versioning enabled or suspended")]
+    VersionedBucket,
     #[error("metadata storage error: {0}")]
     Storage(String),
     #[error("metadata record is corrupt: {0}")]
@@ -101,6 +120,22 @@ pub enum Precondition {
     IfVersion(u128),
 }
 
+/// A version as a request names it: S3's `null`, or a version id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionRef {
+    Null,
+    Id(u128),
+}
+
+/// What a delete on a versioned bucket writes: its delete marker's version, time and owner.
+/// On an unversioned bucket no marker is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMarker {
+    pub version: u128,
+    pub modified_ms: i64,
+    pub owner: String,
+}
+
 /// A mutation, validated and applied atomically inside a group commit.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
@@ -118,9 +153,26 @@ pub enum WriteOp {
         layout: Layout,
         precondition: Precondition,
     },
+    /// Deletes the key as S3 does without a version id: an unversioned bucket removes the
+    /// current version, a versioned one adds `marker` (a `null` one when suspended).
     DeleteObject {
+        bucket: String,
         bucket_id: u64,
         key: String,
+        marker: NewMarker,
+    },
+    /// Removes one version of a key for good (DELETE with `versionId`); when it was the
+    /// newest, the next newest becomes current.
+    DeleteVersion {
+        bucket_id: u64,
+        key: String,
+        version: VersionRef,
+    },
+    /// Sets a bucket's versioning state.
+    SetVersioning {
+        bucket: String,
+        bucket_id: u64,
+        versioning: Versioning,
     },
     /// The self-descriptions of an object's blobs were rewritten as of queue entry `seq`:
     /// the entry goes, unless a later change queued it again.
@@ -133,6 +185,7 @@ pub enum WriteOp {
     /// moves, the bytes stay. `from` must still be `source_version`; `to` must meet
     /// `destination`; an object at `to` is replaced.
     RenameObject {
+        bucket: String,
         bucket_id: u64,
         from: String,
         to: String,
@@ -166,13 +219,16 @@ pub enum WriteOp {
         upload_id: UploadId,
     },
     /// Replaces the layout of `version` of an object (a move between tiers), provided the
-    /// object is still that version with layout `expected`. The old layout's blobs that the
+    /// version is still current (or with `noncurrent`, still a noncurrent data version) with
+    /// layout `expected`. The old layout's blobs that the
     /// new one does not use are queued for reclamation in the same commit. With
     /// `storage_class`, the record's class changes too.
     SwapLayout {
         bucket_id: u64,
         key: String,
         version: u128,
+        /// The version is a noncurrent one (a row of `versions`), not the current version.
+        noncurrent: bool,
         expected: Layout,
         layout: Layout,
         class: Option<ClassChange>,
@@ -181,8 +237,8 @@ pub enum WriteOp {
     ForgetBlobs {
         ids: Vec<DataId>,
     },
-    /// Replaces the tags of the current version of an object, provided it is still
-    /// `version`.
+    /// Replaces the tags of version `version` of an object (the current one, or a
+    /// noncurrent one that is not a delete marker).
     SetObjectTags {
         bucket_id: u64,
         key: String,
@@ -201,11 +257,23 @@ pub enum WriteOp {
         bucket_id: u64,
         limit: usize,
     },
-    /// Deletes an object for an expiration rule, provided it is still `version`.
+    /// Deletes an object for an expiration rule, provided its current version is still
+    /// `version`: as [`WriteOp::DeleteObject`] does, so a versioned bucket gets `marker`.
     ExpireObject {
+        bucket: String,
         bucket_id: u64,
         key: String,
         version: u128,
+        marker: NewMarker,
+    },
+    /// Removes noncurrent version `version` of a key (or its lone delete marker) for a
+    /// lifecycle rule, provided the rules still make that due at `now_ms` when the commit
+    /// looks: the key's versions may have changed since the worker evaluated them.
+    ExpireVersion {
+        bucket_id: u64,
+        key: String,
+        version: u128,
+        now_ms: i64,
     },
     /// Moves an object's due moment (a lifecycle action that must be retried later, or an
     /// entry that turned out to be early). `at_ms` `None`: recompute it from the rules.
@@ -229,14 +297,17 @@ pub enum WriteOp {
     RecordReads {
         reads: Vec<ReadMark>,
     },
-    /// Removes an object whose bytes are lost (fsck's quarantine, recovery's lost objects)
-    /// as a delete would, provided it is still `version` with `layout` (`None`: it has
-    /// none).
+    /// Removes version `version` of an object, whose bytes are lost (fsck's quarantine,
+    /// recovery's lost objects), provided it still has `layout` (`None`: it has none). The
+    /// object disappears as if deleted: a current version of a bucket with versioning
+    /// configured leaves `marker` (if given) on top, so no older version silently becomes
+    /// current; otherwise the version just goes.
     DropObject {
         bucket_id: u64,
         key: String,
         version: u128,
         layout: Option<Layout>,
+        marker: Option<NewMarker>,
     },
     /// Sets a bucket's usage to what its objects add up to.
     RecountUsage {
@@ -250,10 +321,12 @@ pub enum WriteOp {
     ReclaimBlobs {
         blobs: Vec<(DataId, String)>,
     },
-    /// Takes `id` off the reclamation queue, provided the object still uses it.
+    /// Takes `id` off the reclamation queue, provided version `version` of the object
+    /// still uses it.
     KeepBlob {
         bucket_id: u64,
         key: String,
+        version: u128,
         id: DataId,
     },
     /// Drops a layout no object refers to; its blobs but `keep` are queued for reclamation.
@@ -266,8 +339,9 @@ pub enum WriteOp {
     RestoreBucket {
         record: BucketRecord,
     },
-    /// Recovery: makes `record` with `layout` the object at `key` unless the current version
-    /// is as new or newer; no quota check (the object existed before).
+    /// Recovery: puts `record` with `layout` among the versions of `key` where its version
+    /// places it (current when it is the newest), unless the key has that version already
+    /// or a newer `null` one; no quota check (the object existed before).
     RestoreObject {
         bucket_id: u64,
         key: String,
@@ -330,12 +404,21 @@ pub struct ClassChange {
 pub enum WriteOutcome {
     BucketCreated(BucketRecord),
     Done,
-    /// An object was written; `replaced` is the version it replaced, if any.
+    /// An object was written as `record` (its version and versioning as committed);
+    /// `replaced` is the version it replaced for good, if any.
     ObjectPut {
+        record: Box<ObjectRecord>,
         replaced: Option<Box<ObjectRecord>>,
     },
+    /// A delete without a version: whether there was a current version, and the delete
+    /// marker written (versioned buckets).
     ObjectDeleted {
         existed: bool,
+        marker: Option<Box<ObjectRecord>>,
+    },
+    /// A version deleted for good, if it existed.
+    VersionDeleted {
+        removed: Option<Box<ObjectRecord>>,
     },
     Backfilled {
         done: bool,
@@ -380,6 +463,53 @@ pub struct ListPage {
     pub last: Option<String>,
 }
 
+/// A ListObjectVersions request.
+#[derive(Debug, Clone, Default)]
+pub struct VersionQuery {
+    pub bucket_id: u64,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Resume after this key (all its versions), or with `version_marker`, after that
+    /// version of it.
+    pub key_marker: Option<String>,
+    pub version_marker: Option<VersionRef>,
+    pub max_keys: usize,
+}
+
+/// One version (or delete marker) in a listing.
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub key: String,
+    pub version: ListedVersion,
+    pub is_latest: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VersionPage {
+    /// Versions and delete markers in S3's order: keys in binary order, newest first.
+    pub entries: Vec<VersionEntry>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    /// The last entry or common prefix returned, to resume after.
+    pub last: Option<VersionMarker>,
+}
+
+/// A position in a listing of versions: a key (or common prefix) and, for a version, which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMarker {
+    pub key: String,
+    pub version: Option<VersionRef>,
+}
+
+/// A version found by [`MetaStore::version`].
+#[derive(Debug, Clone)]
+pub struct FoundVersion {
+    pub record: ObjectRecord,
+    /// `None` for a delete marker.
+    pub layout: Option<Layout>,
+    pub current: bool,
+}
+
 /// A listing request over multipart uploads.
 #[derive(Debug, Clone, Default)]
 pub struct UploadQuery {
@@ -418,6 +548,29 @@ pub trait MetaStore: Send + Sync + 'static {
         key: &str,
     ) -> Result<Option<(ObjectRecord, Layout)>, MetaError>;
     fn list_objects(&self, query: &ListQuery) -> Result<ListPage, MetaError>;
+    /// A version of an object, current or not, with its layout.
+    fn version(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        version: VersionRef,
+    ) -> Result<Option<FoundVersion>, MetaError>;
+    /// A version of an object by its internal number (`null` or not), for repairs.
+    fn version_numbered(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        version: u128,
+    ) -> Result<Option<FoundVersion>, MetaError>;
+    /// The delete marker that is the key's newest version, if it is one.
+    fn latest_delete_marker(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, MetaError>;
+    /// ListObjectVersions: current and noncurrent versions merged, streamed from two ordered
+    /// ranges.
+    fn list_versions(&self, query: &VersionQuery) -> Result<VersionPage, MetaError>;
     fn upload(&self, upload_id: &UploadId) -> Result<Option<UploadRecord>, MetaError>;
     /// Parts with numbers greater than `after`, at most `limit`.
     fn parts(
@@ -433,6 +586,13 @@ pub trait MetaStore: Send + Sync + 'static {
     fn blob_census(&self) -> Result<std::collections::HashMap<String, u64>, MetaError>;
     /// Whether `id` is a known (referenced or reclaimable) blob.
     fn blob_known(&self, id: DataId) -> Result<bool, MetaError>;
+    /// A key's current version (if any) and its other versions and delete markers, newest
+    /// first, from one snapshot: what lifecycle rules on noncurrent versions look at.
+    fn key_history(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<(Option<ObjectRecord>, Vec<ObjectRecord>), MetaError>;
     /// Objects due for a lifecycle action by `now_ms`, earliest first.
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError>;
     /// Buckets whose lifecycle schedule is being rebuilt after a rule change.
@@ -455,8 +615,8 @@ pub trait MetaStore: Send + Sync + 'static {
         visit: &mut dyn FnMut(Resident),
     ) -> Result<(), MetaError>;
 
-    /// Everything the store says about blobs as of one snapshot, visiting each current
-    /// object (for integrity checks and recovery). A full scan.
+    /// Everything the store says about blobs as of one snapshot, visiting each version that
+    /// holds data, current or not (for integrity checks and recovery). A full scan.
     fn census(&self, visit: &mut dyn FnMut(ObjectEntry)) -> Result<Census, MetaError>;
 
     /// Streams a consistent snapshot of the whole store as a dump starting with `header`

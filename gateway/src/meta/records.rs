@@ -16,6 +16,38 @@ pub struct BucketRecord {
     /// Who owns the bucket: `tenant/NAME` for a tenant's bucket; anything else (the access
     /// key of the admin that created it, in records older than tenants) is the admin's.
     pub owner: String,
+    /// S3 versioning. Kept in the bucket's record because every write's commit reads that
+    /// record anyway (to check the bucket still exists), so the commit decides how a write
+    /// versions the key at no extra cost and atomically with a change of the state.
+    #[serde(default, skip_serializing_if = "Versioning::is_unversioned")]
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state. A bucket that was once versioned can be suspended but never
+/// unversioned again (S3's rule): its keys may hold several versions from then on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never versioned: every write replaces the key's only (`null`) version.
+    #[default]
+    Unversioned,
+    /// Every write adds a version with an id of its own; deletes add delete markers.
+    Enabled,
+    /// Writes replace the key's `null` version and keep every other version; deletes add a
+    /// `null` delete marker.
+    Suspended,
+}
+
+impl Versioning {
+    #[must_use]
+    pub fn is_unversioned(&self) -> bool {
+        *self == Self::Unversioned
+    }
+
+    /// Whether versions written now get an id of their own (not `null`).
+    #[must_use]
+    pub fn ids_versions(self) -> bool {
+        self == Self::Enabled
+    }
 }
 
 /// A tenant (usually one guest VM) and the access keys it signs with.
@@ -75,7 +107,8 @@ impl Quota {
     }
 }
 
-/// What a bucket (or a tenant) holds: the sizes and the number of current objects, kept in
+/// What a bucket (or a tenant) holds: the sizes and the number of object versions holding
+/// data (current and noncurrent; delete markers hold nothing), kept in
 /// the same commits as the objects themselves, so it is exact after any crash.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -140,12 +173,14 @@ pub struct StoredChecksum {
     pub value: String,
 }
 
-/// The current version of an object: everything HEAD and LIST need. The bytes are
-/// described separately by a [`Layout`] keyed by `version`.
+/// A version of an object: everything HEAD and LIST need. The bytes are described
+/// separately by a [`Layout`] keyed by `version`. The current version lives in `objects`;
+/// noncurrent versions and delete markers in `versions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
-    /// Unique per write; keys the layout and becomes the S3 version id once versioning
-    /// exists.
+    /// Unique per write and increasing per key in commit order (the commit makes sure): it
+    /// keys the layout, orders a key's versions, and is the S3 version id of a version that
+    /// has one (see `versioned`).
     pub version: u128,
     pub size: u64,
     /// Hex MD5 of the body, or `md5-of-part-md5s-N` for multipart objects (no quotes).
@@ -170,6 +205,43 @@ pub struct ObjectRecord {
     /// being read; `None` is the frequent tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_tier: Option<AccessTier>,
+    /// Written while versioning was enabled: the version has an id of its own. Otherwise it
+    /// is the key's `null` version (at most one per key), as every record written before
+    /// versioning existed is.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub versioned: bool,
+    /// A delete marker: a version without bytes (no layout) that makes its key absent while
+    /// it is the newest version.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub delete_marker: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl ObjectRecord {
+    /// A delete marker written at `modified_ms` by `owner`.
+    #[must_use]
+    pub fn delete_marker(version: u128, versioned: bool, modified_ms: i64, owner: String) -> Self {
+        Self {
+            version,
+            size: 0,
+            etag: String::new(),
+            modified_ms,
+            content: ContentHeaders::default(),
+            user_meta: Vec::new(),
+            storage_class: None,
+            checksum: None,
+            parts: None,
+            owner,
+            tags: Vec::new(),
+            access_tier: None,
+            versioned,
+            delete_marker: true,
+        }
+    }
 }
 
 /// The fields a listing needs; decoding into this skips the rest of the record cheaply.
@@ -181,6 +253,22 @@ pub struct ListedObject {
     #[serde(default)]
     pub storage_class: Option<String>,
     pub owner: String,
+}
+
+/// The fields a listing of versions needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedVersion {
+    pub version: u128,
+    pub size: u64,
+    pub etag: String,
+    pub modified_ms: i64,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    pub owner: String,
+    #[serde(default)]
+    pub versioned: bool,
+    #[serde(default)]
+    pub delete_marker: bool,
 }
 
 /// One stored blob that holds (part of) an object's bytes.
@@ -316,6 +404,8 @@ mod tests {
             owner: "me".into(),
             tags: vec![("k".into(), "v".into())],
             access_tier: None,
+            versioned: false,
+            delete_marker: false,
         }
     }
 
@@ -329,6 +419,14 @@ mod tests {
             (listed.size, listed.etag.as_str(), listed.owner.as_str()),
             (42, "abc", "me")
         );
+        // Records written before versioning existed are `null` versions, not markers.
+        let version: ListedVersion = decode(&bytes).unwrap();
+        assert!(!version.versioned && !version.delete_marker);
+        assert!(!encode(&record).windows(9).any(|w| w == b"versioned"));
+        let marker = ObjectRecord::delete_marker(9, true, 5, "me".into());
+        let listed: ListedVersion = decode(&encode(&marker)).unwrap();
+        assert!(listed.versioned && listed.delete_marker && listed.version == 9);
+        assert_eq!(decode::<ObjectRecord>(&encode(&marker)).unwrap(), marker);
     }
 
     #[test]

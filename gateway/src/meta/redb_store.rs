@@ -22,8 +22,9 @@ use super::records::{
     self, BucketRecord, Layout, ObjectRecord, PartRecord, TenantRecord, UploadRecord, Usage,
 };
 use super::{
-    ConfigKind, DueObject, ListPage, ListQuery, MetaError, MetaStore, Redescribe, UploadId,
-    UploadPage, UploadQuery, UsageChange, WriteOp, WriteOutcome, keys, list,
+    ConfigKind, DueObject, FoundVersion, ListPage, ListQuery, MetaError, MetaStore, Redescribe,
+    UploadId, UploadPage, UploadQuery, UsageChange, VersionPage, VersionQuery, VersionRef, WriteOp,
+    WriteOutcome, keys, list, list_versions,
 };
 
 pub(super) mod tables {
@@ -31,6 +32,14 @@ pub(super) mod tables {
 
     pub const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
     pub const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+    /// Noncurrent versions and delete markers: `keys::version` (bucket id, escaped key,
+    /// complemented version) → [`super::ObjectRecord`]; one ordered range is a key's
+    /// versions newest first.
+    pub const VERSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("versions");
+    /// Object key (as in `objects`) → the version of the key's `null` version, while that
+    /// version is in `versions`: suspended writes replace it and `versionId=null` names it
+    /// without walking the key's versions.
+    pub const NULL_VERSIONS: TableDefinition<&[u8], u128> = TableDefinition::new("null_versions");
     pub const LAYOUTS: TableDefinition<u128, &[u8]> = TableDefinition::new("layouts");
     pub const UPLOADS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("uploads");
     pub const UPLOADS_BY_KEY: TableDefinition<&[u8], ()> = TableDefinition::new("uploads_by_key");
@@ -165,6 +174,83 @@ impl RedbStore {
 
     pub(super) fn db(&self) -> &Database {
         &self.db
+    }
+}
+
+/// How [`RedbStore::find_version`] looks for a version.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// As a request names it: a `null` version only as `null` (as the commit resolves it,
+    /// see `Tables::find_version`).
+    Named(VersionRef),
+    /// By its internal number, `null` or not.
+    Numbered(u128),
+}
+
+impl RedbStore {
+    fn find_version(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        lookup: Lookup,
+    ) -> Result<Option<FoundVersion>, MetaError> {
+        let txn = self.read()?;
+        let objects = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        let okey = keys::object(bucket_id, key);
+        let current: Option<ObjectRecord> = match objects.get(okey.as_slice()).map_err(storage)? {
+            Some(raw) => Some(records::decode(raw.value()).map_err(corrupt)?),
+            None => None,
+        };
+        let number = match (lookup, &current) {
+            (Lookup::Named(VersionRef::Null), Some(c)) if !c.versioned => Some(c.version),
+            (Lookup::Named(VersionRef::Null), _) => txn
+                .open_table(tables::NULL_VERSIONS)
+                .map_err(storage)?
+                .get(okey.as_slice())
+                .map_err(storage)?
+                .map(|v| v.value()),
+            (Lookup::Named(VersionRef::Id(id)) | Lookup::Numbered(id), _) => Some(id),
+        };
+        let Some(number) = number else {
+            return Ok(None);
+        };
+        let found = match current {
+            Some(c) if c.version == number => Some((c, true)),
+            _ => {
+                let versions = txn.open_table(tables::VERSIONS).map_err(storage)?;
+                match versions
+                    .get(keys::version(bucket_id, key, number).as_slice())
+                    .map_err(storage)?
+                {
+                    Some(raw) => Some((
+                        records::decode::<ObjectRecord>(raw.value()).map_err(corrupt)?,
+                        false,
+                    )),
+                    None => None,
+                }
+            }
+        };
+        let Some((record, current)) = found else {
+            return Ok(None);
+        };
+        if matches!(lookup, Lookup::Named(VersionRef::Id(_))) && !record.versioned {
+            return Ok(None);
+        }
+        let layout = if record.delete_marker {
+            None
+        } else {
+            let layouts = txn.open_table(tables::LAYOUTS).map_err(storage)?;
+            let raw = layouts
+                .get(record.version)
+                .map_err(storage)?
+                .ok_or_else(|| MetaError::Corrupt(format!("a version of {key:?} has no layout")))?;
+            Some(records::decode(raw.value()).map_err(corrupt)?)
+        };
+        Ok(Some(FoundVersion {
+            record,
+            layout,
+            current,
+        }))
     }
 }
 
@@ -359,6 +445,63 @@ impl MetaStore for RedbStore {
         list::list_objects(&table, query)
     }
 
+    fn version(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        version: VersionRef,
+    ) -> Result<Option<FoundVersion>, MetaError> {
+        self.find_version(bucket_id, key, Lookup::Named(version))
+    }
+
+    fn version_numbered(
+        &self,
+        bucket_id: u64,
+        key: &str,
+        version: u128,
+    ) -> Result<Option<FoundVersion>, MetaError> {
+        self.find_version(bucket_id, key, Lookup::Numbered(version))
+    }
+
+    fn latest_delete_marker(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, MetaError> {
+        let txn = self.read()?;
+        let objects = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        if objects
+            .get(keys::object(bucket_id, key).as_slice())
+            .map_err(storage)?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let versions = txn.open_table(tables::VERSIONS).map_err(storage)?;
+        let start = keys::escaped_key(bucket_id, key);
+        let end = keys::prefix_successor(&start).expect("an escaped key ends in 0x00");
+        let Some(entry) = versions
+            .range(start.as_slice()..end.as_slice())
+            .map_err(storage)?
+            .next()
+        else {
+            return Ok(None);
+        };
+        let record: ObjectRecord =
+            records::decode(entry.map_err(storage)?.1.value()).map_err(corrupt)?;
+        Ok(record.delete_marker.then_some(record))
+    }
+
+    fn list_versions(&self, query: &VersionQuery) -> Result<VersionPage, MetaError> {
+        let txn = self.read()?;
+        list_versions::list_versions(
+            &txn.open_table(tables::OBJECTS).map_err(storage)?,
+            &txn.open_table(tables::VERSIONS).map_err(storage)?,
+            &txn.open_table(tables::NULL_VERSIONS).map_err(storage)?,
+            query,
+        )
+    }
+
     fn upload(&self, upload_id: &UploadId) -> Result<Option<UploadRecord>, MetaError> {
         let txn = self.read()?;
         let table = txn.open_table(tables::UPLOADS).map_err(storage)?;
@@ -452,6 +595,34 @@ impl MetaStore for RedbStore {
             .get((bucket_id, kind.name()))
             .map_err(storage)?
             .map(|v| v.value().to_vec()))
+    }
+
+    fn key_history(
+        &self,
+        bucket_id: u64,
+        key: &str,
+    ) -> Result<(Option<ObjectRecord>, Vec<ObjectRecord>), MetaError> {
+        let txn = self.read()?;
+        let objects = txn.open_table(tables::OBJECTS).map_err(storage)?;
+        let current = match objects
+            .get(keys::object(bucket_id, key).as_slice())
+            .map_err(storage)?
+        {
+            Some(raw) => Some(records::decode(raw.value()).map_err(corrupt)?),
+            None => None,
+        };
+        let versions = txn.open_table(tables::VERSIONS).map_err(storage)?;
+        let start = keys::escaped_key(bucket_id, key);
+        let end = keys::prefix_successor(&start).expect("an escaped key ends in 0x00");
+        let mut others = Vec::new();
+        for entry in versions
+            .range(start.as_slice()..end.as_slice())
+            .map_err(storage)?
+        {
+            let (_, raw) = entry.map_err(storage)?;
+            others.push(records::decode(raw.value()).map_err(corrupt)?);
+        }
+        Ok((current, others))
     }
 
     fn due_objects(&self, now_ms: i64, limit: usize) -> Result<Vec<DueObject>, MetaError> {

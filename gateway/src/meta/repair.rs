@@ -12,7 +12,8 @@ use vmgw_tiering::DataId;
 use super::apply::{ApplyError, Tables};
 use super::records::{self, Layout, ObjectRecord};
 use super::usage::UsageChange;
-use super::{MetaError, WriteOutcome, keys};
+use super::versions::Place;
+use super::{MetaError, NewMarker, WriteOutcome, keys};
 
 fn corrupt(e: rmp_serde::decode::Error) -> ApplyError {
     ApplyError::Fatal(MetaError::Corrupt(e.to_string()))
@@ -30,37 +31,61 @@ impl Tables<'_> {
         }
     }
 
-    /// Removes an object whose bytes are lost from the namespace, exactly as a delete
-    /// would (usage, schedule, read marks; its blobs queued for reclamation), provided it is
-    /// still `version` with `layout` (`None`: the object has no layout).
+    /// Removes version `version` of an object, whose bytes are lost (see
+    /// [`super::WriteOp::DropObject`]), provided it still has `layout`.
     pub(super) fn drop_object(
         &mut self,
         bucket_id: u64,
         key: &str,
         version: u128,
         layout: Option<&Layout>,
+        marker: Option<NewMarker>,
     ) -> Result<WriteOutcome, ApplyError> {
         let okey = keys::object(bucket_id, key);
-        match self.current(&okey)? {
-            Some(record) if record.version == version => {}
+        let current = self.current(&okey)?;
+        let place = match &current {
+            Some(record) if record.version == version => Place::Current,
+            _ if self.noncurrent(bucket_id, key, version)?.is_some() => Place::Noncurrent,
             _ => return Err(changed()),
-        }
+        };
         if self.layout_of(version)?.as_ref() != layout {
             return Err(changed());
         }
-        self.delete_object(bucket_id, key)
+        let versioned = self
+            .bucket_by_id(bucket_id)?
+            .is_some_and(|b| !b.versioning.is_unversioned());
+        let marker = marker.filter(|_| versioned && place == Place::Current);
+        let Some(marker) = marker else {
+            let removed = self.remove_version(bucket_id, key, place, version)?;
+            return Ok(WriteOutcome::VersionDeleted {
+                removed: removed.map(Box::new),
+            });
+        };
+        let removed = self.remove_current(bucket_id, key)?;
+        let mut marker =
+            ObjectRecord::delete_marker(marker.version, true, marker.modified_ms, marker.owner);
+        self.order_after_newest(bucket_id, key, None, &mut marker.version, false)?;
+        self.insert_noncurrent(bucket_id, key, &marker)?;
+        self.reschedule(bucket_id, key, None)?;
+        Ok(WriteOutcome::VersionDeleted {
+            removed: removed.map(Box::new),
+        })
     }
 
-    /// Sets a bucket's usage row to what its objects add up to.
+    /// Sets a bucket's usage row to what its versions add up to.
     pub(super) fn recount_usage(&mut self, bucket_id: u64) -> Result<WriteOutcome, ApplyError> {
         let start = keys::object(bucket_id, "");
         let end = keys::bucket_end(bucket_id);
         let (mut bytes, mut objects) = (0u64, 0u64);
-        for entry in self.objects.range(start.as_slice()..end.as_slice())? {
-            let (_, raw) = entry?;
-            let record: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
-            bytes += record.size;
-            objects += 1;
+        for table in [&self.objects, &self.versions] {
+            for entry in table.range(start.as_slice()..end.as_slice())? {
+                let (_, raw) = entry?;
+                let record: ObjectRecord = records::decode(raw.value()).map_err(corrupt)?;
+                if !record.delete_marker {
+                    bytes += record.size;
+                    objects += 1;
+                }
+            }
         }
         if objects == 0 && !self.bucket_exists(bucket_id)? {
             // A usage row of a bucket that no longer exists.
@@ -71,16 +96,20 @@ impl Tables<'_> {
         Ok(WriteOutcome::Done)
     }
 
-    /// Whether a bucket has this id. Buckets are few; a scan is cheap enough for repairs.
-    fn bucket_exists(&self, bucket_id: u64) -> Result<bool, ApplyError> {
+    /// The bucket with this id. Buckets are few; a scan is cheap enough for repairs.
+    fn bucket_by_id(&self, bucket_id: u64) -> Result<Option<super::BucketRecord>, ApplyError> {
         for entry in self.buckets.iter()? {
             let (_, raw) = entry?;
             let bucket: super::BucketRecord = records::decode(raw.value()).map_err(corrupt)?;
             if bucket.id == bucket_id {
-                return Ok(true);
+                return Ok(Some(bucket));
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    fn bucket_exists(&self, bucket_id: u64) -> Result<bool, ApplyError> {
+        Ok(self.bucket_by_id(bucket_id)?.is_some())
     }
 
     /// Makes the blob table name `tier` for each blob.
@@ -108,21 +137,24 @@ impl Tables<'_> {
         Ok(WriteOutcome::Done)
     }
 
-    /// Takes blob `id` off the reclamation queue, provided the current version of
-    /// `bucket_id`/`key` still uses it: a queued blob in use would be deleted from under
-    /// its object.
+    /// Takes blob `id` off the reclamation queue, provided version `version` of
+    /// `bucket_id`/`key` (current or not) still uses it: a queued blob in use would be
+    /// deleted from under its object.
     pub(super) fn keep_blob(
         &mut self,
         bucket_id: u64,
         key: &str,
+        version: u128,
         id: DataId,
     ) -> Result<WriteOutcome, ApplyError> {
-        let Some(record) = self.current(&keys::object(bucket_id, key))? else {
-            return Err(changed());
+        let exists = match self.current(&keys::object(bucket_id, key))? {
+            Some(record) if record.version == version => true,
+            _ => self.noncurrent(bucket_id, key, version)?.is_some(),
         };
-        let used = self
-            .layout_of(record.version)?
-            .is_some_and(|layout| layout.blobs().any(|b| b.id == id));
+        let used = exists
+            && self
+                .layout_of(version)?
+                .is_some_and(|layout| layout.blobs().any(|b| b.id == id));
         if !used {
             return Err(changed());
         }
@@ -161,8 +193,8 @@ impl Tables<'_> {
         Ok(WriteOutcome::BucketCreated(record))
     }
 
-    /// Recovery: makes `record` with `layout` the current version of `key`, unless the
-    /// current version is as new or newer. No quota applies: the object existed before.
+    /// Recovery: puts `record` with `layout` among the versions of `key` (see
+    /// [`super::WriteOp::RestoreObject`]). No quota applies: the object existed before.
     pub(super) fn restore_object(
         &mut self,
         bucket_id: u64,
@@ -170,38 +202,56 @@ impl Tables<'_> {
         record: &ObjectRecord,
         layout: &Layout,
     ) -> Result<WriteOutcome, ApplyError> {
-        let okey = keys::object(bucket_id, key);
-        let replaced = self.current(&okey)?;
-        if replaced
-            .as_ref()
-            .is_some_and(|r| r.version >= record.version)
-        {
-            return Err(changed());
-        }
         if !self.bucket_exists(bucket_id)? {
             return Err(ApplyError::Rejected(MetaError::NoSuchBucket));
         }
-        let change = UsageChange {
-            bytes: i128::from(record.size) - replaced.as_ref().map_or(0, |r| i128::from(r.size)),
-            objects: i64::from(replaced.is_none()),
+        let okey = keys::object(bucket_id, key);
+        let current = self.current(&okey)?;
+        if self.layouts.get(record.version)?.is_some()
+            || self.noncurrent(bucket_id, key, record.version)?.is_some()
+        {
+            return Err(changed());
+        }
+        // At most one `null` version: the newer one stays.
+        let replaced = if record.versioned {
+            None
+        } else {
+            match self.null_version(bucket_id, key, current.as_ref())? {
+                Some((_, null)) if null.version > record.version => return Err(changed()),
+                other => other,
+            }
         };
-        self.charge(bucket_id, change)?;
-        self.objects
-            .insert(okey.as_slice(), records::encode(record).as_slice())?;
+        let newest = current
+            .as_ref()
+            .filter(|_| !matches!(replaced, Some((Place::Current, _))))
+            .map(|c| c.version)
+            .max(self.newest_noncurrent(bucket_id, key)?.map(|r| r.version));
+        self.remove_null(bucket_id, key, replaced.as_ref(), &HashSet::new())?;
+        self.charge(bucket_id, UsageChange::added(record))?;
         self.layouts
             .insert(record.version, records::encode(layout).as_slice())?;
-        self.reschedule(bucket_id, key, Some(record))?;
         for blob in layout.blobs() {
             self.blobs
                 .insert(blob.id.to_bytes().as_slice(), blob.tier.as_str())?;
         }
-        if let Some(old) = &replaced {
-            let kept: HashSet<DataId> = layout.blobs().map(|b| b.id).collect();
-            self.retire_layout(old.version, &kept)?;
+        if newest.is_some_and(|n| n > record.version) {
+            // An older version: it takes its place among the noncurrent ones.
+            self.insert_noncurrent(bucket_id, key, record)?;
+            self.reschedule_key(bucket_id, key)?;
+        } else {
+            if let Some(current) = self.current(&okey)? {
+                self.demote_current(bucket_id, key, &current)?;
+            }
+            self.objects
+                .insert(okey.as_slice(), records::encode(record).as_slice())?;
+            self.reschedule(bucket_id, key, Some(record))?;
+        }
+        if matches!(replaced, Some((Place::Current, _))) {
             self.reads.remove(okey.as_slice())?;
         }
         Ok(WriteOutcome::ObjectPut {
-            replaced: replaced.map(Box::new),
+            record: Box::new(record.clone()),
+            replaced: replaced.map(|(_, r)| Box::new(r)),
         })
     }
 }

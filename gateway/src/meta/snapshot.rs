@@ -50,6 +50,8 @@ fn dump_table<K: redb::Key + 'static, V: redb::Value + 'static, W: Write>(
 fn dump_all<W: Write>(txn: &ReadTransaction, out: &mut DumpWriter<W>) -> Result<(), MetaError> {
     dump_table(txn, tables::BUCKETS, out)?;
     dump_table(txn, tables::OBJECTS, out)?;
+    dump_table(txn, tables::VERSIONS, out)?;
+    dump_table(txn, tables::NULL_VERSIONS, out)?;
     dump_table(txn, tables::LAYOUTS, out)?;
     dump_table(txn, tables::UPLOADS, out)?;
     dump_table(txn, tables::UPLOADS_BY_KEY, out)?;
@@ -98,6 +100,8 @@ fn open_all(txn: &redb::WriteTransaction) -> Result<Opened<'_>, MetaError> {
     let mut all = Vec::new();
     open_table(txn, tables::BUCKETS, &mut all)?;
     open_table(txn, tables::OBJECTS, &mut all)?;
+    open_table(txn, tables::VERSIONS, &mut all)?;
+    open_table(txn, tables::NULL_VERSIONS, &mut all)?;
     open_table(txn, tables::LAYOUTS, &mut all)?;
     open_table(txn, tables::UPLOADS, &mut all)?;
     open_table(txn, tables::UPLOADS_BY_KEY, &mut all)?;
@@ -262,9 +266,15 @@ mod tests {
         let s = &t.service;
         put(s, "small", b"inline bytes", None).await;
         put(s, "big", &vec![7u8; 300_000], Some("STANDARD_IA")).await;
-        s.set_object_tags("b", "big", vec![("k".into(), "v".into())])
+        s.set_object_tags("b", "big", None, vec![("k".into(), "v".into())])
             .await
             .unwrap();
+        // Noncurrent versions, a `null` one among them, and a delete marker.
+        s.set_bucket_versioning("b", crate::meta::Versioning::Enabled)
+            .await
+            .unwrap();
+        put(s, "small", b"version two", None).await;
+        s.delete_object("b", "small", "me").await.unwrap();
 
         let mut bytes = Vec::new();
         let stats = t.store.dump_into(&mut bytes, &header()).unwrap();
@@ -299,6 +309,23 @@ mod tests {
         let bucket = store.bucket("b").unwrap().unwrap();
         let (record, _) = store.object_with_layout(bucket.id, "big").unwrap().unwrap();
         assert_eq!(record.tags, vec![("k".to_owned(), "v".to_owned())]);
+        let null = store
+            .version(bucket.id, "small", crate::meta::VersionRef::Null)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            null.layout,
+            Some(crate::meta::Layout::Inline {
+                data: b"inline bytes".to_vec(),
+                crc32c: crc_fast::crc32_iscsi(b"inline bytes"),
+            })
+        );
+        assert!(
+            store
+                .latest_delete_marker(bucket.id, "small")
+                .unwrap()
+                .is_some()
+        );
         store.close().await;
 
         // A restore never overwrites, and a damaged dump leaves no file behind.

@@ -1,6 +1,7 @@
 //! Usage accounting and quotas, inside the commits that change objects.
 //!
-//! Every write that adds, replaces or removes a current object changes its bucket's usage
+//! Every write that adds, replaces or removes a version holding data (current or not: S3
+//! bills noncurrent versions too; delete markers hold nothing) changes its bucket's usage
 //! row in the same transaction, so usage is exact after any crash (a commit is all or
 //! nothing). Quotas are checked there too, against usage that includes every write committed
 //! before in the same serial order: racing uploads can never together pass a quota.
@@ -19,6 +20,14 @@ pub struct UsageChange {
 }
 
 impl UsageChange {
+    /// `new` counts from now on.
+    pub(super) fn added(new: &ObjectRecord) -> Self {
+        Self {
+            bytes: i128::from(new.size),
+            objects: 1,
+        }
+    }
+
     /// `old` no longer counts.
     pub(super) fn removed(old: &ObjectRecord) -> Self {
         Self {

@@ -9,7 +9,9 @@ use super::error::{ObjectError, ObjectResult};
 use super::ingest::{Ingested, IngestedData, ingest};
 use super::object_ops::{GetObject, PutObject, parse_content_md5, verify};
 use super::{ObjectService, hex, new_version, now_ms};
-use crate::meta::{Layout, MetaError, ObjectRecord, PartLayout, Precondition, WriteOp};
+use crate::meta::{
+    Layout, MetaError, ObjectRecord, PartLayout, Precondition, WriteOp, WriteOutcome,
+};
 
 /// S3 allows at most this many appends to an object; vmgw counts parts, the same bound as
 /// multipart uploads.
@@ -26,6 +28,14 @@ impl ObjectService {
     pub async fn append_object(&self, put: PutObject, offset: u64) -> ObjectResult<ObjectRecord> {
         self.activity.touch();
         let bucket = self.bucket(&put.bucket)?;
+        if !bucket.versioning.is_unversioned() {
+            // An append rewrites the current version in place; S3 has appends only where
+            // there is no versioning (directory buckets), and so does vmgw.
+            return Err(ObjectError::InvalidRequest(
+                "appends (x-amz-write-offset-bytes) are not available on a bucket with versioning enabled or suspended"
+                    .into(),
+            ));
+        }
         let Some((record, layout)) = self.meta.object_with_layout(bucket.id, &put.key)? else {
             if offset == 0 {
                 return self.put_object(put).await;
@@ -133,7 +143,10 @@ impl ObjectService {
             precondition: Precondition::IfVersion(record.version),
         };
         match self.meta.apply(op).await {
-            Ok(_) => Ok(appended),
+            Ok(WriteOutcome::ObjectPut { record, .. }) => Ok(*record),
+            Ok(other) => Err(ObjectError::Internal(format!(
+                "unexpected outcome {other:?}"
+            ))),
             Err(e) => {
                 self.discard_all(&fresh).await;
                 match e {
@@ -167,6 +180,7 @@ impl ObjectService {
             .get_object(GetObject {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
+                version: None,
                 conditions: super::Conditions::default(),
                 range: None,
                 part_number: None,

@@ -125,6 +125,8 @@ mod tests {
             owner: "o".into(),
             tags: Vec::new(),
             access_tier: None,
+            versioned: false,
+            delete_marker: false,
         }
     }
 

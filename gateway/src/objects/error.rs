@@ -23,6 +23,20 @@ pub enum ObjectError {
     NoSuchKey,
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    #[error("invalid version id specified")]
+    InvalidVersionId,
+    /// The key's newest version is a delete marker: absent, as S3 answers it (with the
+    /// marker's id).
+    #[error("the specified key does not exist")]
+    DeletedKey { version_id: String },
+    /// A request for a version that is a delete marker, which has no bytes or metadata.
+    #[error("the specified method is not allowed against a delete marker")]
+    DeleteMarkerVersion {
+        version_id: String,
+        modified_ms: i64,
+    },
     #[error("bucket {0} already exists and is owned by you")]
     BucketAlreadyOwnedByYou(String),
     #[error("bucket {0} already exists")]
@@ -113,6 +127,13 @@ impl From<MetaError> for ObjectError {
             // Only a bucket created by a tenant that is being removed meets this.
             MetaError::NoSuchTenant => Self::AccessDenied("the tenant no longer exists".into()),
             MetaError::QuotaExceeded(message) => Self::QuotaExceeded(message),
+            MetaError::VersionedBucket => Self::InvalidRequest(
+                "this operation is not available on a bucket with versioning enabled or suspended"
+                    .into(),
+            ),
+            MetaError::SharedBlobs => Self::InvalidRequest(
+                "the bucket's versioning changed while the request ran; send it again".into(),
+            ),
             MetaError::BucketExists { .. }
             | MetaError::PartsChanged
             | MetaError::TenantExists

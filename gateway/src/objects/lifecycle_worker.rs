@@ -1,7 +1,8 @@
 //! The lifecycle worker: applies the actions lifecycle rules make due — transitions through
-//! the tier engine's move, expirations as deletes — taking due objects from the schedule
-//! the metadata store keeps (no bucket scans), and rebuilding that schedule incrementally
-//! after a rule change.
+//! the tier engine's move, expirations as deletes — taking due keys from the schedule the
+//! metadata store keeps (no bucket scans), and rebuilding that schedule incrementally after
+//! a rule change. A due key may be due for its current version (here) or for its
+//! noncurrent versions and lone delete marker (`lifecycle_versions`).
 //!
 //! Every action is idempotent and re-checked against the object when it runs: an object
 //! overwritten since it was scheduled is rescheduled by its own write, a transition whose
@@ -19,9 +20,9 @@ use vmgw_lifecycle::{Action, ObjectFacts, When, evaluate, moment};
 use super::error::{ObjectError, ObjectResult};
 use super::lifecycle_stats::Taken;
 use super::moves::MoveOutcome;
-use super::{ObjectService, Period, now_ms};
+use super::{ObjectService, Period, new_version, now_ms};
 use crate::meta::{
-    BucketRecord, DueObject, MetaError, ObjectRecord, UploadQuery, WriteOp, WriteOutcome,
+    BucketRecord, DueObject, MetaError, NewMarker, ObjectRecord, UploadQuery, WriteOp, WriteOutcome,
 };
 
 /// Objects taken from the schedule per round.
@@ -35,7 +36,7 @@ const BACKFILL_BATCH: usize = 1000;
 /// that writes share, so it is kept short.
 const BACKFILL_BATCH_BUSY: usize = 200;
 /// When a transition could not run (its tier is down), the next try.
-const RETRY_AFTER_MS: i64 = 30_000;
+pub(super) const RETRY_AFTER_MS: i64 = 30_000;
 
 /// Runs until `shutdown`: rounds back to back while there is work, else every `interval`.
 pub async fn run_lifecycle(
@@ -218,35 +219,73 @@ async fn act(
     due: &DueObject,
     now: i64,
 ) -> ObjectResult<()> {
-    let bucket = buckets.get(&due.bucket_id).cloned();
-    let record = match &bucket {
-        Some(_) => service.meta.object(due.bucket_id, &due.key)?,
-        None => None,
-    };
-    let (Some(bucket), Some(record)) = (bucket, record) else {
-        // The object or its bucket is gone: drop the entry.
+    let Some(bucket) = buckets.get(&due.bucket_id).cloned() else {
+        // The bucket is gone: drop the entry.
         return reschedule(service, due, None).await;
     };
+    let (current, others) = service.meta.key_history(due.bucket_id, &due.key)?;
     // A bucket without rules still has Intelligent-Tiering steps.
     let rules = service.cached_rules(due.bucket_id)?.unwrap_or_default();
-    let class = record
-        .storage_class
-        .clone()
-        .unwrap_or_else(|| super::tiers::DEFAULT_CLASS.to_owned());
-    let facts = ObjectFacts {
-        key: due.key.clone(),
-        size: record.size,
-        created_ms: record.modified_ms,
-        tags: record.tags.clone(),
-        storage_class: class,
-    };
-    match evaluate(&rules, &facts, now, service.limits.lifecycle_day_ms) {
-        None => access_step(service, &bucket, due, &record, now).await,
-        Some(Action::Expire { rule_id }) => {
+    if let Some(record) = &current {
+        let class = record
+            .storage_class
+            .clone()
+            .unwrap_or_else(|| super::tiers::DEFAULT_CLASS.to_owned());
+        let facts = ObjectFacts {
+            key: due.key.clone(),
+            size: record.size,
+            created_ms: record.modified_ms,
+            tags: record.tags.clone(),
+            storage_class: class,
+        };
+        if let Some(action) = evaluate(&rules, &facts, now, service.limits.lifecycle_day_ms) {
+            // The key's other versions wait for the next round: this action's commit
+            // reschedules the key, due at once if they are.
+            return act_on_current(service, &bucket, due, record, action, now).await;
+        }
+    }
+    let acted = super::lifecycle_versions::act_on_versions(
+        service,
+        &bucket,
+        due,
+        current.as_ref(),
+        &others,
+        &rules,
+        now,
+    )
+    .await?;
+    match &current {
+        Some(record) if !acted => access_step(service, &bucket, due, record, now).await,
+        Some(_) => Ok(()),
+        // Nothing is left under the key, or nothing more is due: recompute the entry.
+        None if !acted => reschedule(service, due, None).await,
+        None => Ok(()),
+    }
+}
+
+/// Takes a lifecycle action on the key's current version.
+async fn act_on_current(
+    service: &ObjectService,
+    bucket: &BucketRecord,
+    due: &DueObject,
+    record: &ObjectRecord,
+    action: Action,
+    now: i64,
+) -> ObjectResult<()> {
+    match action {
+        Action::Expire { rule_id } => {
+            // As a DELETE without a version id: on a versioned bucket the current version
+            // stays as a noncurrent one under a new delete marker, as S3 expires it.
             let op = WriteOp::ExpireObject {
+                bucket: bucket.name.clone(),
                 bucket_id: bucket.id,
                 key: due.key.clone(),
                 version: record.version,
+                marker: NewMarker {
+                    version: new_version(),
+                    modified_ms: now,
+                    owner: crate::auth::Principal::owning(&bucket.owner).display_name(),
+                },
             };
             match service.meta.apply(op).await {
                 Ok(_) => {
@@ -261,10 +300,10 @@ async fn act(
                 Err(e) => Err(e.into()),
             }
         }
-        Some(Action::Transition {
+        Action::Transition {
             rule_id,
             storage_class,
-        }) => {
+        } => {
             let tier = service
                 .tiers
                 .for_class(Some(&storage_class))

@@ -24,6 +24,7 @@ mod lifecycle_batch;
 mod lifecycle_config;
 mod lifecycle_stats;
 mod lifecycle_status;
+mod lifecycle_versions;
 mod lifecycle_wake;
 mod lifecycle_worker;
 mod md5_lanes;
@@ -46,6 +47,10 @@ mod tagging;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod tiers;
+mod version_id;
+mod versioning;
+#[cfg(test)]
+mod versioning_tests;
 mod watermarks;
 
 use std::sync::Arc;
@@ -71,7 +76,7 @@ pub use multipart::{
     parse_upload_id,
 };
 pub use object_ops::{
-    ChecksumInput, CopyObject, GetObject, GetOutcome, HeadOutcome, MetadataDirective,
+    ChecksumInput, Copied, CopyObject, GetObject, GetOutcome, HeadOutcome, MetadataDirective,
     NewObjectMeta, PutObject, TaggingDirective, TrailerSource,
 };
 pub use period::Period;
@@ -83,6 +88,8 @@ pub use rename::RenameObject;
 pub use sweep::{SweepMode, run_sweeper, sweep_orphans};
 pub use tagging::parse_tagging_header;
 pub use tiers::{STORAGE_CLASSES, Tiers, default_class_map};
+pub use version_id::{parse_version_id, shown_version_id, version_id};
+pub use versioning::{DeleteOutcome, Opened};
 pub use watermarks::Watermarks;
 
 use crate::auth::Principal;
@@ -167,9 +174,16 @@ pub fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A fresh version id: time-ordered high half (readable, sortable), random low half.
-fn new_version() -> u128 {
-    (u128::from(now_ms().unsigned_abs()) << 64) | u128::from(rand::random::<u64>())
+/// A fresh version: time-ordered high half (readable, sortable), random low half, and
+/// larger than every version this process made before, so writes to one key taken one after
+/// the other are ordered even within a millisecond or when the clock steps back. (The
+/// commit orders racing writes and versions from earlier runs; see `meta::versions`.)
+pub(crate) fn new_version() -> u128 {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let fresh = (u128::from(now_ms().unsigned_abs()) << 64) | u128::from(rand::random::<u64>());
+    let mut last = LAST.lock().expect("version lock");
+    *last = fresh.max(*last + 1);
+    *last
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -274,6 +288,7 @@ impl ObjectService {
             created_ms: now_ms(),
             region: region.to_owned(),
             owner: owner.to_owned(),
+            versioning: crate::meta::Versioning::Unversioned,
         };
         match self.meta.apply(WriteOp::CreateBucket { record }).await {
             Ok(WriteOutcome::BucketCreated(record)) => Ok(record),
@@ -369,6 +384,38 @@ impl ObjectService {
         }
         Err(ObjectError::Internal(format!(
             "object {key:?} kept changing while it was opened"
+        )))
+    }
+
+    /// Version `version` of `key` (by its internal number, current or not) with its layout,
+    /// pinned as [`Self::open_current`] pins; `None` when it no longer exists or is a delete
+    /// marker. For repairs, which name versions by number.
+    fn open_numbered(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        version: u128,
+    ) -> ObjectResult<Option<(ObjectRecord, Layout, PinGuard)>> {
+        for _ in 0..16 {
+            let Some(found) = self.meta.version_numbered(bucket.id, key, version)? else {
+                return Ok(None);
+            };
+            let Some(layout) = found.layout else {
+                return Ok(None);
+            };
+            let guard = self.pins.pin(layout.blobs().map(|b| b.id));
+            // A version keeps its number when its bytes move: the layout must be the one
+            // that was pinned.
+            match self.meta.version_numbered(bucket.id, key, version)? {
+                Some(now) if now.layout.as_ref() == Some(&layout) => {
+                    return Ok(Some((found.record, layout, guard)));
+                }
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
+        Err(ObjectError::Internal(format!(
+            "version {version:032x} of {key:?} kept changing while it was opened"
         )))
     }
 

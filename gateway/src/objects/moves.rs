@@ -142,7 +142,38 @@ impl ObjectService {
         tier_name: &str,
         class: Option<ClassChange>,
     ) -> ObjectResult<MoveOutcome> {
-        let outcome = self.move_once(bucket, key, tier_name, class).await;
+        let outcome = self
+            .move_once(bucket, key, Which::Current, tier_name, class)
+            .await;
+        self.move_stats.record(tier_name, &outcome);
+        outcome
+    }
+
+    /// Moves the bytes of noncurrent version `version` of `key` (its internal number) to
+    /// tier `tier_name`, giving it class `storage_class` in the same commit (a lifecycle
+    /// transition of a noncurrent version). A version that is gone, or current again,
+    /// meanwhile is left alone (`Abandoned`).
+    pub async fn move_noncurrent(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u128,
+        tier_name: &str,
+        storage_class: String,
+    ) -> ObjectResult<MoveOutcome> {
+        let class = ClassChange {
+            storage_class: Some(storage_class),
+            access_tier: None,
+        };
+        let outcome = self
+            .move_once(
+                bucket,
+                key,
+                Which::Noncurrent(version),
+                tier_name,
+                Some(class),
+            )
+            .await;
         self.move_stats.record(tier_name, &outcome);
         outcome
     }
@@ -151,6 +182,7 @@ impl ObjectService {
         &self,
         bucket: &str,
         key: &str,
+        which: Which,
         tier_name: &str,
         class: Option<ClassChange>,
     ) -> ObjectResult<MoveOutcome> {
@@ -158,7 +190,13 @@ impl ObjectService {
             ObjectError::InvalidArgument(format!("no tier is named {tier_name:?}"))
         })?;
         let bucket = self.bucket(bucket)?;
-        let (record, layout, pins) = self.open_current(&bucket, key)?;
+        let (record, layout, pins) = match which {
+            Which::Current => self.open_current(&bucket, key)?,
+            Which::Noncurrent(version) => match self.open_numbered(&bucket, key, version)? {
+                Some(opened) => opened,
+                None => return Ok(MoveOutcome::Abandoned),
+            },
+        };
         let class_change = class.filter(|c| {
             c.storage_class != record.storage_class || c.access_tier != record.access_tier
         });
@@ -176,10 +214,18 @@ impl ObjectService {
             let target = Arc::clone(&target);
             let layout = layout.clone();
             let etag = record.etag.clone();
+            // A noncurrent version is never queued for redescription (that queue follows
+            // current versions), so its copies describe it with the class it is about to
+            // take.
+            let mut described = record.clone();
+            if let (Which::Noncurrent(_), Some(class)) = (which, &class_change) {
+                described.storage_class.clone_from(&class.storage_class);
+                described.access_tier = class.access_tier;
+            }
             let describe = target.keeps_descriptors().then(|| Describe {
                 bucket: bucket.name.clone(),
                 key: key.to_owned(),
-                record: record.clone(),
+                record: described,
             });
             let mut ctx = CopyContext {
                 in_flight: InFlightIds {
@@ -206,6 +252,7 @@ impl ObjectService {
             bucket_id: bucket.id,
             key: key.to_owned(),
             version: record.version,
+            noncurrent: matches!(which, Which::Noncurrent(_)),
             expected: layout.clone(),
             layout: new_layout.clone(),
             class: class_change,
@@ -230,6 +277,14 @@ impl ObjectService {
             }
         }
     }
+}
+
+/// Which version of a key a move is for.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Current,
+    /// A noncurrent version, by its internal number.
+    Noncurrent(u128),
 }
 
 /// What the copies of one move share.

@@ -18,7 +18,7 @@ use super::read::stream_range;
 use super::{ObjectService, hex, new_version, now_ms};
 use crate::meta::{
     BucketRecord, ChecksumAlgorithm, ChecksumKind, Layout, MetaError, ObjectRecord, PartLayout,
-    PartRecord, Precondition, UploadId, UploadRecord, WriteOp,
+    PartRecord, Precondition, UploadId, UploadRecord, VersionRef, WriteOp, WriteOutcome,
 };
 
 /// S3 numbers parts 1 to 10,000.
@@ -51,6 +51,8 @@ pub struct UploadPartCopy {
     pub part_number: i32,
     pub src_bucket: String,
     pub src_key: String,
+    /// `?versionId=` of the copy source.
+    pub src_version: Option<VersionRef>,
     pub src_range: Option<ByteRange>,
     pub conditions: Conditions,
 }
@@ -241,12 +243,33 @@ impl ObjectService {
         Ok(record)
     }
 
-    pub async fn upload_part_copy(&self, copy: UploadPartCopy) -> ObjectResult<PartRecord> {
+    /// Copies (a range of) a source object into a part; returns the part and the source's
+    /// `x-amz-copy-source-version-id`.
+    pub async fn upload_part_copy(
+        &self,
+        copy: UploadPartCopy,
+    ) -> ObjectResult<(PartRecord, Option<String>)> {
         let number = part_number(copy.part_number)?;
         let bucket = self.bucket(&copy.bucket)?;
         let (upload_id, upload) = self.upload_of(&bucket, &copy.key, &copy.upload_id)?;
         let src_bucket = self.bucket(&copy.src_bucket)?;
-        let (src, layout, pins) = self.open_current(&src_bucket, &copy.src_key)?;
+        let super::Opened {
+            record: src,
+            layout,
+            pins,
+            current,
+        } = match self.open_version(&src_bucket, &copy.src_key, copy.src_version) {
+            Ok(opened) => opened,
+            Err(ObjectError::DeleteMarkerVersion { .. }) => {
+                return Err(ObjectError::InvalidRequest(
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                        .into(),
+                ));
+            }
+            Err(ObjectError::DeletedKey { .. }) => return Err(ObjectError::NoSuchKey),
+            Err(e) => return Err(e),
+        };
+        let source_version_id = Self::version_header(&src_bucket, &src);
         copy.conditions.check(&src, true)?;
         let range = match copy.src_range {
             // S3 rejects copy ranges that do not fit the source instead of clipping them.
@@ -264,7 +287,9 @@ impl ObjectService {
         };
         let len = range.end - range.start;
         let body = stream_range(&self.tiers, layout, range, pins).await?;
-        self.access.record(src_bucket.id, &copy.src_key);
+        if current {
+            self.access.record(src_bucket.id, &copy.src_key);
+        }
         let targets = self
             .tiers
             .write_targets(upload.storage_class.as_deref(), Some(len));
@@ -278,7 +303,10 @@ impl ObjectService {
             ));
         }
         let ingested = ingest(&targets, body, &spec, &self.md5).await?;
-        self.commit_part(upload_id, number, ingested, &upload).await
+        let part = self
+            .commit_part(upload_id, number, ingested, &upload)
+            .await?;
+        Ok((part, source_version_id))
     }
 
     pub fn list_parts(
@@ -332,7 +360,10 @@ impl ObjectService {
                 .parts(&upload_id, 0, MAX_PART_NUMBER as usize)?
                 .into_iter()
                 .collect();
-            let (record, layout, chosen) = self.assemble(&complete, &numbers, &upload, &stored)?;
+            let (mut record, layout, chosen) =
+                self.assemble(&complete, &numbers, &upload, &stored)?;
+            // As the commit will most likely decide; it has the last word.
+            record.versioned = bucket.versioning.ids_versions();
             let redescribe = layout.blobs().any(|b| {
                 self.tiers
                     .get(&b.tier)
@@ -348,7 +379,12 @@ impl ObjectService {
                 precondition: complete.precondition.clone(),
             };
             match self.meta.apply(op).await {
-                Ok(_) => return Ok(record),
+                Ok(WriteOutcome::ObjectPut { record, .. }) => return Ok(*record),
+                Ok(other) => {
+                    return Err(ObjectError::Internal(format!(
+                        "unexpected outcome {other:?}"
+                    )));
+                }
                 Err(MetaError::PartsChanged) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -431,6 +467,9 @@ impl ObjectService {
             owner: upload.owner.clone(),
             tags: upload.tags.clone(),
             access_tier: None,
+            // Decided by the commit.
+            versioned: false,
+            delete_marker: false,
         };
         Ok((record, Layout::Parts(parts), chosen))
     }

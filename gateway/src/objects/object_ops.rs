@@ -11,7 +11,8 @@ use super::read::stream_range;
 use super::tiers::STORAGE_CLASSES;
 use super::{ObjectService, new_version, now_ms};
 use crate::meta::{
-    ChecksumAlgorithm, ContentHeaders, Layout, ObjectRecord, Precondition, WriteOp, WriteOutcome,
+    ChecksumAlgorithm, ContentHeaders, Layout, MetaError, ObjectRecord, Precondition, VersionRef,
+    WriteOp, WriteOutcome,
 };
 
 /// Where checksum trailers of a streamed body can be read once the body has ended.
@@ -69,6 +70,8 @@ pub struct PutObject {
 pub struct GetObject {
     pub bucket: String,
     pub key: String,
+    /// `versionId`: that version instead of the current one.
+    pub version: Option<VersionRef>,
     pub conditions: Conditions,
     pub range: Option<ByteRange>,
     pub part_number: Option<u32>,
@@ -78,6 +81,10 @@ pub struct GetOutcome {
     /// The bucket's id, so the caller can ask about its rules without looking it up again.
     pub bucket_id: u64,
     pub record: ObjectRecord,
+    /// `x-amz-version-id`, once the bucket has versioning configured.
+    pub version_id: Option<String>,
+    /// Whether the version read is the key's current one.
+    pub current: bool,
     /// The bytes returned, when less than the whole object was asked for.
     pub range: Option<Range<u64>>,
     pub body: ByteStream,
@@ -87,6 +94,10 @@ pub struct GetOutcome {
 pub struct HeadOutcome {
     pub bucket_id: u64,
     pub record: ObjectRecord,
+    /// `x-amz-version-id`, once the bucket has versioning configured.
+    pub version_id: Option<String>,
+    /// Whether the version is the key's current one.
+    pub current: bool,
     /// The byte range of the part asked for with `partNumber`.
     pub part: Option<Range<u64>>,
 }
@@ -108,6 +119,8 @@ pub struct CopyObject {
     pub tagging: TaggingDirective,
     pub src_bucket: String,
     pub src_key: String,
+    /// `?versionId=` of the copy source: that version instead of the current one.
+    pub src_version: Option<VersionRef>,
     pub dst_bucket: String,
     pub dst_key: String,
     pub conditions: Conditions,
@@ -119,6 +132,14 @@ pub struct CopyObject {
     /// Condition on the destination (`If-None-Match: *`, `If-Match`).
     pub precondition: Precondition,
     pub owner: String,
+}
+
+/// What a copy wrote, and what it read.
+pub struct Copied {
+    pub record: ObjectRecord,
+    /// `x-amz-copy-source-version-id`: the source version's id, once the source bucket has
+    /// versioning configured.
+    pub source_version_id: Option<String>,
 }
 
 /// Decodes `Content-MD5`: base64 of exactly 16 bytes, else `InvalidDigest`.
@@ -224,6 +245,9 @@ impl ObjectService {
             owner: put.owner,
             tags: put.meta.tags,
             access_tier: None,
+            // As the blob describes itself; the commit decides (and redescribes if needed).
+            versioned: bucket.versioning.ids_versions(),
+            delete_marker: false,
         };
         let algorithm = put.checksum.algorithm;
         let class = draft.storage_class.as_deref();
@@ -288,7 +312,7 @@ impl ObjectService {
             precondition,
         };
         match self.meta.apply(op).await {
-            Ok(WriteOutcome::ObjectPut { .. }) => Ok(record),
+            Ok(WriteOutcome::ObjectPut { record, .. }) => Ok(*record),
             Ok(other) => Err(ObjectError::Internal(format!(
                 "unexpected outcome {other:?}"
             ))),
@@ -299,37 +323,37 @@ impl ObjectService {
         }
     }
 
-    /// The current record of an object, after its conditions; what HEAD answers.
+    /// The record of an object (its current version, or `version`), after its conditions;
+    /// what HEAD answers.
     pub fn head_object(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<VersionRef>,
         conditions: &Conditions,
         part_number: Option<u32>,
     ) -> ObjectResult<HeadOutcome> {
         self.activity.touch();
         let bucket = self.bucket(bucket)?;
         let Some(part_number) = part_number else {
-            let record = self
-                .meta
-                .object(bucket.id, key)?
-                .ok_or(ObjectError::NoSuchKey)?;
+            let (record, current) = self.version_record(&bucket, key, version)?;
             conditions.check(&record, false)?;
             return Ok(HeadOutcome {
                 bucket_id: bucket.id,
+                version_id: Self::version_header(&bucket, &record),
                 record,
+                current,
                 part: None,
             });
         };
-        let (record, layout) = self
-            .meta
-            .object_with_layout(bucket.id, key)?
-            .ok_or(ObjectError::NoSuchKey)?;
-        conditions.check(&record, false)?;
-        let range = part_range(&layout, record.size, part_number)?;
+        let opened = self.open_version(&bucket, key, version)?;
+        conditions.check(&opened.record, false)?;
+        let range = part_range(&opened.layout, opened.record.size, part_number)?;
         Ok(HeadOutcome {
             bucket_id: bucket.id,
-            record,
+            version_id: Self::version_header(&bucket, &opened.record),
+            record: opened.record,
+            current: opened.current,
             part: Some(range),
         })
     }
@@ -337,7 +361,12 @@ impl ObjectService {
     pub async fn get_object(&self, get: GetObject) -> ObjectResult<GetOutcome> {
         self.activity.touch();
         let bucket = self.bucket(&get.bucket)?;
-        let (record, layout, pins) = self.open_current(&bucket, &get.key)?;
+        let super::Opened {
+            record,
+            layout,
+            pins,
+            current,
+        } = self.open_version(&bucket, &get.key, get.version)?;
         get.conditions.check(&record, false)?;
         let range = match (get.part_number, get.range) {
             (Some(_), Some(_)) => {
@@ -356,28 +385,21 @@ impl ObjectService {
             pins,
         )
         .await?;
-        self.access.record(bucket.id, &get.key);
+        if current {
+            // Reads of the current version decide its tiering; old versions are not it.
+            self.access.record(bucket.id, &get.key);
+        }
         Ok(GetOutcome {
             bucket_id: bucket.id,
+            version_id: Self::version_header(&bucket, &record),
             record,
+            current,
             range,
             body,
         })
     }
 
-    /// Deletes the current version; deleting an absent key succeeds, as in S3.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> ObjectResult<()> {
-        let bucket = self.bucket(bucket)?;
-        self.meta
-            .apply(WriteOp::DeleteObject {
-                bucket_id: bucket.id,
-                key: key.to_owned(),
-            })
-            .await?;
-        Ok(())
-    }
-
-    pub async fn copy_object(&self, copy: CopyObject) -> ObjectResult<ObjectRecord> {
+    pub async fn copy_object(&self, copy: CopyObject) -> ObjectResult<Copied> {
         if let MetadataDirective::Replace(meta) = &copy.directive {
             self.validate_meta(meta)?;
         }
@@ -389,17 +411,39 @@ impl ObjectService {
         }
         let src_bucket = self.bucket(&copy.src_bucket)?;
         let dst_bucket = self.bucket(&copy.dst_bucket)?;
-        let same_object = src_bucket.id == dst_bucket.id && copy.src_key == copy.dst_key;
-        if same_object
-            && matches!(copy.directive, MetadataDirective::Copy)
-            && copy.storage_class.is_none()
-        {
-            return Err(ObjectError::InvalidCopyToSelf);
-        }
+        let same_key = src_bucket.id == dst_bucket.id && copy.src_key == copy.dst_key;
+        // Bytes may be handed from the replaced version to the new one, unless the commit
+        // finds the replaced version must stay (versioning was turned on meanwhile).
+        let mut may_hand_over = true;
         // A metadata-only copy onto itself can lose a race with a concurrent writer; then
         // it starts over on the new version, as a fresh request would.
         for _ in 0..8 {
-            let (src, layout, pins) = self.open_current(&src_bucket, &copy.src_key)?;
+            let super::Opened {
+                record: src,
+                layout,
+                pins,
+                current: src_current,
+            } = match self.open_version(&src_bucket, &copy.src_key, copy.src_version) {
+                Ok(opened) => opened,
+                Err(ObjectError::DeleteMarkerVersion { .. }) => {
+                    return Err(ObjectError::InvalidRequest(
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                            .into(),
+                    ));
+                }
+                // S3 answers a source hidden by a delete marker as absent.
+                Err(ObjectError::DeletedKey { .. }) => return Err(ObjectError::NoSuchKey),
+                Err(e) => return Err(e),
+            };
+            let source_version_id = Self::version_header(&src_bucket, &src);
+            // Copying an older version onto its own key restores it: not a copy onto itself.
+            let same_object = same_key && src_current;
+            if same_object
+                && matches!(copy.directive, MetadataDirective::Copy)
+                && copy.storage_class.is_none()
+            {
+                return Err(ObjectError::InvalidCopyToSelf);
+            }
             copy.conditions.check(&src, true)?;
             let src_algorithm = src.checksum.as_ref().map(|c| c.algorithm);
             let algorithm = copy.checksum_algorithm.or(src_algorithm);
@@ -430,6 +474,8 @@ impl ObjectService {
                     TaggingDirective::Replace(tags) => tags.clone(),
                 },
                 access_tier: None,
+                versioned: dst_bucket.versioning.ids_versions(),
+                delete_marker: false,
             };
             if same_object {
                 // The destination is the source, so its conditions are decided already.
@@ -447,7 +493,10 @@ impl ObjectService {
                 Layout::Inline { .. } => self.tiers.is_hottest(target),
                 _ => layout.blobs().all(|b| b.tier == target.name()),
             };
-            if same_object && algorithm == src_algorithm && bytes_in_place {
+            // On a versioned bucket the replaced version stays, with its own bytes: the copy
+            // writes its own.
+            let hand_over = may_hand_over && dst_bucket.versioning.is_unversioned();
+            if same_object && algorithm == src_algorithm && bytes_in_place && hand_over {
                 // The bytes stay where they are; the new version takes over the old blobs.
                 let op = WriteOp::PutObject {
                     bucket: copy.dst_bucket.clone(),
@@ -459,8 +508,22 @@ impl ObjectService {
                 };
                 drop(pins);
                 match self.meta.apply(op).await {
-                    Ok(_) => return Ok(record),
-                    Err(crate::meta::MetaError::PreconditionFailed) => continue,
+                    Ok(WriteOutcome::ObjectPut { record, .. }) => {
+                        return Ok(Copied {
+                            record: *record,
+                            source_version_id,
+                        });
+                    }
+                    Ok(other) => {
+                        return Err(ObjectError::Internal(format!(
+                            "unexpected outcome {other:?}"
+                        )));
+                    }
+                    Err(MetaError::PreconditionFailed) => continue,
+                    Err(MetaError::SharedBlobs) => {
+                        may_hand_over = false;
+                        continue;
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -470,7 +533,9 @@ impl ObjectService {
                 copy.precondition.clone()
             };
             let body = stream_range(&self.tiers, layout, 0..src.size, pins).await?;
-            self.access.record(src_bucket.id, &copy.src_key);
+            if src_current {
+                self.access.record(src_bucket.id, &copy.src_key);
+            }
             let class = record.storage_class.as_deref();
             let inline = self.tiers.is_hottest(self.tiers.for_class(class));
             let targets = self.tiers.write_targets(class, Some(src.size));
@@ -494,7 +559,7 @@ impl ObjectService {
                 },
                 algorithm,
             );
-            return self
+            let record = self
                 .commit_single(
                     &copy.dst_bucket,
                     dst_bucket.id,
@@ -503,7 +568,11 @@ impl ObjectService {
                     ingested,
                     precondition,
                 )
-                .await;
+                .await?;
+            return Ok(Copied {
+                record,
+                source_version_id,
+            });
         }
         Err(ObjectError::Internal(
             "source object kept changing during the copy".into(),

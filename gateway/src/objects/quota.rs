@@ -7,7 +7,7 @@
 
 use super::ObjectService;
 use super::error::ObjectResult;
-use crate::meta::{BucketRecord, UsageChange};
+use crate::meta::{BucketRecord, UsageChange, VersionRef};
 
 impl ObjectService {
     /// Refuses a new version of `key` that will be `len` bytes when the bucket's or its
@@ -30,7 +30,16 @@ impl ObjectService {
         if self.meta.admits(&bucket.name, bucket.id, as_new).is_ok() {
             return Ok(());
         }
-        let existing = self.meta.object(bucket.id, key)?;
+        // What the write replaces for good: the key's `null` version, unless versioning is
+        // enabled (then nothing: every version stays and counts).
+        let existing = if bucket.versioning.ids_versions() {
+            None
+        } else {
+            self.meta
+                .version(bucket.id, key, VersionRef::Null)?
+                .map(|found| found.record)
+                .filter(|r| !r.delete_marker)
+        };
         let change = UsageChange {
             bytes: i128::from(len) - existing.as_ref().map_or(0, |o| i128::from(o.size)),
             objects: i64::from(existing.is_none()),

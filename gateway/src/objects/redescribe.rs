@@ -231,7 +231,7 @@ mod tests {
             "a fresh write describes itself"
         );
 
-        s.set_object_tags("b", "a", vec![("k".into(), "v".into())])
+        s.set_object_tags("b", "a", None, vec![("k".into(), "v".into())])
             .await
             .unwrap();
         s.rename_object(RenameObject {
@@ -260,8 +260,8 @@ mod tests {
         );
 
         // Deleted before its turn: nothing to describe, and the entry goes with the object.
-        s.set_object_tags("b", "z", vec![]).await.unwrap();
-        s.delete_object("b", "z").await.unwrap();
+        s.set_object_tags("b", "z", None, vec![]).await.unwrap();
+        s.delete_object("b", "z", "me").await.unwrap();
         assert_eq!(redescribe_round(s).await.unwrap(), Round::default());
         assert!(rewrites.lock().unwrap().is_empty());
     }

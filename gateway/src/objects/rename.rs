@@ -31,6 +31,15 @@ impl ObjectService {
     pub async fn rename_object(&self, rename: RenameObject) -> ObjectResult<()> {
         self.activity.touch();
         let bucket = self.bucket(&rename.bucket)?;
+        if !bucket.versioning.is_unversioned() {
+            // A rename moves a version's record to another key; with versioning, both keys'
+            // histories would have to say so. S3 has RenameObject only where there is no
+            // versioning (directory buckets), and so does vmgw.
+            return Err(ObjectError::InvalidRequest(
+                "RenameObject is not available on a bucket with versioning enabled or suspended"
+                    .into(),
+            ));
+        }
         let source = self
             .meta
             .object(bucket.id, &rename.source_key)?
@@ -55,6 +64,7 @@ impl ObjectService {
         match self
             .meta
             .apply(WriteOp::RenameObject {
+                bucket: rename.bucket.clone(),
                 bucket_id: bucket.id,
                 from: rename.source_key,
                 to: rename.key,

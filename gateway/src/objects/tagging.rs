@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::ObjectService;
 use super::error::{ObjectError, ObjectResult};
-use crate::meta::{MetaError, WriteOp};
+use crate::meta::{MetaError, VersionRef, WriteOp};
 
 const MAX_TAGS: usize = 10;
 const MAX_KEY: usize = 128;
@@ -85,32 +85,39 @@ fn url_pairs(text: &str) -> ObjectResult<Vec<(String, String)>> {
         .collect()
 }
 
+/// An object version's tags, and its `x-amz-version-id`.
+pub type VersionTags = (Vec<(String, String)>, Option<String>);
+
 impl ObjectService {
-    pub fn object_tags(&self, bucket: &str, key: &str) -> ObjectResult<Vec<(String, String)>> {
+    /// The tags of an object's current version, or of `version`; with the version's
+    /// `x-amz-version-id`.
+    pub fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionRef>,
+    ) -> ObjectResult<VersionTags> {
         let bucket = self.bucket(bucket)?;
-        let record = self
-            .meta
-            .object(bucket.id, key)?
-            .ok_or(ObjectError::NoSuchKey)?;
-        Ok(record.tags)
+        let (record, _) = self.version_record(&bucket, key, version)?;
+        let version_id = Self::version_header(&bucket, &record);
+        Ok((record.tags, version_id))
     }
 
-    /// Replaces the tags of the current version (an empty set deletes them).
+    /// Replaces the tags of the current version, or of `version` (an empty set deletes
+    /// them); returns the version's `x-amz-version-id`.
     pub async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<VersionRef>,
         tags: Vec<(String, String)>,
-    ) -> ObjectResult<()> {
+    ) -> ObjectResult<Option<String>> {
         validate_tags(&tags)?;
         let bucket = self.bucket(bucket)?;
         // A concurrent overwrite makes the version check fail: retry on the new version,
         // as a request arriving after it would.
         for _ in 0..8 {
-            let record = self
-                .meta
-                .object(bucket.id, key)?
-                .ok_or(ObjectError::NoSuchKey)?;
+            let (record, _) = self.version_record(&bucket, key, version)?;
             let op = WriteOp::SetObjectTags {
                 bucket_id: bucket.id,
                 key: key.to_owned(),
@@ -118,7 +125,7 @@ impl ObjectService {
                 tags: tags.clone(),
             };
             match self.meta.apply(op).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Self::version_header(&bucket, &record)),
                 Err(MetaError::PreconditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -114,6 +114,7 @@ pub async fn get(service: &ObjectService, key: &str) -> Vec<u8> {
         .get_object(GetObject {
             bucket: "b".into(),
             key: key.into(),
+            version: None,
             conditions: super::Conditions::default(),
             range: None,
             part_number: None,

@@ -23,6 +23,7 @@
 pub mod plan;
 mod reconcile;
 pub mod report;
+mod versions;
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};

@@ -114,9 +114,21 @@ impl Fragment {
 /// Described blobs by (bucket, key), then by version.
 type Groups = BTreeMap<(String, String), BTreeMap<u128, (ObjectRecord, Vec<Described>)>>;
 
+/// What the described blobs add up to.
+#[derive(Debug, Default)]
+pub struct Assembled {
+    /// The newest complete version of each key.
+    pub candidates: Vec<Candidate>,
+    /// The other complete versions, newest first per key: noncurrent versions of a
+    /// versioned bucket, or leftovers of overwrites (see `reconcile`).
+    pub older: Vec<Candidate>,
+    /// Blobs that make no complete version.
+    pub fragments: Vec<Fragment>,
+}
+
 /// Groups described blobs into complete objects; the rest are fragments. Of several
-/// complete versions of one key, the newest is the candidate and the others fragments.
-pub fn assemble(described: Vec<Described>) -> (Vec<Candidate>, Vec<Fragment>) {
+/// complete versions of one key, the newest is the candidate and the others are older.
+pub fn assemble(described: Vec<Described>) -> Assembled {
     let mut fragments = Vec::new();
     let mut groups = Groups::new();
     for blob in described {
@@ -148,28 +160,25 @@ pub fn assemble(described: Vec<Described>) -> (Vec<Candidate>, Vec<Fragment>) {
             .push(blob);
     }
     let mut candidates = Vec::new();
+    let mut older = Vec::new();
     for ((bucket, key), versions) in groups {
         let mut chosen = false;
         // Newest first: the first complete version is the candidate.
         for (_, (record, blobs)) in versions.into_iter().rev() {
-            if chosen {
-                for blob in &blobs {
-                    fragments.push(Fragment::of(
-                        blob,
-                        "an older version than another remote copy",
-                    ));
-                }
-                continue;
-            }
             match complete(&record, &blobs) {
                 Ok(parts) => {
-                    candidates.push(Candidate {
+                    let candidate = Candidate {
                         bucket: bucket.clone(),
                         key: key.clone(),
                         record,
                         blobs: parts,
-                    });
-                    chosen = true;
+                    };
+                    if chosen {
+                        older.push(candidate);
+                    } else {
+                        candidates.push(candidate);
+                        chosen = true;
+                    }
                 }
                 Err(reason) => {
                     for blob in &blobs {
@@ -179,7 +188,29 @@ pub fn assemble(described: Vec<Described>) -> (Vec<Candidate>, Vec<Fragment>) {
             }
         }
     }
-    (candidates, fragments)
+    Assembled {
+        candidates,
+        older,
+        fragments,
+    }
+}
+
+impl Fragment {
+    /// Every blob of a candidate recovery does not use, for `reason`.
+    #[must_use]
+    pub fn all_of(candidate: &Candidate, reason: &str) -> Vec<Self> {
+        candidate
+            .blobs
+            .iter()
+            .map(|b| Self {
+                id: b.id,
+                tier: b.tier.clone(),
+                bucket: Some(candidate.bucket.clone()),
+                key: Some(candidate.key.clone()),
+                reason: reason.to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// The blobs of one version in order with their sizes, if they are the whole object.
@@ -311,6 +342,8 @@ mod tests {
             owner: "tenant/web01".into(),
             tags: Vec::new(),
             access_tier: None,
+            versioned: false,
+            delete_marker: false,
         }
     }
 
@@ -413,7 +446,11 @@ mod tests {
         ];
         all.extend(parts.iter().cloned());
 
-        let (candidates, fragments) = assemble(all);
+        let Assembled {
+            candidates,
+            older,
+            fragments,
+        } = assemble(all);
         assert_eq!(candidates.len(), 2, "{candidates:?}");
         let m = candidates.iter().find(|c| c.key == "multi").unwrap();
         assert_eq!(
@@ -456,7 +493,6 @@ mod tests {
         let mut expected = vec![
             (short.id, "incomplete"),
             (bare.id, "it carries no readable descriptor"),
-            (old.id, "an older version than another remote copy"),
         ];
         expected.sort();
         let named: Vec<(DataId, &str)> = reasons
@@ -465,7 +501,10 @@ mod tests {
             .filter(|(id, _)| [short.id, bare.id, old.id].contains(id))
             .collect();
         assert_eq!(named, expected);
-        assert_eq!(fragments.len(), 5, "{fragments:?}");
+        assert_eq!(fragments.len(), 4, "{fragments:?}");
+        // The older complete version of "single" is kept apart, for reconcile to judge.
+        assert_eq!(older.len(), 1, "{older:?}");
+        assert_eq!((older[0].record.version, older[0].blobs[0].id), (4, old.id));
     }
 
     #[test]
@@ -475,11 +514,11 @@ mod tests {
             described("k", Some(r.clone()), Some(1), 5),
             described("k", Some(r.clone()), Some(2), 10),
         ];
-        let (candidates, fragments) = assemble(gap);
-        assert!(candidates.is_empty());
-        assert_eq!(fragments.len(), 2);
-        let (candidates, _) = assemble(vec![described("k", Some(record(9, 30, None)), None, 4)]);
-        assert!(candidates.is_empty());
+        let assembled = assemble(gap);
+        assert!(assembled.candidates.is_empty());
+        assert_eq!(assembled.fragments.len(), 2);
+        let assembled = assemble(vec![described("k", Some(record(9, 30, None)), None, 4)]);
+        assert!(assembled.candidates.is_empty() && assembled.older.is_empty());
     }
 
     #[test]

@@ -11,9 +11,12 @@ use vmgw_tiering::{DataId, RemoteTier, Tier, TierError};
 use super::RecoverError;
 use super::plan::{self, Candidate, Decision, Described, Fate, Fragment};
 use super::report::{KeptBlob, ObjectName, RecoveryReport};
+use super::versions;
 use crate::auth::sealer::SecretSealer;
 use crate::config::Settings;
-use crate::meta::{BucketRecord, Layout, MetaError, MetaStore, RedbStore, WriteOp, WriteOutcome};
+use crate::meta::{
+    BucketRecord, Layout, MetaError, MetaStore, NewMarker, RedbStore, WriteOp, WriteOutcome,
+};
 use crate::objects::BlobDescriptor;
 
 fn note_of(bucket: Option<&str>, key: Option<&str>, reason: &str) -> Vec<u8> {
@@ -27,16 +30,23 @@ fn note_of(bucket: Option<&str>, key: Option<&str>, reason: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// An object of the backup that is not kept as it is.
-struct Doubtful {
-    bucket_id: u64,
-    key: String,
-    version: u128,
-    layout: Option<Layout>,
-    fate: Fate,
+/// An object version of the backup that is not kept as it is.
+pub(super) struct Doubtful {
+    pub bucket_id: u64,
+    pub key: String,
+    pub version: u128,
+    /// Its version id as S3 shows it (reports name versions of versioned buckets by id).
+    pub shown_id: String,
+    pub owner: String,
+    pub layout: Option<Layout>,
+    pub fate: Fate,
 }
 
-fn apply(handle: &Handle, store: &RedbStore, op: WriteOp) -> Result<WriteOutcome, MetaError> {
+pub(super) fn apply(
+    handle: &Handle,
+    store: &RedbStore,
+    op: WriteOp,
+) -> Result<WriteOutcome, MetaError> {
     handle.block_on(store.apply(op))
 }
 
@@ -62,18 +72,26 @@ pub(super) fn reconcile(
     let survives = |tier: &str| survivors.contains_key(tier);
 
     let mut doubtful = Vec::new();
+    let mut doubtful_versions = Vec::new();
     let census = store.census(&mut |entry| {
         let fate = plan::fate_of(entry.layout.as_ref(), &survives, &present_ids);
         if fate == Fate::Keep {
             report.restored += 1;
+            return;
+        }
+        let doubt = Doubtful {
+            bucket_id: entry.bucket_id,
+            shown_id: crate::objects::version_id(&entry.record),
+            key: entry.key,
+            version: entry.record.version,
+            owner: entry.record.owner,
+            layout: entry.layout,
+            fate,
+        };
+        if entry.current {
+            doubtful.push(doubt);
         } else {
-            doubtful.push(Doubtful {
-                bucket_id: entry.bucket_id,
-                key: entry.key,
-                version: entry.record.version,
-                layout: entry.layout,
-                fate,
-            });
+            doubtful_versions.push(doubt);
         }
     })?;
     report.tenants = store.tenants()?.len() as u64;
@@ -98,13 +116,16 @@ pub(super) fn reconcile(
             descriptor,
         });
     }
-    let (candidates, mut fragments) = plan::assemble(described);
+    let plan::Assembled {
+        candidates,
+        mut older,
+        mut fragments,
+    } = plan::assemble(described);
+    let stored_buckets = store.buckets()?;
+    let versioned = versions::versioned_buckets(&stored_buckets, &candidates, &older);
 
-    let mut buckets: HashMap<String, u64> = store
-        .buckets()?
-        .into_iter()
-        .map(|b| (b.name, b.id))
-        .collect();
+    let mut buckets: HashMap<String, u64> =
+        stored_buckets.into_iter().map(|b| (b.name, b.id)).collect();
     let bucket_names: HashMap<u64, String> =
         buckets.iter().map(|(n, id)| (*id, n.clone())).collect();
     let name_of = |bucket_id: u64| {
@@ -146,14 +167,15 @@ pub(super) fn reconcile(
             Decision::DropBackup(_) => {
                 let doubt = doubt.expect("only a doubtful object is dropped");
                 doubtful_by_key.insert((doubt.bucket_id, doubt.key.clone()), doubt);
-                for b in &candidate.blobs {
-                    fragments.push(Fragment {
-                        id: b.id,
-                        tier: b.tier.clone(),
-                        bucket: Some(candidate.bucket.clone()),
-                        key: Some(candidate.key.clone()),
-                        reason: "older than the object's lost version".into(),
-                    });
+                if versioned.contains(&candidate.bucket) {
+                    // An older version of a versioned bucket: it goes back as a noncurrent
+                    // version under the delete marker the lost one leaves.
+                    older.push(candidate);
+                } else {
+                    fragments.extend(Fragment::all_of(
+                        &candidate,
+                        "older than the object's lost version",
+                    ));
                 }
             }
         }
@@ -163,10 +185,18 @@ pub(super) fn reconcile(
     // aside, then they are dropped and named.
     let mut dropped: Vec<Doubtful> = doubtful_by_key.into_values().collect();
     dropped.sort_by(|a, b| (a.bucket_id, &a.key).cmp(&(b.bucket_id, &b.key)));
+    // Noncurrent versions too; a current one disappears as if deleted (see DropObject), so
+    // no older version silently takes its place.
+    dropped.extend(doubtful_versions);
     for doubt in dropped {
+        let bucket = name_of(doubt.bucket_id);
+        // Versions of a versioned bucket are named by their ids (noncurrent versions exist
+        // only there).
+        let version_id = versioned.contains(&bucket).then(|| doubt.shown_id.clone());
         let name = ObjectName {
-            bucket: name_of(doubt.bucket_id),
+            bucket,
             key: doubt.key.clone(),
+            version_id,
         };
         discard(
             handle,
@@ -196,6 +226,7 @@ pub(super) fn reconcile(
                     let name = ObjectName {
                         bucket: name_of(doubt.bucket_id),
                         key: doubt.key.clone(),
+                        version_id: None,
                     };
                     discard(
                         handle,
@@ -214,30 +245,25 @@ pub(super) fn reconcile(
             let name = ObjectName {
                 bucket: name_of(doubt.bucket_id),
                 key: doubt.key.clone(),
+                version_id: None,
             };
             keep_survivors(&survivors, &present_ids, doubt, &name, report)?;
-            drop_doubtful(handle, store, doubt)?;
-        }
-        let bucket_id = match buckets.get(&candidate.bucket) {
-            Some(id) => *id,
-            None => {
-                let record = BucketRecord {
-                    id: 0,
-                    name: candidate.bucket.clone(),
-                    created_ms: candidate.record.modified_ms,
-                    region: settings.region.clone(),
-                    owner: candidate.record.owner.clone(),
+            drop_doubtful(handle, store, doubt, false)?;
+            // In a versioned bucket a newer version does not make up for an older one: it
+            // would have stayed, noncurrent. (The same version moved to the remote tier
+            // after the backup is not lost.)
+            if versioned.contains(&name.bucket) && candidate.record.version != doubt.version {
+                let name = ObjectName {
+                    version_id: Some(doubt.shown_id.clone()),
+                    ..name
                 };
-                let WriteOutcome::BucketCreated(created) =
-                    apply(handle, store, WriteOp::RestoreBucket { record })?
-                else {
-                    return Err(MetaError::Storage("bucket restore answered oddly".into()).into());
-                };
-                buckets.insert(created.name.clone(), created.id);
-                report.buckets_rebuilt.push(created.name);
-                created.id
+                match doubt.fate {
+                    Fate::Lost => report.lost.push(name),
+                    _ => report.gone.push(name),
+                }
             }
-        };
+        }
+        let bucket_id = bucket_for(handle, store, settings, &mut buckets, &candidate, report)?;
         let layout = plan::layout_of(&candidate, &part_md5s);
         match apply(
             handle,
@@ -252,11 +278,33 @@ pub(super) fn reconcile(
             Ok(_) => report.rebuilt.push(ObjectName {
                 bucket: candidate.bucket.clone(),
                 key: candidate.key.clone(),
+                version_id: None,
             }),
-            Err(MetaError::PreconditionFailed) => {}
+            // The store has this version, or a newer `null` one, already.
+            Err(MetaError::PreconditionFailed) => fragments.extend(Fragment::all_of(
+                &candidate,
+                "the object has this version already, or a newer null version",
+            )),
             Err(e) => return Err(e.into()),
         }
     }
+
+    // Older complete versions, as noncurrent versions of versioned buckets.
+    versions::restore_older(
+        &versions::Context {
+            settings,
+            handle,
+            store,
+            survivors: &survivors,
+            versioned: &versioned,
+            backup_ms: report.backup.as_ref().map(|b| b.created_ms),
+        },
+        older,
+        &mut buckets,
+        &mut fragments,
+        report,
+    )?;
+    versions::enable_inferred(handle, store, &versioned, report)?;
 
     // Unused remote blobs: kept aside, never deleted by recovery.
     for fragment in fragments {
@@ -297,6 +345,7 @@ pub(super) fn reconcile(
             report.uploads_aborted.push(ObjectName {
                 bucket: name_of(upload.record.bucket_id),
                 key: upload.record.key.clone(),
+                version_id: None,
             });
         }
     }
@@ -319,6 +368,37 @@ pub(super) fn reconcile(
     Ok(())
 }
 
+/// The id of the candidate's bucket, creating it from the descriptor if the store lacks it.
+pub(super) fn bucket_for(
+    handle: &Handle,
+    store: &RedbStore,
+    settings: &Settings,
+    buckets: &mut HashMap<String, u64>,
+    candidate: &Candidate,
+    report: &mut RecoveryReport,
+) -> Result<u64, RecoverError> {
+    if let Some(id) = buckets.get(&candidate.bucket) {
+        return Ok(*id);
+    }
+    let record = BucketRecord {
+        id: 0,
+        name: candidate.bucket.clone(),
+        created_ms: candidate.record.modified_ms,
+        region: settings.region.clone(),
+        owner: candidate.record.owner.clone(),
+        // Set afterwards if its objects had version ids (see `versions::enable_inferred`).
+        versioning: crate::meta::Versioning::Unversioned,
+    };
+    let WriteOutcome::BucketCreated(created) =
+        apply(handle, store, WriteOp::RestoreBucket { record })?
+    else {
+        return Err(MetaError::Storage("bucket restore answered oddly".into()).into());
+    };
+    buckets.insert(created.name.clone(), created.id);
+    report.buckets_rebuilt.push(created.name);
+    Ok(created.id)
+}
+
 /// A backup object that cannot be kept: its surviving remote bytes are kept aside, it is
 /// dropped, and the report names it as lost (its bytes were on the lost host) or gone.
 fn discard(
@@ -330,7 +410,7 @@ fn discard(
     report: &mut RecoveryReport,
 ) -> Result<(), RecoverError> {
     keep_survivors(survivors, present, doubt, &name, report)?;
-    drop_doubtful(handle, store, doubt)?;
+    drop_doubtful(handle, store, doubt, true)?;
     match doubt.fate {
         Fate::Lost => report.lost.push(name),
         _ => report.gone.push(name),
@@ -338,7 +418,19 @@ fn discard(
     Ok(())
 }
 
-fn drop_doubtful(handle: &Handle, store: &RedbStore, doubt: &Doubtful) -> Result<(), RecoverError> {
+/// Drops a version of the backup whose bytes are not all there. `as_deleted`: a current
+/// version of a versioned bucket leaves a delete marker (no newer copy replaces it).
+fn drop_doubtful(
+    handle: &Handle,
+    store: &RedbStore,
+    doubt: &Doubtful,
+    as_deleted: bool,
+) -> Result<(), RecoverError> {
+    let marker = as_deleted.then(|| NewMarker {
+        version: crate::objects::new_version(),
+        modified_ms: crate::objects::now_ms(),
+        owner: doubt.owner.clone(),
+    });
     match apply(
         handle,
         store,
@@ -347,6 +439,7 @@ fn drop_doubtful(handle: &Handle, store: &RedbStore, doubt: &Doubtful) -> Result
             key: doubt.key.clone(),
             version: doubt.version,
             layout: doubt.layout.clone(),
+            marker,
         },
     ) {
         Ok(_) | Err(MetaError::PreconditionFailed) => Ok(()),
@@ -394,7 +487,7 @@ fn keep_survivors(
 /// returns their MD5s (the parts' ETags, which the descriptor does not carry), checked
 /// against the object's ETag (the MD5 of the parts' MD5s). Single-blob candidates are not
 /// read: every later read verifies them.
-fn verify_parts(
+pub(super) fn verify_parts(
     survivors: &HashMap<&str, &Arc<RemoteTier>>,
     candidate: &Candidate,
 ) -> Result<Vec<String>, String> {

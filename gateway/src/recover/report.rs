@@ -4,11 +4,13 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-/// An object by name.
+/// An object by name; a noncurrent version also by its version id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectName {
     pub bucket: String,
     pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// The backup recovery started from.
@@ -70,7 +72,14 @@ pub struct RecoveryReport {
 fn names(out: &mut String, title: &str, list: &[ObjectName]) {
     let _ = writeln!(out, "{title}: {}", list.len());
     for name in list {
-        let _ = writeln!(out, "  {}/{}", name.bucket, name.key);
+        match &name.version_id {
+            Some(id) => {
+                let _ = writeln!(out, "  {}/{} (version {id})", name.bucket, name.key);
+            }
+            None => {
+                let _ = writeln!(out, "  {}/{}", name.bucket, name.key);
+            }
+        }
     }
 }
 

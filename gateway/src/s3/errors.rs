@@ -13,6 +13,27 @@ fn custom(code: &'static str, status: StatusCode, message: String) -> S3Error {
     e
 }
 
+/// `x-amz-delete-marker: true` and the marker's `x-amz-version-id` (and `Last-Modified`),
+/// which S3 sends with errors about delete markers. Setting headers on an error replaces
+/// the response's own, so the XML body's type goes back in.
+fn delete_marker_headers(version_id: &str, modified_ms: Option<i64>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    if let Ok(v) = HeaderValue::from_str(version_id) {
+        headers.insert("x-amz-version-id", v);
+    }
+    if let Some(ms) = modified_ms
+        && let Ok(v) = HeaderValue::from_str(&http_date(ms))
+    {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    headers
+}
+
 /// Maps an object-service error to its S3 error.
 pub fn to_s3(e: ObjectError) -> S3Error {
     use S3ErrorCode as C;
@@ -21,6 +42,24 @@ pub fn to_s3(e: ObjectError) -> S3Error {
     match e {
         ObjectError::NoSuchBucket => with(C::NoSuchBucket),
         ObjectError::NoSuchKey => with(C::NoSuchKey),
+        ObjectError::NoSuchVersion => with(C::NoSuchVersion),
+        ObjectError::InvalidVersionId => {
+            S3Error::with_message(C::InvalidArgument, "Invalid version id specified")
+        }
+        // S3 names the delete marker that hides the key.
+        ObjectError::DeletedKey { version_id } => {
+            let mut err = with(C::NoSuchKey);
+            err.set_headers(delete_marker_headers(&version_id, None));
+            err
+        }
+        ObjectError::DeleteMarkerVersion {
+            version_id,
+            modified_ms,
+        } => {
+            let mut err = with(C::MethodNotAllowed);
+            err.set_headers(delete_marker_headers(&version_id, Some(modified_ms)));
+            err
+        }
         ObjectError::NoSuchUpload => with(C::NoSuchUpload),
         ObjectError::BucketAlreadyOwnedByYou(_) => with(C::BucketAlreadyOwnedByYou),
         ObjectError::BucketAlreadyExists(_) => with(C::BucketAlreadyExists),

@@ -18,6 +18,7 @@ mod policy;
 mod rename;
 mod tagging;
 mod tiering_xml;
+mod versioning;
 
 use std::sync::Arc;
 
@@ -147,6 +148,27 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<ListBucketIntelligentTieringConfigurationsOutput>> {
         self.do_list_bucket_intelligent_tiering_configurations(req)
             .await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.do_put_bucket_versioning(req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.do_get_bucket_versioning(req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.do_list_object_versions(req).await
     }
 
     async fn put_object_tagging(

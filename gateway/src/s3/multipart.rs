@@ -138,7 +138,7 @@ impl Gateway {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let copy = objects::UploadPartCopy {
             bucket: input.bucket,
             key: input.key,
@@ -146,6 +146,7 @@ impl Gateway {
             part_number: input.part_number,
             src_bucket,
             src_key,
+            src_version,
             src_range: copy_source_range(input.copy_source_range.as_deref())?,
             conditions: conditions(
                 input.copy_source_if_match,
@@ -154,8 +155,10 @@ impl Gateway {
                 input.copy_source_if_unmodified_since,
             ),
         };
-        let record = self.objects.upload_part_copy(copy).await.map_err(to_s3)?;
+        let (record, source_version_id) =
+            self.objects.upload_part_copy(copy).await.map_err(to_s3)?;
         Ok(S3Response::new(UploadPartCopyOutput {
+            copy_source_version_id: source_version_id,
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(record.etag)),
                 last_modified: Some(timestamp(record.modified_ms)),
@@ -215,6 +218,7 @@ impl Gateway {
         let sums = checksum_fields(record.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             expiration: self.expiration_header(&input.bucket, &input.key, &record),
+            version_id: self.objects.version_header_of(&input.bucket, &record),
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, url_encode(&input.key))),

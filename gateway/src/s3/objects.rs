@@ -9,8 +9,15 @@ use super::convert::{
 };
 use super::errors::to_s3;
 use super::{Gateway, identity};
-use crate::meta::{ObjectRecord, Precondition};
+use crate::meta::{ObjectRecord, Precondition, VersionRef};
 use crate::objects::{self, MetadataDirective, NewObjectMeta};
+
+/// A request's `versionId`: `InvalidArgument` for text that no version id has.
+pub(super) fn version_param(value: Option<&str>) -> S3Result<Option<VersionRef>> {
+    value
+        .map(|v| objects::parse_version_id(v).map_err(to_s3))
+        .transpose()
+}
 
 fn not_implemented(what: &str) -> S3Error {
     S3Error::with_message(
@@ -137,6 +144,7 @@ impl Gateway {
         let sums = checksum_fields(record.checksum.as_ref());
         let mut response = S3Response::new(PutObjectOutput {
             expiration: self.expiration_header(&bucket, &key, &record),
+            version_id: self.objects.version_header_of(&bucket, &record),
             e_tag: Some(etag(&record)),
             checksum_crc32: sums.crc32,
             checksum_crc32c: sums.crc32c,
@@ -160,14 +168,13 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("versionId"));
-        }
+        let version = version_param(input.version_id.as_deref())?;
         let part_number = convert::part_number(input.part_number)?;
         let key = input.key.clone();
         let get = objects::GetObject {
             bucket: input.bucket,
             key: input.key,
+            version,
             conditions: conditions(
                 input.if_match,
                 input.if_none_match,
@@ -195,7 +202,12 @@ impl Gateway {
         };
         let c = record.content.clone();
         let output = GetObjectOutput {
-            expiration: self.expiration_of(outcome.bucket_id, &key, &record),
+            // Lifecycle expiration concerns current versions only.
+            expiration: outcome
+                .current
+                .then(|| self.expiration_of(outcome.bucket_id, &key, &record))
+                .flatten(),
+            version_id: outcome.version_id,
             body: Some(blob(outcome.body, len)),
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
@@ -238,9 +250,7 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("versionId"));
-        }
+        let version = version_param(input.version_id.as_deref())?;
         let part_number = convert::part_number(input.part_number)?;
         let conds = conditions(
             input.if_match,
@@ -251,10 +261,12 @@ impl Gateway {
         let objects::HeadOutcome {
             bucket_id,
             record,
+            version_id,
+            current,
             part,
         } = self
             .objects
-            .head_object(&input.bucket, &input.key, &conds, part_number)
+            .head_object(&input.bucket, &input.key, version, &conds, part_number)
             .map_err(to_s3)?;
         let range = match (part, convert::byte_range(input.range)) {
             (Some(_), Some(_)) => {
@@ -279,7 +291,10 @@ impl Gateway {
         };
         let c = record.content.clone();
         let output = HeadObjectOutput {
-            expiration: self.expiration_of(bucket_id, &input.key, &record),
+            expiration: current
+                .then(|| self.expiration_of(bucket_id, &input.key, &record))
+                .flatten(),
+            version_id,
             accept_ranges: Some("bytes".to_owned()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
             content_range: range.as_ref().map(|r| content_range(r, record.size)),
@@ -326,27 +341,40 @@ impl Gateway {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let owner = identity(&req);
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("versionId"));
-        }
+        let version = version_param(input.version_id.as_deref())?;
         if input.if_match.is_some()
             || input.if_match_last_modified_time.is_some()
             || input.if_match_size.is_some()
         {
             return Err(not_implemented("conditional delete"));
         }
-        self.objects
-            .delete_object(&input.bucket, &input.key)
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let outcome = match version {
+            Some(version) => {
+                self.objects
+                    .delete_version(&input.bucket, &input.key, version)
+                    .await
+            }
+            None => {
+                self.objects
+                    .delete_object(&input.bucket, &input.key, &owner)
+                    .await
+            }
+        }
+        .map_err(to_s3)?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deleted_a_marker(&outcome).then_some(true),
+            version_id: outcome.version_id,
+            ..DeleteObjectOutput::default()
+        }))
     }
 
     pub(super) async fn do_delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let owner = identity(&req);
         let input = req.input;
         // S3's limit per request.
         if input.delete.objects.len() > 1000 {
@@ -361,40 +389,47 @@ impl Gateway {
         let mut errors = Vec::new();
         let mut to_delete = Vec::new();
         for object in input.delete.objects {
-            if object.version_id.is_some() {
-                errors.push(Error {
-                    code: Some("NotImplemented".to_owned()),
+            match version_param(object.version_id.as_deref()) {
+                Ok(version) => to_delete.push((object.key, object.version_id, version)),
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
                     key: Some(object.key),
-                    message: Some("versionId is not supported yet".to_owned()),
+                    message: e.message().map(str::to_owned),
                     version_id: object.version_id,
-                });
-            } else {
-                to_delete.push(object.key);
+                }),
             }
         }
         // Issued together so that the group committer folds them into a few transactions
         // instead of one fsync per key.
         let bucket = input.bucket.as_str();
-        let outcomes = futures::future::join_all(
-            to_delete
-                .iter()
-                .map(|key| self.objects.delete_object(bucket, key)),
-        )
+        let outcomes = futures::future::join_all(to_delete.iter().map(|(key, _, version)| async {
+            match version {
+                Some(version) => self.objects.delete_version(bucket, key, *version).await,
+                None => self.objects.delete_object(bucket, key, &owner).await,
+            }
+        }))
         .await;
-        for (key, outcome) in to_delete.into_iter().zip(outcomes) {
+        for ((key, version_text, version), outcome) in to_delete.into_iter().zip(outcomes) {
             match outcome {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
-                    key: Some(key),
-                    ..DeletedObject::default()
-                }),
+                Ok(_) if quiet => {}
+                Ok(outcome) => {
+                    let marker = deleted_a_marker(&outcome);
+                    deleted.push(DeletedObject {
+                        key: Some(key),
+                        // A version named in the request is echoed; a new marker is named
+                        // by DeleteMarkerVersionId.
+                        version_id: version.and(version_text),
+                        delete_marker: marker.then_some(true),
+                        delete_marker_version_id: if marker { outcome.version_id } else { None },
+                    });
+                }
                 Err(e) => {
                     let e = to_s3(e);
                     errors.push(Error {
                         code: Some(e.code().as_str().to_owned()),
                         key: Some(key),
                         message: e.message().map(str::to_owned),
-                        version_id: None,
+                        version_id: version_text,
                     });
                 }
             }
@@ -412,7 +447,7 @@ impl Gateway {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let owner = identity(&req);
         let input = req.input;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         // s3s does not surface the destination conditions of CopyObject; read the headers.
         let header_condition = |name: http::HeaderName| -> S3Result<Option<ETagCondition>> {
             req.headers
@@ -484,6 +519,7 @@ impl Gateway {
             tagging,
             src_bucket,
             src_key,
+            src_version,
             dst_bucket: input.bucket,
             dst_key: input.key,
             conditions: conditions(
@@ -498,9 +534,15 @@ impl Gateway {
             precondition,
             owner,
         };
-        let record = self.objects.copy_object(copy).await.map_err(to_s3)?;
+        let dst_bucket = copy.dst_bucket.clone();
+        let objects::Copied {
+            record,
+            source_version_id,
+        } = self.objects.copy_object(copy).await.map_err(to_s3)?;
         let sums = checksum_fields(record.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
+            copy_source_version_id: source_version_id,
+            version_id: self.objects.version_header_of(&dst_bucket, &record),
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&record)),
                 last_modified: Some(timestamp(record.modified_ms)),
@@ -518,21 +560,26 @@ impl Gateway {
 
 use s3s::dto::MetadataDirective as MetadataDirective_;
 
-/// The source bucket and key of a copy.
-pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+/// The source bucket, key and version (`?versionId=`) of a copy.
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<VersionRef>)> {
     match source {
         CopySource::Bucket {
             bucket,
             key,
             version_id,
-        } => {
-            if version_id.is_some() {
-                return Err(not_implemented("copying a specific versionId"));
-            }
-            Ok((bucket.to_string(), key.to_string()))
-        }
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_param(version_id.as_deref())?,
+        )),
         _ => Err(not_implemented("access point and outpost copy sources")),
     }
+}
+
+/// Whether a DELETE answers `x-amz-delete-marker: true`: it wrote a delete marker, or
+/// removed one by its version id.
+fn deleted_a_marker(outcome: &objects::DeleteOutcome) -> bool {
+    outcome.marker.is_some() || outcome.removed.as_ref().is_some_and(|r| r.delete_marker)
 }
 
 /// `x-amz-tagging` as sent on PUT, CreateMultipartUpload and CopyObject.

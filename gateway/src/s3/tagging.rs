@@ -5,6 +5,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use super::errors::to_s3;
+use super::objects::version_param;
 use crate::objects::ObjectError;
 
 impl Gateway {
@@ -24,22 +25,26 @@ impl Gateway {
                 ))),
             })
             .collect::<S3Result<Vec<_>>>()?;
-        self.objects
-            .set_object_tags(&input.bucket, &input.key, tags)
+        let version = version_param(input.version_id.as_deref())?;
+        let version_id = self
+            .objects
+            .set_object_tags(&input.bucket, &input.key, version, tags)
             .await
             .map_err(to_s3)?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
     }
 
     pub(super) async fn do_get_object_tagging(
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let tags = self
+        let version = version_param(req.input.version_id.as_deref())?;
+        let (tags, version_id) = self
             .objects
-            .object_tags(&req.input.bucket, &req.input.key)
+            .object_tags(&req.input.bucket, &req.input.key, version)
             .map_err(to_s3)?;
         Ok(S3Response::new(GetObjectTaggingOutput {
+            version_id,
             tag_set: tags
                 .into_iter()
                 .map(|(key, value)| Tag {
@@ -47,7 +52,6 @@ impl Gateway {
                     value: Some(value),
                 })
                 .collect(),
-            ..GetObjectTaggingOutput::default()
         }))
     }
 
@@ -55,10 +59,12 @@ impl Gateway {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.objects
-            .set_object_tags(&req.input.bucket, &req.input.key, Vec::new())
+        let version = version_param(req.input.version_id.as_deref())?;
+        let version_id = self
+            .objects
+            .set_object_tags(&req.input.bucket, &req.input.key, version, Vec::new())
             .await
             .map_err(to_s3)?;
-        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id }))
     }
 }

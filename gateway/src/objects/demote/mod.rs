@@ -366,7 +366,7 @@ mod tests {
         put(s, "gone", &data(3), None).await;
         get(s, "read").await;
         get(s, "gone").await;
-        s.delete_object("b", "gone").await.unwrap();
+        s.delete_object("b", "gone", "me").await.unwrap();
         s.flush_reads().await.unwrap();
         let mut seen = Vec::new();
         s.meta()

@@ -101,6 +101,10 @@ pub struct Finding {
     pub bucket: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The object version's S3 id (`null` included), on a bucket with versioning enabled or
+    /// suspended, where the key alone does not say which of its versions is damaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     /// For a part of an upload in progress: the upload's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
@@ -145,6 +149,7 @@ impl Finding {
             blob: None,
             bucket: None,
             key: None,
+            version_id: None,
             upload_id: None,
             detail: detail.into(),
             repair: None,
@@ -164,6 +169,20 @@ impl Finding {
     pub(in crate::objects) fn object(mut self, bucket: Option<&str>, key: &str) -> Self {
         self.bucket = bucket.map(str::to_owned);
         self.key = Some(key.to_owned());
+        self
+    }
+
+    /// Names the version, when its bucket has versioning (`bucket` is None when the bucket
+    /// is unknown).
+    pub(in crate::objects) fn version(
+        mut self,
+        bucket: Option<&crate::meta::BucketRecord>,
+        version: u128,
+        versioned: bool,
+    ) -> Self {
+        if bucket.is_some_and(|b| b.versioning != crate::meta::Versioning::Unversioned) {
+            self.version_id = Some(crate::objects::shown_version_id(version, versioned));
+        }
         self
     }
 

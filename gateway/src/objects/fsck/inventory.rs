@@ -35,6 +35,15 @@ impl Inventory {
             finding = finding
                 .tier(&blob.tier)
                 .object(self.bucket_name(blob.owner.bucket_id()), blob.owner.key());
+            if let Owner::Object {
+                bucket_id,
+                version,
+                versioned,
+                ..
+            } = &blob.owner
+            {
+                finding = finding.version(self.buckets.get(bucket_id), *version, *versioned);
+            }
             if let Owner::Part { upload_id, .. } = &blob.owner {
                 finding.upload_id = Some(crate::objects::hex(upload_id));
             }
@@ -68,12 +77,13 @@ impl Names {
     }
 }
 
-/// The blobs of a current object's layout, as uses.
+/// The blobs of an object version's layout, as uses.
 fn uses_of(entry: &ObjectEntry, layout: &Layout, tiers: &mut Names) -> Vec<(DataId, BlobUse)> {
     let owner = Owner::Object {
         bucket_id: entry.bucket_id,
         key: Arc::from(entry.key.as_str()),
         version: entry.record.version,
+        versioned: entry.record.versioned,
     };
     match layout {
         Layout::Inline { .. } => Vec::new(),
@@ -122,10 +132,20 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
     let census = service.meta().census(&mut |entry| {
         objects += 1;
         match &entry.layout {
-            None => without_layout.push((entry.bucket_id, entry.key.clone(), entry.record.version)),
+            None => without_layout.push((
+                entry.bucket_id,
+                entry.key.clone(),
+                entry.record.version,
+                entry.record.versioned,
+            )),
             Some(Layout::Inline { data, crc32c }) => {
                 if deep && crc_fast::crc32_iscsi(data) != *crc32c {
-                    bad_inline.push((entry.bucket_id, entry.key.clone(), entry.record.version));
+                    bad_inline.push((
+                        entry.bucket_id,
+                        entry.key.clone(),
+                        entry.record.version,
+                        entry.record.versioned,
+                    ));
                 }
             }
             Some(layout) => {
@@ -160,13 +180,14 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
     let name = |bucket_id| inventory.bucket_name(bucket_id);
     let mut found = Vec::new();
 
-    for (bucket_id, key, version) in without_layout {
+    for (bucket_id, key, version, versioned) in without_layout {
         found.push(
             Finding::new(
                 FindingKind::ObjectWithoutLayout,
                 "the object's version has no layout: nothing says where its bytes are",
             )
             .object(name(bucket_id), &key)
+            .version(inventory.buckets.get(&bucket_id), version, versioned)
             .fix(Fix::DropObjectWithoutLayout {
                 bucket_id,
                 key,
@@ -174,7 +195,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
             }),
         );
     }
-    for (bucket_id, key, version) in bad_inline {
+    for (bucket_id, key, version, versioned) in bad_inline {
         found.push(
             Finding::new(
                 FindingKind::ChecksumMismatch,
@@ -182,6 +203,7 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
             )
             .tier("inline")
             .object(name(bucket_id), &key)
+            .version(inventory.buckets.get(&bucket_id), version, versioned)
             .fix(Fix::Inline {
                 bucket_id,
                 key,
@@ -237,9 +259,15 @@ pub(super) fn take(service: &ObjectService, deep: bool) -> ObjectResult<(Invento
         }
         if census.reclaim.contains_key(&id) {
             let fix = match &blob.owner {
-                Owner::Object { bucket_id, key, .. } => Fix::Keep {
+                Owner::Object {
+                    bucket_id,
+                    key,
+                    version,
+                    ..
+                } => Fix::Keep {
                     bucket_id: *bucket_id,
                     key: key.to_string(),
+                    version: *version,
                     id,
                 },
                 Owner::Part { .. } => Fix::Nothing,

@@ -46,6 +46,8 @@ pub(super) enum Owner {
         /// Shared by the parts of one object.
         key: Arc<str>,
         version: u128,
+        /// Whether the version has an id of its own (else it is the key's `null` version).
+        versioned: bool,
     },
     Part {
         bucket_id: u64,
@@ -125,6 +127,7 @@ pub(super) enum Fix {
     Keep {
         bucket_id: u64,
         key: String,
+        version: u128,
         id: DataId,
     },
     Recount {

@@ -15,7 +15,7 @@ use vmgw_tiering::{DataId, Tier};
 use super::inventory::Inventory;
 use super::verify::{Verdict, hold, read_through};
 use super::{Fix, Found, Owner, Repair, RepairAction};
-use crate::meta::{Layout, MetaError, UploadId, WriteOp};
+use crate::meta::{Layout, MetaError, NewMarker, UploadId, WriteOp};
 use crate::objects::ObjectService;
 use crate::objects::descriptor::Describe;
 use crate::objects::error::{ObjectError, ObjectResult};
@@ -53,11 +53,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ObjectError::Internal(format!("fsck repair task: {e}")))?
 }
 
-/// What has been mended already: objects and uploads quarantined whole, so that a second
-/// finding about another of their blobs is not mended twice.
+/// What has been mended already: object versions and uploads quarantined whole, so that a
+/// second finding about another of their blobs is not mended twice.
 #[derive(Default)]
 struct Mended {
-    objects: HashSet<(u64, String)>,
+    objects: HashSet<(u64, String, u128)>,
     uploads: HashSet<UploadId>,
 }
 
@@ -73,6 +73,19 @@ pub(super) async fn run(
             tracing::warn!(kind = ?f.finding.kind, detail = %repair.detail, "fsck could not repair a finding");
         }
         f.finding.repair = Some(repair);
+    }
+}
+
+/// The delete marker a quarantined current version of a versioned bucket leaves on top
+/// (see `WriteOp::DropObject`), written as by the bucket's owner.
+fn marker_for(inventory: &Inventory, bucket_id: u64) -> NewMarker {
+    NewMarker {
+        version: crate::objects::new_version(),
+        modified_ms: crate::objects::now_ms(),
+        owner: inventory.buckets.get(&bucket_id).map_or_else(
+            || "admin".to_owned(),
+            |b| crate::auth::Principal::owning(&b.owner).display_name(),
+        ),
     }
 }
 
@@ -136,6 +149,7 @@ async fn mend(
                     key: key.clone(),
                     version: *version,
                     layout: None,
+                    marker: Some(marker_for(inventory, *bucket_id)),
                 },
             )
             .await;
@@ -175,13 +189,19 @@ async fn mend(
             )
             .await
         }
-        Fix::Keep { bucket_id, key, id } => {
+        Fix::Keep {
+            bucket_id,
+            key,
+            version,
+            id,
+        } => {
             apply(
                 service,
                 RepairAction::Unqueued,
                 WriteOp::KeepBlob {
                     bucket_id: *bucket_id,
                     key: key.clone(),
+                    version: *version,
                     id: *id,
                 },
             )
@@ -253,6 +273,7 @@ async fn mend_data(
             bucket_id,
             key,
             version,
+            ..
         } => quarantine_object(service, inventory, *bucket_id, key, *version, mended).await,
         Owner::Part { upload_id, .. } => abort_upload(service, *upload_id, mended).await,
     }
@@ -318,19 +339,23 @@ fn restore_from_cache(
     }
 }
 
-/// What a quarantined blob's note says: which object it belonged to.
-fn note(bucket: &str, key: &str, version: u128, why: &str) -> Vec<u8> {
-    serde_json::to_vec_pretty(&serde_json::json!({
+/// What a quarantined blob's note says: which object (and which of its versions, by the id
+/// S3 shows for it) it belonged to.
+fn note(bucket: &str, key: &str, version_id: Option<&str>, why: &str) -> Vec<u8> {
+    let mut note = serde_json::json!({
         "bucket": bucket,
         "key": key,
-        "version": format!("{version:032x}"),
         "reason": why,
         "quarantined_ms": crate::objects::now_ms(),
-    }))
-    .unwrap_or_default()
+    });
+    if let Some(id) = version_id {
+        note["version_id"] = serde_json::Value::from(id);
+    }
+    serde_json::to_vec_pretty(&note).unwrap_or_default()
 }
 
-/// Keeps an object's bytes in `lost+found` and removes the object.
+/// Keeps an object version's bytes in `lost+found` and removes the version (for the
+/// current one, the next newest becomes current, as if it had been deleted).
 async fn quarantine_object(
     service: &Arc<ObjectService>,
     inventory: &Arc<Inventory>,
@@ -339,7 +364,10 @@ async fn quarantine_object(
     version: u128,
     mended: &mut Mended,
 ) -> Repair {
-    if mended.objects.contains(&(bucket_id, key.to_owned())) {
+    if mended
+        .objects
+        .contains(&(bucket_id, key.to_owned(), version))
+    {
         return done(
             RepairAction::Quarantined,
             "quarantined with the rest of its object",
@@ -351,18 +379,15 @@ async fn quarantine_object(
     let kept = {
         let (service, key) = (Arc::clone(service), key.to_owned());
         blocking(move || {
-            let (record, layout, pins) = match service.open_current(&bucket, &key) {
-                Ok(current) => current,
-                Err(ObjectError::NoSuchKey) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            if record.version != version {
+            // The version the finding is about, current or not.
+            let Some((record, layout, pins)) = service.open_numbered(&bucket, &key, version)?
+            else {
                 return Ok(None);
-            }
+            };
             let note = note(
                 &bucket.name,
                 &key,
-                version,
+                Some(&crate::objects::version_id(&record)),
                 "fsck found its data missing or damaged",
             );
             let mut kept = Vec::new();
@@ -417,13 +442,14 @@ async fn quarantine_object(
             key: key.to_owned(),
             version,
             layout: Some(layout),
+            marker: Some(marker_for(inventory, bucket_id)),
         },
     )
     .await;
     if repair.action != RepairAction::Quarantined || !repair.ok {
         return repair;
     }
-    mended.objects.insert((bucket_id, key.to_owned()));
+    mended.objects.insert((bucket_id, key.to_owned(), version));
     let detail = if kept.is_empty() {
         "removed from the bucket; none of its bytes survived".to_owned()
     } else {
@@ -462,7 +488,7 @@ async fn abort_upload(
             let note = note(
                 &bucket,
                 &upload.key,
-                0,
+                None,
                 &format!(
                     "a part of upload {} was missing or damaged; the upload was aborted",
                     crate::objects::hex(&upload_id)

@@ -9,7 +9,7 @@ use super::{BlobUse, Owner};
 use crate::meta::ObjectRecord;
 use crate::objects::ObjectService;
 use crate::objects::activity::Activity;
-use crate::objects::error::{ObjectError, ObjectResult};
+use crate::objects::error::ObjectResult;
 use crate::objects::pins::PinGuard;
 
 /// Bytes read per step: one chunk of the at-rest format.
@@ -93,7 +93,7 @@ pub(super) fn read_through(
 /// While held, the blob stays on its tier (reclamation waits for the pin).
 pub(super) struct Held {
     pub _pin: PinGuard,
-    /// The object's current record, when the blob belongs to an object.
+    /// The record of the object version the blob belongs to, if it belongs to one.
     pub record: Option<ObjectRecord>,
 }
 
@@ -110,21 +110,20 @@ pub(super) fn hold(
             bucket_id,
             key,
             version,
+            ..
         } => {
             let Some(bucket) = inventory.buckets.get(bucket_id) else {
                 return Ok(None);
             };
-            match service.open_current(bucket, key) {
-                Ok((record, layout, pin))
-                    if record.version == *version && layout.blobs().any(|b| b.id == id) =>
-                {
+            // The version the snapshot saw, current or not.
+            match service.open_numbered(bucket, key, *version)? {
+                Some((record, layout, pin)) if layout.blobs().any(|b| b.id == id) => {
                     Ok(Some(Held {
                         _pin: pin,
                         record: Some(record),
                     }))
                 }
-                Ok(_) | Err(ObjectError::NoSuchKey) => Ok(None),
-                Err(e) => Err(e),
+                _ => Ok(None),
             }
         }
         Owner::Part {
