@@ -578,6 +578,26 @@ pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<
         .to_vec()
 }
 
+/// Creates `bucket` and enables versioning on it, panicking when either request fails.
+pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateBucket {bucket}: {e:?}"));
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketVersioning {bucket}: {e:?}"));
+}
+
 /// A command for a client program (aws-cli, rclone, a shell) with none of the caller's
 /// `AWS_*` or `RCLONE_*` variables, `HOME` at `home`: it sees only the configuration the
 /// test gives it (the machine may set `AWS_CA_BUNDLE`, which breaks rclone even over HTTP).

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use vmgw_tests::{Gateway, md5_hex, pattern};
 
 const BUCKET: &str = "lcv";
@@ -36,17 +35,7 @@ fn blobs_on(data_dir: &Path, tier: &str) -> usize {
 }
 
 async fn versioned_bucket(s3: &aws_sdk_s3::Client) {
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket(BUCKET)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    vmgw_tests::create_versioned_bucket(s3, BUCKET).await;
 }
 
 /// Puts a version; returns its version id.

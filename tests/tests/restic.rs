@@ -7,9 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use serde_json::Value;
 use vmgw_tests::{Gateway, assert_same_tree, output_within, pattern, require_tool, write_tree};
 
@@ -253,23 +251,7 @@ fn a_versioned_bucket_brings_back_a_repository_whose_files_were_all_deleted() {
     let gw = Gateway::start();
     let s3 = gw.sdk();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        s3.create_bucket()
-            .bucket(BUCKET)
-            .send()
-            .await
-            .expect("CreateBucket");
-        s3.put_bucket_versioning()
-            .bucket(BUCKET)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("PutBucketVersioning");
-    });
+    rt.block_on(vmgw_tests::create_versioned_bucket(&s3, BUCKET));
     let restic = Restic::new(&gw, BUCKET);
     let work = tempfile::tempdir().expect("temp dir");
     let out = restic.run(&["init"]);

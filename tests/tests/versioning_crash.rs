@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use vmgw_tests::{Gateway, GatewayOptions, md5_hex, pattern, vmgw_bin};
 
 const B: &str = "vcrash";
@@ -43,17 +41,7 @@ fn start(dir: &Path) -> Gateway {
 }
 
 async fn enable(s3: &Client) {
-    s3.create_bucket().bucket(B).send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    vmgw_tests::create_versioned_bucket(s3, B).await;
 }
 
 fn blobs_of(len: usize) -> usize {

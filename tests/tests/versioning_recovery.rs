@@ -86,17 +86,7 @@ fn names(list: &serde_json::Value) -> BTreeSet<String> {
 }
 
 async fn enable(s3: &Client, bucket: &str) {
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    vmgw_tests::create_versioned_bucket(s3, bucket).await;
 }
 
 /// PUT to the remote tier's class (GLACIER) or the local ssd; returns the version id.
